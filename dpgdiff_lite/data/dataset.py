@@ -126,7 +126,8 @@ class Batch:
     """Tensors for one mini-batch; every sequence is left-padded so position -1 is the latest event.
 
     ``domain_items[d]`` is the subsequence s_d of eq. (8) as local ids of domain d, compacted and
-    left-padded; ``domain_index[d][b, i]`` is the column of ``domain_items[d]`` holding the latest
+    left-padded; ``domain_positions[d]`` holds each of its events' position in the mixed sequence
+    (see :func:`positions`); ``domain_index[d][b, i]`` is the column of ``domain_items[d]`` holding the latest
     domain-d event at or before mixed position i (PAD if the user has none yet), so a per-domain
     encoder's output can be read off causally at every mixed position.
     """
@@ -139,6 +140,7 @@ class Batch:
     target_domains: Tensor  # (batch, length)
     domain_items: list[Tensor]  # [domain] (batch, length_d) local ids
     domain_index: list[Tensor]  # [domain] (batch, length)
+    domain_positions: list[Tensor]  # [domain] (batch, length_d) mixed-sequence position of each event
     users: Tensor  # (batch,) user index of each row, PAD when unknown
 
     @property
@@ -157,6 +159,7 @@ class Batch:
             target_domains=move(self.target_domains),
             domain_items=[move(t) for t in self.domain_items],
             domain_index=[move(t) for t in self.domain_index],
+            domain_positions=[move(t) for t in self.domain_positions],
             users=move(self.users),
         )
 
@@ -175,7 +178,8 @@ def make_batch(
     target_domains = domain_of(targets, offsets)
     local = np.where(items == PAD, PAD, items - offsets[np.maximum(domains, 0)])
     target_local = np.where(targets == PAD, PAD, targets - offsets[np.maximum(target_domains, 0)])
-    domain_items, domain_index = [], []
+    mixed_positions = positions(items)
+    domain_items, domain_index, domain_positions = [], [], []
     for d in range(len(offsets) - 1):
         in_d = domains == d  # (batch, length)
         running = np.cumsum(in_d, axis=1)  # events of domain d up to and including each position
@@ -185,7 +189,10 @@ def make_batch(
         compact = np.full((items.shape[0], width), PAD, dtype=np.int64)
         r, c = np.nonzero(in_d)
         compact[r, column[r, c]] = local[r, c]
+        compact_positions = np.zeros_like(compact)
+        compact_positions[r, column[r, c]] = mixed_positions[r, c]
         domain_items.append(torch.from_numpy(compact))
+        domain_positions.append(torch.from_numpy(compact_positions))
         domain_index.append(torch.from_numpy(np.where(running > 0, column, PAD)))
     return Batch(
         items=torch.from_numpy(items),
@@ -196,8 +203,20 @@ def make_batch(
         target_domains=torch.from_numpy(target_domains),
         domain_items=domain_items,
         domain_index=domain_index,
+        domain_positions=domain_positions,
         users=torch.from_numpy(users),
     )
+
+
+def positions(items: np.ndarray | Tensor):
+    """Position of each event counted from the oldest kept event (0, 1, …; padding gets 0).
+
+    Counting from the start rather than from the end means a position never reveals how many
+    events follow it, so training at every position leaks nothing about the targets.
+    """
+    real = items != PAD
+    count = real.cumsum(1) if isinstance(items, np.ndarray) else real.long().cumsum(1)
+    return (count - 1).clip(0) if isinstance(items, np.ndarray) else (count - 1).clamp(min=0)
 
 
 def pad_training(sequences: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,115 @@
+"""Command line: ``python -m dpgdiff_lite {train,evaluate,compare} …``.
+
+``train --data SPEC --model NAME --out DIR [--preset P] [--set key=value …]`` writes
+``DIR/metrics.json`` (×100 metrics per domain letter X, Y, …), ``history.csv``, ``config.json``
+and the checkpoint. SPEC is ``synthetic[:preset]``, ``c2dsr:PATH`` or ``amazon:X.csv,Y.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from dpgdiff_lite.config import MODELS, PRESETS, preset
+from dpgdiff_lite.data.augment import inject_noise_split
+from dpgdiff_lite.data.sources import load_data
+from dpgdiff_lite.evaluation import results_table
+from dpgdiff_lite.trainer import load_run, run_evaluation, train
+
+
+def _oracle_metrics(source, config, out: Path) -> dict:
+    if source.truth is None:
+        raise ValueError("--model oracle needs synthetic data (it scores with the planted truth)")
+    scorer = source.truth.oracle_scorer()
+    valid = run_evaluation(scorer, source.dataset, config, "valid")
+    test = run_evaluation(scorer, source.dataset, config, "test")
+    return {"protocol": source.dataset.protocol, "eval_protocol": config.eval_protocol, "model": "oracle",
+            "test": test.to_dict(), "valid": valid.to_dict()}
+
+
+def command_train(args: argparse.Namespace) -> dict:
+    source = load_data(args.data)
+    model = "pop" if args.model == "oracle" else args.model
+    config = preset(args.preset, model=model).with_overrides(args.set or [])
+    out = Path(args.out)
+    if args.model == "oracle":
+        out.mkdir(parents=True, exist_ok=True)
+        metrics = _oracle_metrics(source, config, out)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    else:
+        metrics = train(source.dataset, config, out, progress=not args.quiet).metrics()
+    metrics["data"] = args.data
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(format_metrics(metrics, source.dataset.domain_names))
+    return metrics
+
+
+def command_evaluate(args: argparse.Namespace) -> dict:
+    run = Path(args.run)
+    if not (run / "metrics.json").exists():
+        raise FileNotFoundError(f"{run / 'metrics.json'} not found: is {run} a run folder written by `train`?")
+    trained = json.loads((run / "metrics.json").read_text())
+    source = load_data(trained["data"])
+    model, config = load_run(run, source.dataset)
+    if args.steps is not None:
+        if not 1 <= args.steps <= config.T:
+            raise ValueError(f"--steps must be in 1..T={config.T}, got {args.steps}")
+        config.inference_steps = args.steps
+    histories = None
+    if args.noise_rate:
+        histories = inject_noise_split(source.dataset.test.histories, args.noise_rate,
+                                       source.dataset.offsets, seed=args.seed)
+    test = run_evaluation(model, source.dataset, config, "test", histories=histories)
+    metrics = {"protocol": source.dataset.protocol, "eval_protocol": config.eval_protocol,
+               "model": config.model, "data": trained["data"], "noise_rate": args.noise_rate,
+               "steps": config.inference_steps or config.T, "test": test.to_dict()}
+    out = Path(args.out) if args.out else run / f"eval-noise{args.noise_rate}-steps{metrics['steps']}.json"
+    out.write_text(json.dumps(metrics, indent=2))
+    print(format_metrics(metrics, source.dataset.domain_names))
+    return metrics
+
+
+def format_metrics(metrics: dict, domain_names: tuple[str, ...]) -> str:
+    """A small printable table of the test metrics of one run."""
+    letters = list(metrics["test"])
+    frame = pd.DataFrame({f"{letter} ({name})": metrics["test"][letter]
+                          for letter, name in zip(letters, domain_names)})
+    head = f"{metrics['model']} on {metrics.get('data', '?')} [{metrics['protocol']}, {metrics['eval_protocol']}] test ×100"
+    return f"{head}\n{frame.round(2).to_string()}"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dpgdiff_lite", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train (or fit) one model and write a run folder")
+    t.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv")
+    t.add_argument("--model", default="dpgdiff", choices=[*MODELS, "oracle"])
+    t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--preset", default="teaching", choices=list(PRESETS))
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(run=command_train)
+    e = sub.add_parser("evaluate", help="re-evaluate a run under test-time noise or another step count")
+    e.add_argument("--run", required=True)
+    e.add_argument("--noise-rate", type=float, default=0.0)
+    e.add_argument("--steps", type=int, default=None)
+    e.add_argument("--seed", type=int, default=0, help="seed of the injected noise")
+    e.add_argument("--out", default=None, help="JSON file (default: inside the run folder)")
+    e.set_defaults(run=command_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,164 @@
+"""One configuration dataclass for models and training, its presets and its JSON round trip.
+
+Every choice the paper leaves open is a field whose comment says what was chosen and which
+reference does the same.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+MODELS = ("dpgdiff", "diff", "diff+de", "diff+de+g", "diff+de+tricl", "sasrec", "pop")
+"""Trainable and baseline models; the five diffusion variants are the rows of the paper's Table 3."""
+
+VARIANT_FLAGS: dict[str, tuple[bool, bool, bool]] = {
+    # name: (disentangled encoder, guidance by cross-attention, tri-view contrastive loss)
+    "diff": (False, False, False),
+    "diff+de": (True, False, False),
+    "diff+de+g": (True, True, False),
+    "diff+de+tricl": (True, False, True),
+    "dpgdiff": (True, True, True),
+}
+
+
+@dataclass
+class Config:
+    """Model and training settings (defaults = the `teaching` preset)."""
+
+    model: str = "dpgdiff"
+    # --- architecture (paper: embedding size 512; the teaching preset is smaller for a CPU) ---
+    dim: int = 64
+    layers: int = 1  # self-attention + MLP blocks per encoder (paper: "a SA layer followed by a MLP")
+    heads: int = 2
+    dropout: float = 0.1
+    max_len: int = 15  # C2DSR's maximum sequence length: the most recent 15 events are kept
+    fusion: str = "memory"  # see encoders.DisentangledEncoder: per-position guidance tokens + pooled g_x + g_y
+    # --- diffusion (paper silent; DiffuRec's choices) ---
+    T: int = 32  # DiffuRec: 32 diffusion steps
+    schedule: str = "trunc_lin"  # DiffuRec's truncated linear β schedule
+    inference_steps: int = 0  # k reverse steps at inference; 0 means k = T
+    eta: float = 0.0  # 0: deterministic DDIM-style updates (repeatable scores); 1: DDPM sampling
+    inference_seed: int = 0  # seed of the N(0, I) start x_T at inference (eq. 15)
+    # --- loss (eq. 14); paper sums the three terms, we weight L_tri-cl like CL4SRec/DREAM ---
+    weight_diff: float = 1.0
+    weight_rec: float = 1.0
+    weight_cl: float = 0.1
+    # τ = 1.0: eq. (13) is written on raw dot products h_iᵀh_j, i.e. no temperature; keeping τ = 1
+    # reproduces it exactly (the embeddings are LayerNorm-ed, so the dot products stay bounded).
+    temperature: float = 1.0
+    # --- augmentation rates for s_aug (CoSeRec / CL4SRec defaults) ---
+    crop_rate: float = 0.6
+    mask_rate: float = 0.3
+    reorder_rate: float = 0.3
+    substitute_rate: float = 0.3
+    insert_rate: float = 0.3
+    # --- optimisation (paper: Adam, batch 512, 100 epochs) ---
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    eval_every: int = 1
+    patience: int = 5  # early stopping on validation NDCG@10
+    seed: int = 0
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    bf16: bool = True  # bf16 autocast on CUDA only
+    compile: bool = False  # torch.compile the model (helps on GPU only)
+    # --- evaluation (C2DSR protocol: 999 negatives from the target's own domain) ---
+    eval_protocol: str = "sampled"
+    eval_negatives: int = 999
+    eval_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        for name in ("dim", "layers", "heads", "max_len", "T", "epochs", "batch_size", "eval_every", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config field {name!r} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.inference_steps <= self.T:
+            raise ValueError(f"config field 'inference_steps' must be in 0..T={self.T}, got {self.inference_steps}")
+        if self.temperature <= 0:
+            raise ValueError(f"config field 'temperature' must be > 0, got {self.temperature}")
+        for name in ("dropout", "crop_rate", "mask_rate", "reorder_rate", "substitute_rate", "insert_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"config field {name!r} must be in [0, 1], got {getattr(self, name)}")
+
+    @property
+    def variant_flags(self) -> tuple[bool, bool, bool]:
+        """(disentangled encoder, guidance, tri-view CL) for a diffusion model."""
+        return VARIANT_FLAGS[self.model]
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(asdict(self), indent=2)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Config":
+        """Build from a dict, refusing unknown keys and values of the wrong type (naming the key)."""
+        return replace(cls(), **{key: _typed(key, value) for key, value in values.items()})
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> "Config":
+        text = Path(path_or_text).read_text() if Path(str(path_or_text)).suffix == ".json" else str(path_or_text)
+        return cls.from_dict(json.loads(text))
+
+    def with_overrides(self, assignments: list[str]) -> "Config":
+        """Apply ``key=value`` strings (the CLI's ``--set``), parsing each value to the field's type."""
+        values = {}
+        for assignment in assignments:
+            key, sep, raw = assignment.partition("=")
+            if not sep:
+                raise ValueError(f"--set expects key=value, got {assignment!r}")
+            values[key.strip()] = _parse(key.strip(), raw.strip())
+        return replace(self, **{key: _typed(key, value) for key, value in values.items()})
+
+
+_FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+
+
+def _known(key: str) -> str:
+    if key not in _FIELD_TYPES:
+        raise ValueError(f"unknown config key {key!r}; known keys: {', '.join(sorted(_FIELD_TYPES))}")
+    return _FIELD_TYPES[key]
+
+
+def _typed(key: str, value):
+    kind = _known(key)
+    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+          "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "bool": isinstance(value, bool), "str": isinstance(value, str)}[kind]
+    if not ok:
+        raise ValueError(f"config key {key!r} expects {kind}, got {value!r}")
+    return float(value) if kind == "float" else value
+
+
+def _parse(key: str, raw: str):
+    kind = _known(key)
+    try:
+        if kind == "bool":
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return raw.lower() in ("true", "1")
+        return {"int": int, "float": float, "str": str}[kind](raw)
+    except ValueError:
+        raise ValueError(f"config key {key!r} expects {kind}, got {raw!r}") from None
+
+
+PRESETS: dict[str, dict] = {
+    # CI: seconds on the tiny synthetic data
+    "smoke": dict(dim=32, epochs=2, batch_size=128, patience=2, eval_negatives=99),
+    # a laptop CPU on the synthetic teaching data, well under a minute
+    "teaching": dict(),
+    # the paper's implementation details: embedding and batch size 512, 100 epochs, Adam
+    "paper": dict(dim=512, heads=4, batch_size=512, epochs=100, patience=10),
+}
+
+
+def preset(name: str, model: str = "dpgdiff", **overrides) -> Config:
+    """The named preset for ``model``, with field overrides."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return Config.from_dict({**PRESETS[name], "model": model, **overrides})

@@ -1,0 +1,83 @@
+"""The DPG Denoiser (eq. 9): x̂_0 = Decoder(Encoder_c(x_t), g_d).
+
+Encoder_c is causal self-attention + MLP over the mixed sequence s_c with the noisy target x_t
+and a timestep embedding added at every position; the Decoder's cross-attention queries come from
+Encoder_c and its keys/values are the guidance memory of the Disentangled Encoder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from dpgdiff_lite.encoders import SequenceEncoder
+
+
+def timestep_embedding(t: Tensor, dim: int) -> Tensor:
+    """Sinusoidal embedding of integer timesteps, (B,) → (B, dim); t = 0 means "no noise"."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device) / half)
+    angles = t.float()[:, None] * freqs[None]
+    emb = torch.cat([angles.sin(), angles.cos()], dim=-1)
+    return nn.functional.pad(emb, (0, dim % 2))
+
+
+class CrossAttentionDecoder(nn.Module):
+    """Decoder of eq. (9): cross-attention (queries: Encoder_c, keys/values: guidance) + MLP.
+
+    Set ``record_attention = True`` to keep the last attention weights in ``attention``
+    (B, L, M), averaged over heads, for the notebooks.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.norm_q, self.norm_kv, self.norm_mlp = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attention_layer = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim))
+        self.heads = heads
+        self.record_attention = False
+        self.attention: Tensor | None = None
+
+    def forward(self, query: Tensor, memory: Tensor, allowed: Tensor) -> Tensor:
+        """query (B, L, D), memory (B, M, D), allowed (B, L, M) → (B, L, D)."""
+        blocked = (~allowed).repeat_interleave(self.heads, dim=0)  # (B·heads, L, M), True = masked
+        kv = self.norm_kv(memory)
+        out, weights = self.attention_layer(
+            self.norm_q(query), kv, kv, attn_mask=blocked, need_weights=self.record_attention
+        )
+        if self.record_attention:
+            self.attention = weights.detach()
+        h = query + out
+        return h + self.mlp(self.norm_mlp(h))
+
+
+class DPGDenoiser(nn.Module):
+    """f_θ(x_t, g_d) of eq. (9), predicting x_0 (not ε), as DiffuRec does.
+
+    With ``guided=False`` the Decoder has no cross-attention (the `diff` and `diff+de` ablations):
+    x̂_0 = MLP(Encoder_c(x_t)).
+    """
+
+    def __init__(self, dim: int, layers: int, heads: int, dropout: float, guided: bool = True):
+        super().__init__()
+        self.dim = dim
+        self.time_mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.encoder_c = SequenceEncoder(dim, layers, heads, dropout)
+        self.decoder = CrossAttentionDecoder(dim, heads, dropout) if guided else None
+        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+
+    def encode(self, h_c: Tensor, padding: Tensor, x_t: Tensor | None = None, t: Tensor | None = None) -> Tensor:
+        """Encoder_c over the sequence representation h_c (B, L, D), with x_t and t added if given."""
+        if x_t is not None:
+            h_c = h_c + x_t + self.time_mlp(timestep_embedding(t, self.dim))[:, None, :]
+        return self.encoder_c(h_c, padding)
+
+    def forward(self, h_c: Tensor, padding: Tensor, x_t: Tensor, t: Tensor,
+                memory: Tensor | None = None, memory_allowed: Tensor | None = None) -> Tensor:
+        """x̂_0 at every position, (B, L, D)."""
+        h = self.encode(h_c, padding, x_t, t)
+        if self.decoder is not None:
+            h = self.decoder(h, memory, memory_allowed)
+        return self.head(h)

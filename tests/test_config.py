@@ -1,0 +1,40 @@
+import pytest
+
+from dpgdiff_lite.config import Config, preset
+
+
+def test_json_round_trip(tmp_path):
+    config = preset("paper", model="sasrec")
+    config.to_json(tmp_path / "config.json")
+    assert Config.from_json(tmp_path / "config.json") == config
+    assert config.dim == 512 and config.batch_size == 512 and config.epochs == 100
+
+
+def test_unknown_key_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="unknown config key 'dimension'"):
+        Config.from_dict({"dimension": 3})
+    with pytest.raises(ValueError, match="unknown config key 'lrr'"):
+        Config().with_overrides(["lrr=0.1"])
+
+
+def test_ill_typed_values_are_errors_naming_the_key():
+    with pytest.raises(ValueError, match="config key 'dim' expects int, got '64.5'"):
+        Config.from_dict({"dim": "64.5"})
+    with pytest.raises(ValueError, match="config key 'epochs' expects int, got 'ten'"):
+        Config().with_overrides(["epochs=ten"])
+    with pytest.raises(ValueError, match="--set expects key=value"):
+        Config().with_overrides(["epochs"])
+
+
+def test_overrides_parse_to_the_field_type():
+    config = Config().with_overrides(["lr=0.01", "bf16=false", "model=diff", "T=50"])
+    assert (config.lr, config.bf16, config.model, config.T) == (0.01, False, "diff", 50)
+
+
+def test_bad_values_are_refused():
+    with pytest.raises(ValueError, match="unknown model 'gpt'"):
+        Config(model="gpt")
+    with pytest.raises(ValueError, match="'inference_steps' must be in 0..T=32"):
+        Config(inference_steps=40)
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        preset("huge")

@@ -1,0 +1,47 @@
+import math
+
+import pytest
+import torch
+
+from dpgdiff_lite.encoders import ItemEmbeddings
+from dpgdiff_lite.losses import domain_cross_entropy, info_nce, total_loss, tri_view_loss
+
+
+def test_domain_cross_entropy_scores_each_target_against_its_own_domain_only():
+    items = ItemEmbeddings((2, 3), dim=2)
+    with torch.no_grad():  # E_x rows 0–1, E_y rows 2–4
+        items.weight.weight[:5] = torch.tensor([[1.0, 0], [0, 1], [1, 1], [2, 0], [0, 0]])
+    reps = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # row 0: domain X, target local 0: logits [1, 0]; row 1: domain Y, target local 2: logits [1, 0, 0]
+    loss = domain_cross_entropy(reps, torch.tensor([0, 2]), torch.tensor([0, 1]), items)
+    expected = (-math.log(math.e / (math.e + 1)) - math.log(1 / (math.e + 2))) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_info_nce_matches_the_formula_of_eq_13():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    b = torch.tensor([[0.5, 0.5], [1.0, 1.0]])
+    sim = a @ b.T  # [[0.5, 1], [1, 2]]
+    row = -(torch.log_softmax(sim, 1).diagonal().mean())
+    col = -(torch.log_softmax(sim.T, 1).diagonal().mean())
+    assert info_nce(a, b).item() == pytest.approx(((row + col) / 2).item(), rel=1e-6)
+    # temperature divides the dot products
+    assert info_nce(a, b, 0.5).item() == pytest.approx(info_nce(2 * a, b).item(), rel=1e-6)
+
+
+def test_tri_view_loss_averages_the_three_pairs():
+    torch.manual_seed(0)
+    h = [torch.randn(4, 3) for _ in range(3)]
+    pairs = info_nce(h[0], h[1]) + info_nce(h[0], h[2]) + info_nce(h[1], h[2])
+    assert tri_view_loss(*h).item() == pytest.approx(pairs.item() / 3, rel=1e-6)
+
+
+def test_identical_views_of_distinct_users_have_low_contrastive_loss():
+    h = torch.eye(4) * 10
+    assert info_nce(h, h).item() < 1e-6
+    assert info_nce(h, h.roll(1, 0)).item() > 10
+
+
+def test_total_loss_weights_each_term():
+    terms = {"diff": torch.tensor(2.0), "rec": torch.tensor(3.0), "cl": torch.tensor(5.0)}
+    assert total_loss(terms, {"diff": 1.0, "rec": 1.0, "cl": 0.1}).item() == pytest.approx(5.5)
