@@ -1,4 +1,4 @@
-"""Command line: ``python -m dpgdiff_lite {train,evaluate,compare} …``.
+"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate} …``.
 
 ``train --data SPEC --model NAME --out DIR [--preset P] [--set key=value …]`` writes
 ``DIR/metrics.json`` (×100 metrics per domain letter X, Y, …), ``history.csv``, ``config.json``
@@ -22,7 +22,7 @@ from dpgdiff_lite.evaluation import results_table
 from dpgdiff_lite.trainer import load_run, run_evaluation, train
 
 
-def _oracle_metrics(source, config, out: Path) -> dict:
+def _oracle_metrics(source, config) -> dict:
     if source.truth is None:
         raise ValueError("--model oracle needs synthetic data (it scores with the planted truth)")
     scorer = source.truth.oracle_scorer()
@@ -39,8 +39,7 @@ def command_train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     if args.model == "oracle":
         out.mkdir(parents=True, exist_ok=True)
-        metrics = _oracle_metrics(source, config, out)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        metrics = _oracle_metrics(source, config)
     else:
         metrics = train(source.dataset, config, out, progress=not args.quiet).metrics()
     metrics["data"] = args.data
@@ -74,6 +73,33 @@ def command_evaluate(args: argparse.Namespace) -> dict:
     return metrics
 
 
+def command_compare(args: argparse.Namespace) -> pd.DataFrame:
+    """Train several models on one dataset and print the paper's Table 1 layout."""
+    source = load_data(args.data)
+    models = [m.strip() for m in args.models.split(",")]
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
+    results, seconds = {}, {}
+    for name in models:
+        config = preset(args.preset, model=name).with_overrides(args.set or [])
+        run = train(source.dataset, config, Path(args.out) / name, progress=not args.quiet)
+        results[name], seconds[name] = run.test, run.seconds_per_epoch
+    ours = "dpgdiff" if "dpgdiff" in results and len(results) > 1 else None
+    table = results_table(results, ours=ours)
+    print(f"test metrics ×100 on {args.data} [{source.dataset.protocol}, {config.eval_protocol} protocol]")
+    print(table.round(2).to_string())
+    print("seconds per epoch: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
+    if source.truth is not None:
+        config = preset(args.preset)
+        oracle = run_evaluation(source.truth.oracle_scorer(), source.dataset, config, "test").table["NDCG@10"]
+        ratios = pd.DataFrame({name: r.table["NDCG@10"] / oracle for name, r in results.items()})
+        print("NDCG@10 as a fraction of the planted oracle's:")
+        print(ratios.round(3).to_string())
+    table.to_csv(Path(args.out) / "table1.csv")
+    return table
+
+
 def format_metrics(metrics: dict, domain_names: tuple[str, ...]) -> str:
     """A small printable table of the test metrics of one run."""
     letters = list(metrics["test"])
@@ -94,6 +120,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(run=command_train)
+    c = sub.add_parser("compare", help="train several models on one dataset and print Table 1")
+    c.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv")
+    c.add_argument("--models", default="dpgdiff,sasrec,pop", help="comma-separated model names")
+    c.add_argument("--out", default="runs/compare")
+    c.add_argument("--preset", default="teaching", choices=list(PRESETS))
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(run=command_compare)
     e = sub.add_parser("evaluate", help="re-evaluate a run under test-time noise or another step count")
     e.add_argument("--run", required=True)
     e.add_argument("--noise-rate", type=float, default=0.0)

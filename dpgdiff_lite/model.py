@@ -73,7 +73,7 @@ class DPGDiff(nn.Module):
         x0 = self.items(batch.targets)  # (B, L, D)
         t = torch.randint(1, cfg.T + 1, (len(batch),), device=x0.device, generator=generator)  # line 5
         noise = torch.randn(x0.shape, device=x0.device, generator=generator)
-        x_t = self.schedule.q_sample(x0, t, noise=noise)  # line 6, eq. (3)–(4)
+        x_t = self.schedule.to(x0.device).q_sample(x0, t, noise=noise)  # line 6, eq. (3)–(4)
         x0_hat = self.denoise(h_c, padding, x_t, t, guidance)  # line 7, eq. (9)
 
         rows = has_target.nonzero(as_tuple=True)
@@ -111,15 +111,16 @@ class DPGDiff(nn.Module):
         padding = batch.padding_mask
         h_c = self.embed_sequence(batch.items)
         guidance = self.guidance(batch)
+        schedule = self.schedule.to(h_c.device)
         known = self.items(batch.items[:, 1:])  # the next item of every earlier position is known
         known_noise = torch.randn(known.shape, device=known.device, generator=generator)
 
         def denoise_last(x_t_last: Tensor, t: Tensor) -> Tensor:
-            earlier = self.schedule.q_sample(known, t, noise=known_noise)
+            earlier = schedule.q_sample(known, t, noise=known_noise)
             x_t = torch.cat([earlier, x_t_last[:, None, :]], dim=1)
             return self.denoise(h_c, padding, x_t, t, guidance)[:, -1]
 
-        result = self.schedule.sample(denoise_last, (len(batch), cfg.dim), k=steps, eta=cfg.eta,
+        result = schedule.sample(denoise_last, (len(batch), cfg.dim), k=steps, eta=cfg.eta,
                                       generator=generator, device=h_c.device, return_trajectory=return_trajectory)
         return (*result, guidance) if return_trajectory else (result, guidance)
 

@@ -69,8 +69,16 @@ def validation_score(result: EvalResult) -> float:
 
 def run_evaluation(model, dataset: CrossDomainDataset, config: Config, split: str,
                    histories: list[np.ndarray] | None = None) -> EvalResult:
-    """Evaluate with the config's protocol (sampled negatives fixed by ``eval_seed``)."""
-    return evaluate(model, dataset, split=split, protocol=config.eval_protocol,
+    """Evaluate with the config's protocol (sampled negatives fixed by ``eval_seed``).
+
+    A domain too small to draw ``eval_negatives`` distinct negatives from (the small synthetic
+    presets) is ranked against all its items instead: the ``full`` protocol, named in the result.
+    """
+    protocol = config.eval_protocol
+    if protocol == "sampled" and min(dataset.n_items) - 1 < config.eval_negatives:
+        log.info("a domain has fewer than %d other items: ranking against all items", config.eval_negatives)
+        protocol = "full"
+    return evaluate(model, dataset, split=split, protocol=protocol,
                     n_negatives=config.eval_negatives, seed=config.eval_seed, histories=histories)
 
 

@@ -1,0 +1,138 @@
+"""Reader for the cross-domain sequence files published with C2DSR (Cao et al., CIKM 2022), the
+data of the paper's Table 2 (Amazon Food–Kitchen, Movie–Book).
+
+A folder holds ``Alist.txt`` / ``Blist.txt`` (one item a line; domain X owns global ids
+``0 … nA-1``, domain Y ``nA … nA+nB-1``), ``userlist.txt`` and one sequence a line in
+``validdata_new.txt``, ``testdata_new.txt`` and, in the full download, ``traindata_new.txt``::
+
+    user_index<TAB>interaction_index<TAB>item|unix_ts|date|<TAB>item|unix_ts|date|…
+
+Events are sorted by timestamp (stably) and the last one is the case's target. With
+``traindata_new.txt`` the split is the paper's ("paper"); without it, "eval-split": every valid and
+test sequence minus its last event is training data (see ``data/README.md``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dpgdiff_lite.data.dataset import CrossDomainDataset, EvalSplit
+
+ITEM_LISTS = ("Alist.txt", "Blist.txt")
+SEQUENCE_FILES = ("traindata_new.txt", "validdata_new.txt", "testdata_new.txt")
+LAYOUT = ("a C2DSR folder holds Alist.txt, Blist.txt, userlist.txt, validdata_new.txt and "
+          "testdata_new.txt (traindata_new.txt optional)")
+
+
+def load_c2dsr(path: str | Path, max_len: int = 15) -> CrossDomainDataset:
+    """Load a C2DSR folder; histories keep their latest ``max_len`` events (C2DSR: 15), training
+    sequences their latest ``max_len + 1`` so that every input position sees at most ``max_len``."""
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"C2DSR folder {folder} not found: {LAYOUT}")
+    name = folder.resolve().name
+    parts = name.split("-")
+    domain_names = tuple(parts) if len(parts) == 2 and all(parts) else ("X", "Y")
+    n_items = tuple(_count_items(_require(folder, f), d) for f, d in zip(ITEM_LISTS, domain_names))
+    users = _read_userlist(_require(folder, "userlist.txt"))
+    bounds = (n_items[0], sum(n_items), domain_names)
+    valid_users, valid = _read_sequences(_require(folder, "validdata_new.txt"), bounds, users)
+    test_users, test = _read_sequences(_require(folder, "testdata_new.txt"), bounds, users)
+    if (folder / "traindata_new.txt").exists():
+        protocol = "paper"
+        train_users, train = _read_sequences(folder / "traindata_new.txt", bounds, users)
+    else:
+        protocol = "eval-split"  # no test target is ever seen in training
+        train_users = np.concatenate([valid_users, test_users])
+        train = [s[:-1] for s in valid + test]
+    return CrossDomainDataset(
+        name=name, protocol=protocol, domain_names=domain_names, n_items=n_items,
+        train=[s[-(max_len + 1):] for s in train],
+        valid=_last_event_cases(valid, valid_users, max_len),
+        test=_last_event_cases(test, test_users, max_len),
+        max_len=max_len, train_users=train_users,
+    )
+
+
+def _require(folder: Path, filename: str) -> Path:
+    path = folder / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"{filename} not found in {folder}: {LAYOUT}")
+    return path
+
+
+def _lines(path: Path, expected: str):
+    """Yield (1-based line number, line without its newline); an empty file or line is an error."""
+    number = 0
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                raise ValueError(f"{path.name} line {number}: empty line")
+            yield number, line
+    if number == 0:
+        raise ValueError(f"{path.name} is empty: {expected}")
+
+
+def _count_items(path: Path, domain: str) -> int:
+    """Items of one domain: one line each (``original_id<TAB>ASIN<TAB>local_index``)."""
+    return sum(1 for _ in _lines(path, f"domain {domain!r} has no items"))
+
+
+def _read_userlist(path: Path) -> set[int]:
+    """User indices of ``user_key<TAB>user_index`` lines."""
+    users = set()
+    for number, line in _lines(path, "expected one 'user_key<TAB>user_index' a line"):
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise ValueError(f"{path.name} line {number}: expected 'user_key<TAB>user_index', got {line!r}")
+        users.add(_integer(fields[1], path, number, "user_index"))
+    return users
+
+
+def _integer(text: str, path: Path, number: int, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{path.name} line {number}: {what} must be an integer, got {text!r}") from None
+
+
+def _read_sequences(path: Path, bounds: tuple[int, int, tuple[str, ...]],
+                    users: set[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """User index and time-ordered global item ids of every line of a sequence file."""
+    n_x, total, names = bounds
+    line_users, sequences = [], []
+    for number, line in _lines(path, "expected one sequence a line"):
+        fields = line.rstrip("\t").split("\t")
+        user = _integer(fields[0], path, number, "user_index")
+        if user not in users:
+            raise ValueError(f"{path.name} line {number}: user_index {user} is not in userlist.txt")
+        if len(fields) < 4:
+            raise ValueError(f"{path.name} line {number}: a sequence needs at least 2 'item|timestamp' "
+                             f"events after user_index and interaction_index, got {max(len(fields) - 2, 0)}")
+        _integer(fields[1], path, number, "interaction_index")
+        items, stamps = [], []
+        for field in fields[2:]:
+            item, bar, rest = field.partition("|")
+            if not bar:
+                raise ValueError(f"{path.name} line {number}: expected 'item|timestamp', got {field!r}")
+            items.append(_integer(item, path, number, "item id"))
+            stamps.append(_integer(rest.partition("|")[0], path, number, "timestamp"))
+        for item in items:
+            if not 0 <= item < total:
+                raise ValueError(f"{path.name} line {number}: item id {item} is outside both domains "
+                                 f"({names[0]}: 0 … {n_x - 1}, {names[1]}: {n_x} … {total - 1})")
+        order = sorted(range(len(stamps)), key=stamps.__getitem__)  # stable: ties keep file order
+        line_users.append(user)
+        sequences.append(np.array([items[i] for i in order], dtype=np.int64))
+    return np.array(line_users, dtype=np.int64), sequences
+
+
+def _last_event_cases(sequences: list[np.ndarray], users: np.ndarray, max_len: int) -> EvalSplit:
+    """One case per sequence: its last event, given (at most ``max_len``) events before it."""
+    targets = np.array([s[-1] for s in sequences], dtype=np.int64)
+    return EvalSplit([s[:-1][-max_len:] for s in sequences], targets, users)

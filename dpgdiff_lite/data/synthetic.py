@@ -1,0 +1,349 @@
+"""Synthetic cross-domain sequences with the paper's three kinds of signal planted (Fig. 1).
+
+Every domain's items are partitioned into latent topics. *Shared* topics own items in every
+domain (domain-invariant preferences, "Marvel"), *specific* topics own items in one domain only
+(conflicting domain-specific preferences, "Doraemon books"). Each user u draws
+
+    θ_u ~ Dir(α·1) over shared topics,  φ_{u,d} ~ Dir(α·1) over domain d's specific topics,
+    ρ_{u,d} ~ Beta (mean ``specific_rate``): share of domain d's events taken from specific topics,
+    π_u ~ Dir(c·w) over domains: the domain of each next event.
+
+An event of user u after an item of topic s is generated as
+
+    d ~ π_u;  with prob. η (``noise_rate``) the item is uniform over domain d (ad-hoc noise), else
+    k = s with prob. p (``persistence``) when s exists in d, otherwise k ~ P_{u,d}(k) where
+    P_{u,d}(k) = (1-ρ_{u,d}) θ_{u,k} for shared k and ρ_{u,d} φ_{u,d,k} for d-specific k;
+    the item is drawn from topic k's Zipf-like popularity w_i ∝ rank^(-zipf_exponent).
+
+So the true next-item distribution in domain d is
+    P(i | u, s, d) = η/|I_d| + (1-η) w_i [ p·1[k_i = s, s ∈ d] + (1 - p·1[s ∈ d]) P_{u,d}(k_i) ],
+which :meth:`SyntheticTruth.next_item_probabilities` returns and the oracle ranks by. The state s is
+the topic of the last item whatever produced it, so a noise item can derail the next event too, and
+the law depends on the history only through (u, last item). Each event is labelled INVARIANT (drawn
+from a shared topic), SPECIFIC (from a domain-specific topic) or NOISE (the uniform draw).
+The split is the paper's leave-one-out (Experiment settings): last event = test, second-to-last =
+validation, the rest = training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit
+
+INVARIANT, SPECIFIC, NOISE = 0, 1, 2
+"""Ground-truth event labels: drawn from a shared topic, from a domain-specific topic, or uniform noise."""
+LABEL_NAMES = ("invariant", "specific", "noise")
+SHARED_TOPIC = -1
+"""``SyntheticTruth.topic_domain`` value of a shared (domain-invariant) topic."""
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Every knob of the generator; checked on construction (a bad value names its field)."""
+
+    name: str = "custom"  # the dataset is called f"synthetic-{name}"
+    domain_names: tuple[str, ...] = ("X", "Y")
+    n_users: int = 2000
+    n_items: tuple[int, ...] = (400, 500)  # items per domain
+    n_shared_topics: int = 16  # K_shared: topics with items in every domain
+    n_specific_topics: tuple[int, ...] = (8, 8)  # topics existing in one domain only, per domain
+    mean_length: float = 12.0  # mean events per user, validation and test targets included
+    min_length: int = 5  # events per user at least (≥ 4: every training sequence has one pair)
+    noise_rate: float = 0.1  # η: probability that an event is a uniform item of its domain
+    persistence: float = 0.5  # p: probability that the last item's topic carries on
+    specific_rate: float = 0.3  # mean share of a domain's non-noise events from specific topics
+    specific_concentration: float = 4.0  # Beta concentration of the per-user specific share ρ
+    topic_concentration: float = 0.3  # α of the Dirichlets over topics; small → few topics per user
+    domain_weights: tuple[float, ...] | None = None  # mean domain mix w (None: equal)
+    domain_concentration: float = 4.0  # c of π_u ~ Dir(c·w); small → users stick to one domain
+    zipf_exponent: float = 1.0  # within-topic popularity w_i ∝ rank^(-zipf_exponent); 0 = flat
+    max_len: int = 15  # history length kept (C2DSR)
+    seed: int = 0  # the only source of randomness: numpy.random.default_rng(seed)
+
+    def __post_init__(self) -> None:
+        n = len(self.domain_names)
+
+        def bad(field: str, need: str) -> ValueError:
+            return ValueError(f"SyntheticConfig.{field} {need}, got {getattr(self, field)!r}")
+
+        if n < 2:
+            raise bad("domain_names", "needs at least two domains")
+        for field in ("n_items", "n_specific_topics") + (("domain_weights",) if self.domain_weights else ()):
+            if len(getattr(self, field)) != n:
+                raise bad(field, f"needs one value per domain ({n})")
+        if self.n_users < 1:
+            raise bad("n_users", "must be at least 1")
+        if self.n_shared_topics < 1:
+            raise bad("n_shared_topics", "must be at least 1")
+        if min(self.n_specific_topics) < 0:
+            raise bad("n_specific_topics", "must be non-negative")
+        if any(i < self.n_shared_topics + k for i, k in zip(self.n_items, self.n_specific_topics)):
+            raise bad("n_items", "must give every domain at least one item per topic (shared + specific)")
+        if self.min_length < 4:
+            raise bad("min_length", "must be at least 4 (train pair + validation + test)")
+        if self.mean_length < self.min_length:
+            raise bad("mean_length", f"must be at least min_length={self.min_length}")
+        for field in ("noise_rate", "persistence", "specific_rate"):
+            if not 0.0 <= getattr(self, field) <= 1.0:
+                raise bad(field, "must lie in [0, 1]")
+        for field in ("specific_concentration", "topic_concentration", "domain_concentration"):
+            if not getattr(self, field) > 0:
+                raise bad(field, "must be positive")
+        if self.domain_weights is not None and (min(self.domain_weights) <= 0):
+            raise bad("domain_weights", "must be positive")
+        if self.zipf_exponent < 0:
+            raise bad("zipf_exponent", "must be non-negative")
+        if self.max_len < 1:
+            raise bad("max_len", "must be at least 1")
+
+    @property
+    def n_domains(self) -> int:
+        return len(self.domain_names)
+
+
+PRESETS: dict[str, SyntheticConfig] = {
+    # unit tests: generated in a few milliseconds
+    "tiny": SyntheticConfig(name="tiny", n_users=200, n_items=(100, 120), n_shared_topics=6,
+                            n_specific_topics=(3, 3), mean_length=10.0),
+    # the notebooks' default: a small model trains on it on a CPU in well under a minute
+    "teaching": SyntheticConfig(name="teaching"),
+    # Food / Kitchen sizes of the paper's Table 2: item counts, 34,117 training sequences of mean
+    # length ≈ 10, and the validation / test mix (≈ 1/3 of targets in X)
+    "paper-scale": SyntheticConfig(name="paper-scale", n_users=34_117, n_items=(29_207, 34_886),
+                                   n_shared_topics=120, n_specific_topics=(60, 80),
+                                   mean_length=12.0, domain_weights=(1 / 3, 2 / 3)),
+}
+
+
+@dataclass(frozen=True)
+class UserPreferences:
+    """Each user's latent preferences (rows are users)."""
+
+    shared: np.ndarray  # (users, K_shared) θ_u
+    specific: tuple[np.ndarray, ...]  # [domain] (users, K_d) φ_{u,d}
+    specificity: np.ndarray  # (users, domains) ρ_{u,d}
+    domain: np.ndarray  # (users, domains) π_u
+
+
+@dataclass(frozen=True)
+class EvalLabels:
+    """Ground-truth labels aligned with an :class:`EvalSplit`'s histories and targets."""
+
+    histories: list[np.ndarray]
+    targets: np.ndarray
+
+
+@dataclass
+class SyntheticTruth:
+    """Everything the generator knew: topics, preferences, labels, and the true next-item law."""
+
+    config: SyntheticConfig
+    item_topic: np.ndarray  # (total items,) global topic id of each global item id
+    item_weight: np.ndarray  # (total items,) w_i, the item's probability within its topic
+    topic_domain: np.ndarray  # (topics,) SHARED_TOPIC, or the domain owning a specific topic
+    user_preferences: UserPreferences
+    train_labels: list[np.ndarray]  # aligned with dataset.train
+    valid_labels: EvalLabels  # aligned with dataset.valid
+    test_labels: EvalLabels  # aligned with dataset.test
+
+    @property
+    def topic_kind(self) -> np.ndarray:
+        """INVARIANT for shared topics, SPECIFIC for domain-specific ones, shape (topics,)."""
+        return np.where(self.topic_domain == SHARED_TOPIC, INVARIANT, SPECIFIC)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.config.n_items)]).astype(np.int64)
+
+    def domain_topics(self, domain: int) -> np.ndarray:
+        """Global ids of the topics that have items in ``domain``: shared first, then its own."""
+        return np.flatnonzero((self.topic_domain == SHARED_TOPIC) | (self.topic_domain == domain))
+
+    def topic_distribution(self, users: np.ndarray, domain: int) -> np.ndarray:
+        """P_{u,d}(k) over :meth:`domain_topics` (the redraw law), shape (cases, topics in d)."""
+        prefs = self.user_preferences
+        rho = prefs.specificity[users, domain][:, None]  # (cases, 1)
+        return np.concatenate([(1 - rho) * prefs.shared[users], rho * prefs.specific[domain][users]], 1)
+
+    def _last_topics(self, last_items: np.ndarray) -> np.ndarray:
+        last_items = np.asarray(last_items, dtype=np.int64)
+        return np.where(last_items == PAD, PAD, self.item_topic[np.maximum(last_items, 0)])
+
+    def next_item_probabilities(self, users: np.ndarray, last_items: np.ndarray, domain: int) -> np.ndarray:
+        """True P(next item = i | user, last item, next event in ``domain``) over the domain's local
+        items, shape (cases, n_items[domain]); ``last_items`` are global ids (PAD: no history)."""
+        cfg, users = self.config, np.asarray(users, dtype=np.int64)
+        lo, hi = self.offsets[domain], self.offsets[domain + 1]
+        topics = self.domain_topics(domain)
+        last = self._last_topics(last_items)
+        # persistence only applies when the last topic has items in this domain
+        stays = np.isin(last, topics) * cfg.persistence  # (cases,)
+        topic_prob = (1 - stays)[:, None] * self.topic_distribution(users, domain)  # (cases, topics in d)
+        topic_prob += stays[:, None] * (topics[None, :] == last[:, None])
+        column = np.searchsorted(topics, self.item_topic[lo:hi])  # each item's topic column
+        # η/|I_d| + (1-η) w_i P(k_i)
+        item_prob = self.item_weight[lo:hi] * topic_prob[:, column]  # (cases, n_items[domain])
+        return cfg.noise_rate / (hi - lo) + (1 - cfg.noise_rate) * item_prob
+
+    def sample_next(self, users: np.ndarray, last_items: np.ndarray, rng: np.random.Generator,
+                    domains: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Draw one next event per case, exactly as the generator does: (global item ids, labels).
+
+        ``domains`` fixes each event's domain; by default it is drawn from the user's π_u."""
+        cfg, users = self.config, np.asarray(users, dtype=np.int64)
+        n = len(users)
+        if domains is None:
+            domains = _inverse_cdf(self.user_preferences.domain[users], rng.random(n))
+        last = self._last_topics(last_items)
+        noisy = rng.random(n) < cfg.noise_rate
+        stay_draw, topic_draw, item_draw = rng.random(n), rng.random(n), rng.random(n)
+        items, labels = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        for d in range(cfg.n_domains):
+            rows = np.flatnonzero(domains == d)
+            topics = self.domain_topics(d)
+            lo, n_d = self.offsets[d], cfg.n_items[d]
+            stays = (stay_draw[rows] < cfg.persistence) & np.isin(last[rows], topics)
+            redrawn = topics[_inverse_cdf(self.topic_distribution(users[rows], d), topic_draw[rows])]
+            topic = np.where(stays, last[rows], redrawn)
+            item = self._topic_item(d, topic, item_draw[rows])
+            # the same draw picks the uniform item: noise is decided independently of it
+            uniform = lo + np.minimum((item_draw[rows] * n_d).astype(np.int64), n_d - 1)
+            items[rows] = np.where(noisy[rows], uniform, item)
+            labels[rows] = np.where(noisy[rows], NOISE, self.topic_kind[topic])
+        return items, labels
+
+    @cached_property
+    def _item_tables(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per domain: local items grouped by topic column, their sampling keys
+        ``column + cumulative within-topic weight`` (topic j spans (j, j + 1]), and each topic's
+        first position in that order."""
+        tables = []
+        for d in range(self.config.n_domains):
+            lo, hi = self.offsets[d], self.offsets[d + 1]
+            topics = self.domain_topics(d)
+            column = np.searchsorted(topics, self.item_topic[lo:hi])
+            order = np.argsort(column, kind="stable")
+            column = column[order]
+            starts = np.searchsorted(column, np.arange(len(topics) + 1))
+            cumulative = np.cumsum(self.item_weight[lo:hi][order])
+            before = np.concatenate([[0.0], cumulative])[starts[column]]
+            total = cumulative[starts[column + 1] - 1] - before
+            tables.append((order, column + (cumulative - before) / total, starts))
+        return tables
+
+    def _topic_item(self, domain: int, topic: np.ndarray, draw: np.ndarray) -> np.ndarray:
+        """Global id of the item of ``topic`` whose cumulative weight first exceeds ``draw`` ∈ [0, 1)."""
+        order, keys, starts = self._item_tables[domain]
+        column = np.searchsorted(self.domain_topics(domain), topic)
+        position = np.searchsorted(keys, column + draw, side="right")
+        # the clip only guards against column + draw rounding up to column + 1
+        return self.offsets[domain] + order[np.clip(position, starts[column], starts[column + 1] - 1)]
+
+    def oracle_scorer(self) -> OracleScorer:
+        """A scorer ranking items by their true next-item probability (an upper reference)."""
+        return OracleScorer(self)
+
+
+class OracleScorer:
+    """Scores = true next-item probabilities given the user's latent preferences and last item."""
+
+    def __init__(self, truth: SyntheticTruth) -> None:
+        self.truth = truth
+
+    def score(self, batch: Batch, domain: int) -> Tensor:
+        """(batch, n_items[domain]) scores for the last position of each row."""
+        users = batch.users.cpu().numpy()
+        if (users == PAD).any():
+            raise ValueError("OracleScorer.score: the batch carries no user index (batch.users is PAD)")
+        probs = self.truth.next_item_probabilities(users, batch.items[:, -1].cpu().numpy(), domain)
+        return torch.from_numpy(probs)
+
+
+def _inverse_cdf(probs: np.ndarray, draw: np.ndarray) -> np.ndarray:
+    """Row-wise categorical sample: first column whose cumulative probability exceeds ``draw``."""
+    cdf = np.cumsum(probs, axis=1)  # (cases, categories)
+    return np.minimum((cdf < draw[:, None] * cdf[:, -1:]).sum(axis=1), probs.shape[1] - 1)
+
+
+def generate(config: SyntheticConfig | str = "teaching") -> tuple[CrossDomainDataset, SyntheticTruth]:
+    """Draw a leave-one-out :class:`CrossDomainDataset` (protocol "synthetic") and its ground truth
+    from a config or the name of one of :data:`PRESETS`; the same config gives identical arrays."""
+    if isinstance(config, str):
+        if config not in PRESETS:
+            raise ValueError(f"generate: unknown preset {config!r}, choose one of {sorted(PRESETS)}")
+        config = PRESETS[config]
+    rng = np.random.default_rng(config.seed)
+    truth = _draw_world(config, rng)
+    lengths = config.min_length + rng.poisson(config.mean_length - config.min_length, config.n_users)
+    items = np.full((config.n_users, lengths.max()), PAD, dtype=np.int64)  # (users, longest)
+    labels = np.full_like(items, PAD)
+    last = np.full(config.n_users, PAD, dtype=np.int64)
+    for t in range(items.shape[1]):  # one vectorised step for all users still active at time t
+        active = np.flatnonzero(lengths > t)
+        items[active, t], labels[active, t] = truth.sample_next(active, last[active], rng)
+        last[active] = items[active, t]
+    return _leave_one_out(config, truth, items, labels, lengths)
+
+
+def _draw_world(config: SyntheticConfig, rng: np.random.Generator) -> SyntheticTruth:
+    """Topics, each item's topic and within-topic weight, and every user's latent preferences."""
+    n_users, shared = config.n_users, config.n_shared_topics
+    topic_domain = np.concatenate([np.full(shared, SHARED_TOPIC)]
+                                  + [np.full(k, d) for d, k in enumerate(config.n_specific_topics)])
+    item_topic, item_weight = [], []
+    for d, n_d in enumerate(config.n_items):
+        topics = np.flatnonzero((topic_domain == SHARED_TOPIC) | (topic_domain == d))
+        slot = np.empty(n_d, dtype=np.int64)
+        slot[rng.permutation(n_d)] = np.arange(n_d)  # random ids: an item's id says nothing of its topic
+        column, rank = slot % len(topics), slot // len(topics) + 1
+        weight = rank ** -config.zipf_exponent  # Zipf-like popularity inside each topic
+        item_topic.append(topics[column])
+        item_weight.append(weight / np.bincount(column, weight)[column])
+    alpha = config.topic_concentration
+    k_spec = np.array(config.n_specific_topics)
+    mean, conc = config.specific_rate, config.specific_concentration
+    specificity = (rng.beta(mean * conc, (1 - mean) * conc, (n_users, config.n_domains))
+                   if 0 < mean < 1 else np.full((n_users, config.n_domains), mean))
+    weights = np.array(config.domain_weights or [1.0] * config.n_domains)
+    preferences = UserPreferences(
+        shared=rng.dirichlet(np.full(shared, alpha), n_users),
+        specific=tuple(rng.dirichlet(np.full(k, alpha), n_users) if k else np.zeros((n_users, 0))
+                       for k in k_spec),
+        specificity=np.where(k_spec > 0, specificity, 0.0),  # no specific topics: all shared
+        domain=rng.dirichlet(config.domain_concentration * weights / weights.sum(), n_users),
+    )
+    no_labels = EvalLabels([], np.zeros(0, dtype=np.int64))
+    return SyntheticTruth(config, np.concatenate(item_topic), np.concatenate(item_weight), topic_domain,
+                          preferences, [], no_labels, no_labels)
+
+
+def _leave_one_out(config: SyntheticConfig, truth: SyntheticTruth, items: np.ndarray, labels: np.ndarray,
+                   lengths: np.ndarray) -> tuple[CrossDomainDataset, SyntheticTruth]:
+    """Last event = test target, second-to-last = validation target, the rest = training sequence."""
+    keep = config.max_len
+
+    def cut(rows: np.ndarray) -> tuple[list, list, np.ndarray, list, np.ndarray]:
+        """(train, valid histories, valid targets, test histories, test targets) of (users, longest) rows."""
+        seqs = [row[:n] for row, n in zip(rows, lengths)]
+        return ([s[:-2][-(keep + 1):].copy() for s in seqs],
+                [s[:-2][-keep:].copy() for s in seqs], np.array([s[-2] for s in seqs]),
+                [s[:-1][-keep:].copy() for s in seqs], np.array([s[-1] for s in seqs]))
+
+    users = np.arange(config.n_users, dtype=np.int64)
+    train, valid, valid_targets, test, test_targets = cut(items)
+    dataset = CrossDomainDataset(
+        name=f"synthetic-{config.name}", protocol="synthetic", domain_names=config.domain_names,
+        n_items=config.n_items, train=train, valid=EvalSplit(valid, valid_targets, users),
+        test=EvalSplit(test, test_targets, users), max_len=keep, train_users=users,
+    )
+    train, valid, valid_targets, test, test_targets = cut(labels)
+    truth = dataclasses.replace(truth, train_labels=train, valid_labels=EvalLabels(valid, valid_targets),
+                                test_labels=EvalLabels(test, test_targets))
+    return dataset, truth

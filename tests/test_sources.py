@@ -1,0 +1,62 @@
+"""The data-spec parser: synthetic presets, C2DSR folders, cached Amazon preparation, bad specs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dpgdiff_lite.data.sources import load_data
+from dpgdiff_lite.data.synthetic import PRESETS, SyntheticTruth
+
+
+def test_synthetic_default_preset_and_max_len():
+    source = load_data("synthetic")
+    assert source.dataset.name == "synthetic-teaching" and source.dataset.protocol == "synthetic"
+    assert isinstance(source.truth, SyntheticTruth)
+    tiny = load_data("synthetic:tiny", max_len=4).dataset
+    assert tiny.name == "synthetic-tiny" and tiny.max_len == 4
+    assert max(len(h) for h in tiny.test.histories) == 4
+
+
+def test_c2dsr_folder(tmp_path):
+    folder = tmp_path / "Books-Movies"
+    folder.mkdir()
+    for name, text in {"Alist.txt": "a\t0\t0\n", "Blist.txt": "b\t0\t0\nc\t1\t1\n", "userlist.txt": "u\t0\n",
+                       "validdata_new.txt": "0\t1\t0|1|\t1|2|\n", "testdata_new.txt": "0\t1\t2|1|\t0|2|\n"}.items():
+        (folder / name).write_text(text)
+    source = load_data(f"c2dsr:{folder}")
+    assert source.truth is None
+    assert source.dataset.protocol == "eval-split" and source.dataset.domain_names == ("Books", "Movies")
+    assert source.dataset.valid.targets.tolist() == [1] and source.dataset.test.targets.tolist() == [0]
+
+
+def write_ratings(path: Path, prefix: str) -> Path:
+    """Ten users who each rate five items: every user and item passes the default filters."""
+    path.write_text("".join(f"u{u},{prefix}{i},5.0,{10 * i + u}\n" for u in range(10) for i in range(5)))
+    return path
+
+
+def test_amazon_prepares_a_cache_once_and_loads_it(tmp_path):
+    x, y = write_ratings(tmp_path / "Grocery-Food.csv", "a"), write_ratings(tmp_path / "Kitchen.csv", "b")
+    dataset = load_data(f"amazon:{x},{y}").dataset
+    cache = tmp_path / "c2dsr-cache" / "Grocery_Food-Kitchen"
+    assert dataset.name == "Grocery_Food-Kitchen" and dataset.domain_names == ("Grocery_Food", "Kitchen")
+    assert dataset.protocol == "paper" and dataset.n_items == (5, 5) and len(dataset.test) == 10
+    stamp = (cache / "testdata_new.txt").stat().st_mtime_ns
+    assert load_data(f"amazon:{x},{y}").dataset.test.targets.tolist() == dataset.test.targets.tolist()
+    assert (cache / "testdata_new.txt").stat().st_mtime_ns == stamp  # read from the cache, not rebuilt
+
+
+@pytest.mark.parametrize("spec", ["csv:a.csv", "amazon:only.csv", "amazon:a.csv,", "c2dsr:", "Food-Kitchen"])
+def test_unknown_scheme_lists_the_valid_ones(spec):
+    message = f"data spec {spec!r} not understood; valid schemes: synthetic[:preset], c2dsr:PATH, amazon:X.csv,Y.csv"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_data(spec)
+
+
+def test_unknown_preset_lists_the_presets():
+    message = f"data spec 'synthetic:huge': unknown synthetic preset 'huge', choose one of {sorted(PRESETS)}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_data("synthetic:huge")
