@@ -1,8 +1,8 @@
 """The DPG Denoiser (eq. 9): x̂_0 = Decoder(Encoder_c(x_t), g_d).
 
-Encoder_c is causal self-attention + MLP over the mixed sequence s_c with the noisy target x_t
-and a timestep embedding added at every position; the Decoder's cross-attention queries come from
-Encoder_c and its keys/values are the guidance memory of the Disentangled Encoder.
+Encoder_c is causal self-attention + MLP over the mixed sequence s_c; the noisy target x_t and a
+timestep embedding join its output at every position; the Decoder's cross-attention queries come
+from there and its keys/values are the guidance memory of the Disentangled Encoder.
 """
 
 from __future__ import annotations
@@ -56,28 +56,37 @@ class CrossAttentionDecoder(nn.Module):
 class DPGDenoiser(nn.Module):
     """f_θ(x_t, g_d) of eq. (9), predicting x_0 (not ε), as DiffuRec does.
 
-    With ``guided=False`` the Decoder has no cross-attention (the `diff` and `diff+de` ablations):
-    x̂_0 = MLP(Encoder_c(x_t)).
+    Encoder_c reads the clean mixed sequence once, so the noise, which at high t is far larger
+    than an item embedding, never drowns the history, and inference re-runs only the Decoder at
+    each reverse step. The Decoder's queries are Encoder_c's output plus a timestep embedding;
+    the noisy x_t joins the output through a gated residual (see :meth:`forward`). With
+    ``guided=False`` (the `diff` and `diff+de` ablations) the Decoder has no cross-attention.
     """
 
     def __init__(self, dim: int, layers: int, heads: int, dropout: float, guided: bool = True):
         super().__init__()
         self.dim = dim
         self.time_mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.noisy_input = nn.Sequential(nn.Linear(dim, dim), nn.LayerNorm(dim))
         self.encoder_c = SequenceEncoder(dim, layers, heads, dropout)
         self.decoder = CrossAttentionDecoder(dim, heads, dropout) if guided else None
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
 
-    def encode(self, h_c: Tensor, padding: Tensor, x_t: Tensor | None = None, t: Tensor | None = None) -> Tensor:
-        """Encoder_c over the sequence representation h_c (B, L, D), with x_t and t added if given."""
-        if x_t is not None:
-            h_c = h_c + x_t + self.time_mlp(timestep_embedding(t, self.dim))[:, None, :]
+    def encode(self, h_c: Tensor, padding: Tensor) -> Tensor:
+        """Encoder_c over the sequence representation h_c (B, L, D) → (B, L, D)."""
         return self.encoder_c(h_c, padding)
 
-    def forward(self, h_c: Tensor, padding: Tensor, x_t: Tensor, t: Tensor,
+    def forward(self, context: Tensor, x_t: Tensor, t: Tensor, signal: Tensor,
                 memory: Tensor | None = None, memory_allowed: Tensor | None = None) -> Tensor:
-        """x̂_0 at every position, (B, L, D)."""
-        h = self.encode(h_c, padding, x_t, t)
+        """x̂_0 (B, L, D) from Encoder_c's output ``context`` and the noisy x_t (B, L, D) at step t (B,).
+
+        ``signal`` (B,) is √ᾱ_t, the share of x_0 in x_t. The projected x_t is layer-normed (so the
+        easy low-t cases cannot inflate it) and weighted by √ᾱ_t, so it fades as the noise takes
+        over: at high t the prediction rests on the history and the guidance alone, and that path
+        is trained at every t instead of being starved by the easy low-t shortcut.
+        """
+        h = context + self.time_mlp(timestep_embedding(t, self.dim))[:, None, :]
         if self.decoder is not None:
             h = self.decoder(h, memory, memory_allowed)
-        return self.head(h)
+        # x̂_0 = history-and-guidance estimate + √ᾱ_t · (what x_t itself says about x_0)
+        return self.head(h) + signal[:, None, None] * self.noisy_input(x_t)

@@ -21,6 +21,10 @@ class ItemEmbeddings(nn.Module):
     Domain d owns rows ``offsets[d] … offsets[d+1]-1`` (its global ids), so ``table(d)`` is exactly
     E_d and no row is shared between domains. Two extra rows hold the padding (always zero) and
     the mask token used by the Mask augmentation.
+
+    Lookups are scaled by √D (as in the Transformer and SASRec), so an embedded item has unit
+    variance per dimension, like the positional embedding and the N(0, I) diffusion noise;
+    scores use the unscaled tables.
     """
 
     def __init__(self, n_items: tuple[int, ...], dim: int):
@@ -29,6 +33,7 @@ class ItemEmbeddings(nn.Module):
         self.register_buffer("offsets", torch.tensor(self.bounds))
         total = self.bounds[-1]
         self.pad_row, self.mask_row = total, total + 1
+        self.scale = dim ** 0.5
         self.weight = nn.Embedding(total + 2, dim, padding_idx=self.pad_row)
         nn.init.normal_(self.weight.weight, std=dim ** -0.5)
         with torch.no_grad():
@@ -37,7 +42,7 @@ class ItemEmbeddings(nn.Module):
     def forward(self, items: Tensor) -> Tensor:
         """Embed global ids (PAD → zero vector, MASK → the mask embedding); (…,) → (…, D)."""
         rows = torch.where(items == PAD, self.pad_row, torch.where(items == MASK, self.mask_row, items))
-        return self.weight(rows)
+        return self.weight(rows) * self.scale
 
     def table(self, domain: int) -> Tensor:
         """E_d: the (n_items[d], D) embedding matrix of one domain."""

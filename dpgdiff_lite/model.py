@@ -6,9 +6,9 @@ cross-attention over the guidance (eq. 9); ``tri_cl`` adds L_tri-cl (eq. 13). Wi
 this is the base diffusion recommender `diff` (DiffuRec-style, on the mixed sequence).
 
 Training targets every position of a sequence at once: position j carries its own noisy target
-x_t,j = q_sample(E[v_{j+1}], t) with one t per sequence. At inference only the last target is
-unknown: it starts from N(0, I) and is denoised, while earlier positions carry the same-t noisy
-versions of their (known) next items, exactly the inputs seen in training.
+x_t,j = q_sample(x_0 of v_{j+1}, t) with one t per sequence. At inference only the last position
+is denoised: Encoder_c and the guidance are computed once, then each reverse step re-runs the
+Decoder on the last position only.
 """
 
 from __future__ import annotations
@@ -50,31 +50,41 @@ class DPGDiff(nn.Module):
         """h_c = Emb(s_c) + Pos(s_c) for left-padded global ids (B, L) → (B, L, D)."""
         return self.drop(self.items(items) + self.position(positions(items)))
 
+    def target_embedding(self, items: Tensor) -> Tensor:
+        """x_0: the embedding of the next item, gradients flowing into E_d.
+
+        The lookup is scaled by √D (see ItemEmbeddings), so x_0 has unit variance per dimension,
+        the scale of the N(0, I) diffusion noise; DiffuRec gets the same by initialising E with
+        N(0, 1). Without it the noise would drown x_0 at every step but the first few.
+        """
+        return self.items(items)
+
     def guidance(self, batch: Batch) -> Guidance | None:
         """g_x, g_y and their fusion g_d (eq. 8), or None for the `diff` ablation."""
         return self.encoder(batch) if self.encoder is not None else None
 
-    def denoise(self, h_c: Tensor, padding: Tensor, x_t: Tensor, t: Tensor, guidance: Guidance | None) -> Tensor:
-        """x̂_0 = f_θ(x_t, g_d) (eq. 9) at every position, (B, L, D)."""
-        if self.guided:
-            return self.denoiser(h_c, padding, x_t, t, guidance.memory, guidance.memory_allowed)
-        return self.denoiser(h_c, padding, x_t, t)
+    def denoise(self, context: Tensor, x_t: Tensor, t: Tensor, guidance: Guidance | None,
+                last_only: bool = False) -> Tensor:
+        """x̂_0 = f_θ(x_t, g_d) (eq. 9) at every position (B, L, D), or the last one (B, 1, D)."""
+        signal = self.schedule.to(x_t.device).sqrt_alpha_bars[t - 1]  # √ᾱ_t, (B,)
+        if not self.guided:
+            return self.denoiser(context, x_t, t, signal)
+        allowed = guidance.memory_allowed[:, -1:] if last_only else guidance.memory_allowed
+        return self.denoiser(context, x_t, t, signal, guidance.memory, allowed)
 
     # --- training (Algorithm 1) -----------------------------------------------------------
     def loss_terms(self, batch: Batch, generator: torch.Generator | None = None,
                    rng: np.random.Generator | None = None) -> dict[str, Tensor]:
         """The terms of eq. (14) for one batch: ``diff`` (eq. 6), ``rec`` (eq. 10) and ``cl`` (eq. 13)."""
         cfg = self.config
-        padding = batch.padding_mask
         has_target = batch.targets != PAD  # (B, L)
-        h_c = self.embed_sequence(batch.items)
+        context = self.denoiser.encode(self.embed_sequence(batch.items), batch.padding_mask)
         guidance = self.guidance(batch)  # Algorithm 1, lines 2–4
-        # x_0: the embedding of each position's next item, gradients flowing into E_d
-        x0 = self.items(batch.targets)  # (B, L, D)
+        x0 = self.target_embedding(batch.targets)  # (B, L, D)
         t = torch.randint(1, cfg.T + 1, (len(batch),), device=x0.device, generator=generator)  # line 5
         noise = torch.randn(x0.shape, device=x0.device, generator=generator)
         x_t = self.schedule.to(x0.device).q_sample(x0, t, noise=noise)  # line 6, eq. (3)–(4)
-        x0_hat = self.denoise(h_c, padding, x_t, t, guidance)  # line 7, eq. (9)
+        x0_hat = self.denoise(context, x_t, t, guidance)  # line 7, eq. (9)
 
         rows = has_target.nonzero(as_tuple=True)
         local, domains = batch.target_local[rows], batch.target_domains[rows]
@@ -88,7 +98,7 @@ class DPGDiff(nn.Module):
             augmented = augment_batch(batch.items.cpu().numpy(), self.items.offsets.cpu().numpy(),
                                       rng if rng is not None else np.random.default_rng(), rates=self.augment_rates)
             aug_items = torch.from_numpy(augmented).to(x0.device)
-            h_aug = self.denoiser.encode(self.embed_sequence(aug_items), aug_items == PAD)[:, -1]
+            h_aug = self.denoiser.encode(self.embed_sequence(aug_items), aug_items == PAD)[:, -1]  # Encoder_c(s_aug)
             terms["cl"] = tri_view_loss(x0_hat[:, -1], guidance.fused[:, -1], h_aug, cfg.temperature)  # line 10
         return terms
 
@@ -108,20 +118,15 @@ class DPGDiff(nn.Module):
         """
         cfg = self.config
         steps = steps or cfg.inference_steps or cfg.T
-        padding = batch.padding_mask
-        h_c = self.embed_sequence(batch.items)
+        context = self.denoiser.encode(self.embed_sequence(batch.items), batch.padding_mask)[:, -1:]
         guidance = self.guidance(batch)
-        schedule = self.schedule.to(h_c.device)
-        known = self.items(batch.items[:, 1:])  # the next item of every earlier position is known
-        known_noise = torch.randn(known.shape, device=known.device, generator=generator)
+        schedule = self.schedule.to(context.device)
 
-        def denoise_last(x_t_last: Tensor, t: Tensor) -> Tensor:
-            earlier = schedule.q_sample(known, t, noise=known_noise)
-            x_t = torch.cat([earlier, x_t_last[:, None, :]], dim=1)
-            return self.denoise(h_c, padding, x_t, t, guidance)[:, -1]
+        def denoise_last(x_t: Tensor, t: Tensor) -> Tensor:  # (B, D) → x̂_0 (B, D)
+            return self.denoise(context, x_t[:, None], t, guidance, last_only=True)[:, 0]
 
         result = schedule.sample(denoise_last, (len(batch), cfg.dim), k=steps, eta=cfg.eta,
-                                      generator=generator, device=h_c.device, return_trajectory=return_trajectory)
+                                 generator=generator, device=context.device, return_trajectory=return_trajectory)
         return (*result, guidance) if return_trajectory else (result, guidance)
 
     @torch.no_grad()

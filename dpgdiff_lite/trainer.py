@@ -101,6 +101,8 @@ def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | Non
         config.to_json(out / "config.json")
     set_seed(config.seed)
     device = get_device(config.device)
+    if device.type == "cpu" and config.cpu_threads > 0:
+        torch.set_num_threads(config.cpu_threads)
     model = build_model(dataset, config)
     if not isinstance(model, nn.Module):  # popularity: nothing to train
         return _finish(model, dataset, config, out, pd.DataFrame(columns=["epoch"]), 0.0)

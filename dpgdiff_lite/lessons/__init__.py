@@ -1,0 +1,1 @@
+"""Lesson modules behind the numbered notebooks: their figures, widgets and exercise solutions."""

@@ -1,0 +1,402 @@
+"""Lesson 04 — the tri-view contrastive loss (paper §Training Objective, eq. 13) and its place in eq. (14).
+
+Everything ``04_tri_view_contrast.ipynb`` computes or draws lives here, so it is tested: the
+augmentation pictures and widget, the three views h_c, h_d, h_aug read off a model, the alignment and
+uniformity metrics of Wang & Isola (2020), the weight-sweep summary and the reference solutions of
+the exercises. The loss itself is :func:`dpgdiff_lite.losses.info_nce` / ``tri_view_loss``, the
+augmentations are :mod:`dpgdiff_lite.data.augment` and the views come from the model's own public
+methods (``generate``, ``guidance``, ``denoiser.encode``, ``embed_sequence``); this module only calls them.
+
+Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
+notebook and tests can inspect them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torch import Tensor
+
+from dpgdiff_lite.config import Config, preset
+from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, augment_batch, crop, insert, mask, \
+    reorder, substitute
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, make_batch, pad_eval
+from dpgdiff_lite.data.synthetic import LABEL_NAMES, NOISE, SyntheticTruth
+from dpgdiff_lite.losses import info_nce, tri_view_loss
+from dpgdiff_lite.model import DPGDiff
+from dpgdiff_lite.runtime import set_seed
+
+DPI = 80
+VIEWS = ("h_c", "h_d", "h_aug")
+PAIRS = (("h_c", "h_d"), ("h_c", "h_aug"), ("h_d", "h_aug"))
+"""The three intra-user positive pairs of eq. (13)."""
+DOMAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
+MASK_COLOUR = "0.8"
+LABEL_LETTERS = {i: name[0].upper() for i, name in enumerate(LABEL_NAMES)}  # I / S / N
+
+
+@dataclass(frozen=True)
+class LessonParams:
+    """The notebook's papermill parameters, checked at once so a bad value names itself."""
+
+    seed: int = 0
+    epochs: int = 5  # training epochs per run; the teaching preset's 20 would take minutes on a CPU
+    dim: int = 32  # embedding size (teaching preset: 64)
+    inference_steps: int = 4  # reverse steps k at validation time (T = 32 in training)
+    weights_cl: tuple[float, ...] = (0.0, 0.1, 1.0)  # weight of L_tri-cl in eq. (14), one run each
+    n_show: int = 4  # users in the step-by-step InfoNCE
+    n_geometry: int = 512  # validation users for alignment / uniformity
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "dim", "n_show", "n_geometry"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.n_show < 2:
+            raise ValueError(f"n_show must be at least 2 so there is a negative, got {self.n_show}")
+        if not self.weights_cl or any(w < 0 for w in self.weights_cl):
+            raise ValueError(f"weights_cl must be a non-empty tuple of weights >= 0, got {self.weights_cl!r}")
+        self.config()  # the package's Config raises its own message for a bad dim / steps
+
+    def config(self, weight_cl: float | None = None) -> Config:
+        """The teaching preset for DPG-Diff, shrunk to run in seconds; validation only after the last epoch."""
+        cl = {} if weight_cl is None else {"weight_cl": float(weight_cl)}
+        return preset("teaching", model="dpgdiff", epochs=self.epochs, dim=self.dim, seed=self.seed,
+                      inference_steps=self.inference_steps, eval_every=self.epochs, **cl)
+
+
+# --- augmentations ------------------------------------------------------------------------------
+def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, min_len: int = 10) -> int:
+    """The first user whose training sequence is at least ``min_len`` long, visits every domain and
+    holds a planted noise event: a sequence where every operator has something to show."""
+    for user, (seq, labels) in enumerate(zip(dataset.train, truth.train_labels)):
+        domains = set(dataset.domain_of(seq).tolist())
+        if len(seq) >= min_len and len(domains) == dataset.n_domains and (labels == NOISE).any():
+            return user
+    raise ValueError(f"no training sequence of length >= {min_len} visits every domain with a noise event")
+
+
+def apply_operator(seq: np.ndarray, op: str, rate: float, offsets: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """One of the five operators of :mod:`dpgdiff_lite.data.augment` by name."""
+    if op not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {op!r}; valid ones are {AUGMENTATIONS}")
+    if op in ("substitute", "insert"):
+        return {"substitute": substitute, "insert": insert}[op](seq, rate, offsets, rng)
+    return {"crop": crop, "mask": mask, "reorder": reorder}[op](seq, rate, rng)
+
+
+def layout(original: np.ndarray, augmented: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where to draw each augmented event and whether it differs from the original there.
+
+    A crop is drawn under the window it kept; an insertion's new events are found by matching the
+    original as a subsequence; same-length results (mask, reorder, substitute) compare slot by slot.
+    Returns (x positions, changed) of length len(augmented).
+    """
+    n, m = len(original), len(augmented)
+    if m == n:
+        return np.arange(m, dtype=float), augmented != original
+    if m < n:  # crop: a contiguous window
+        start = next(s for s in range(n - m + 1) if np.array_equal(original[s:s + m], augmented))
+        return np.arange(start, start + m, dtype=float), np.zeros(m, dtype=bool)
+    changed, i = np.ones(m, dtype=bool), 0  # insert: greedy subsequence match keeps the originals
+    for j, item in enumerate(augmented):
+        if i < n and item == original[i]:
+            changed[j], i = False, i + 1
+    return np.arange(m, dtype=float), changed
+
+
+def _draw_row(ax, y: float, items: np.ndarray, offsets: np.ndarray, x: np.ndarray,
+              changed: np.ndarray | None = None, labels: np.ndarray | None = None) -> None:
+    domains = domain_of(items, offsets)
+    for k, (item, dom) in enumerate(zip(items, domains)):
+        colour = MASK_COLOUR if item == MASK else DOMAIN_COLOURS[dom % len(DOMAIN_COLOURS)]
+        edge = "red" if changed is not None and changed[k] else "white"
+        ax.add_patch(Rectangle((x[k] - 0.45, y - 0.35), 0.9, 0.7, facecolor=colour, edgecolor=edge,
+                               linewidth=2.0 if edge == "red" else 0.5,
+                               hatch="//" if labels is not None and labels[k] == NOISE else None))
+        ax.text(x[k], y, "M" if item == MASK else str(item), ha="center", va="center", fontsize=6,
+                color="black" if item == MASK else "white")
+        if labels is not None:
+            ax.text(x[k], y - 0.55, LABEL_LETTERS[int(labels[k])], ha="center", va="center", fontsize=6)
+
+
+def _finish_rows(ax, names: list[str], width: int, offsets: np.ndarray, domain_names: tuple[str, ...]) -> None:
+    ax.set(xlim=(-0.7, width - 0.3), ylim=(-len(names) + 0.2, 0.6), xlabel="position in the sequence (oldest first)",
+           xticks=range(0, width, 2))
+    ax.set_yticks([-i for i in range(len(names))], names)
+    ax.tick_params(axis="y", length=0, labelsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=DOMAIN_COLOURS[d], label=f"domain {name}")
+               for d, name in enumerate(domain_names)]
+    handles += [Rectangle((0, 0), 1, 1, facecolor=MASK_COLOUR, label="MASK"),
+                Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="red", linewidth=2, label="changed"),
+                Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="0.3", hatch="//", label="planted noise")]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),
+              fontsize=7, frameon=False)
+
+
+def plot_augmentations(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
+                       domain_names: tuple[str, ...] = ("X", "Y"), ops: tuple[str, ...] = AUGMENTATIONS,
+                       rates: dict[str, float] | None = None, seed: int = 0) -> Figure:
+    """The original sequence (with its planted labels I/S/N) and one draw of each operator below it."""
+    rates = {**DEFAULT_RATES, **(rates or {})}
+    rng = np.random.default_rng(seed)
+    rows = [(op, apply_operator(seq, op, rates[op], offsets, rng)) for op in ops]
+    width = max(len(seq), *(len(a) for _, a in rows))
+    fig = Figure(figsize=(0.42 * width + 1.6, 0.55 * (len(rows) + 1) + 0.9), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    _draw_row(ax, 0, seq, offsets, np.arange(len(seq), dtype=float), labels=labels)
+    for i, (op, augmented) in enumerate(rows, start=1):
+        x, changed = layout(seq, augmented)
+        _draw_row(ax, -i, augmented, offsets, x, changed)
+    _finish_rows(ax, ["original"] + [f"{op} ({rates[op]:g})" for op, _ in rows], width, offsets, domain_names)
+    return fig
+
+
+def augmentation_widget(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
+                        domain_names: tuple[str, ...] = ("X", "Y"), seed: int = 0):
+    """A dropdown over the five operators and a rate slider; returns (widget, update),
+    update(op, rate) -> Figure of the original and its augmented copy (same seed for every move)."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    def update(op: str, rate: float) -> Figure:
+        augmented = apply_operator(seq, op, rate, offsets, np.random.default_rng(seed))
+        width = max(len(seq), len(augmented))
+        fig = Figure(figsize=(0.42 * width + 1.6, 2.1), dpi=DPI, layout="constrained")
+        ax = fig.subplots()
+        _draw_row(ax, 0, seq, offsets, np.arange(len(seq), dtype=float), labels=labels)
+        x, changed = layout(seq, augmented)
+        _draw_row(ax, -1, augmented, offsets, x, changed)
+        _finish_rows(ax, ["original", f"{op} ({rate:g})"], width, offsets, domain_names)
+        return fig
+
+    op = widgets.Dropdown(options=AUGMENTATIONS, value="mask", description="operator")
+    rate = widgets.FloatSlider(value=DEFAULT_RATES["mask"], min=0.0, max=1.0, step=0.05, description="rate")
+    out = widgets.interactive_output(lambda op, rate: display(update(op, rate)), {"op": op, "rate": rate})
+    return widgets.VBox([widgets.HBox([op, rate]), out]), update
+
+
+# --- the three views of eq. (13) ---------------------------------------------------------------
+def validation_batch(dataset: CrossDomainDataset, n_users: int, max_len: int) -> Batch:
+    """The first ``n_users`` validation histories as one batch (target only at the last position)."""
+    inputs, targets = pad_eval(dataset.valid, max_len)
+    n = min(n_users, len(inputs))
+    return make_batch(inputs[:n], targets[:n], dataset.offsets, dataset.valid.users[:n])
+
+
+def untrained_model(dataset: CrossDomainDataset, config: Config) -> DPGDiff:
+    """DPG-Diff with exactly the initial weights ``train(dataset, config)`` starts from (same seed)."""
+    set_seed(config.seed)
+    return DPGDiff(dataset.n_items, config).eval()
+
+
+def contrastive_views(model: DPGDiff, batch: Batch, seed: int = 0, steps: int | None = None) -> dict[str, Tensor]:
+    """h_c, h_d and h_aug of eq. (13) at the last position of each row, each (B, D), on the CPU.
+
+    As in ``DPGDiff.loss_terms`` except that h_c = x̂_0 is *generated* from x_T ~ N(0, I) (inference,
+    eq. 15) rather than denoised from a noisy copy of the known target (training); h_d = g_d, the
+    fused guidance; h_aug = Encoder_c(s_aug) with s_aug drawn by ``augment_batch`` at the model's rates.
+    """
+    if model.encoder is None:
+        raise ValueError(f"model {model.config.model!r} has no disentangled encoder, hence no h_d view")
+    model.eval()
+    device = model.items.offsets.device
+    batch = batch.to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    x0_hat, guidance = model.generate(batch, steps=steps, generator=generator)  # (B, D)
+    augmented = augment_batch(batch.items.cpu().numpy(), model.items.offsets.cpu().numpy(),
+                              np.random.default_rng(seed), rates=model.augment_rates)
+    aug_items = torch.from_numpy(augmented).to(device)  # (B, L)
+    with torch.no_grad():
+        h_aug = model.denoiser.encode(model.embed_sequence(aug_items), aug_items == PAD)[:, -1]  # (B, D)
+    return {"h_c": x0_hat.float().cpu(), "h_d": guidance.fused[:, -1].float().cpu(), "h_aug": h_aug.float().cpu()}
+
+
+def plot_similarities(views: dict[str, Tensor], temperature: float = 1.0) -> Figure:
+    """One heatmap of h_iᵀh_j / τ per positive pair of views; the diagonal (same user) is boxed."""
+    fig = Figure(figsize=(9.0, 3.0), dpi=DPI, layout="constrained")
+    for ax, (a, b) in zip(fig.subplots(1, len(PAIRS)), PAIRS):
+        sim = (views[a] @ views[b].T / temperature).numpy()  # (B, B)
+        image = ax.imshow(sim, cmap="viridis")
+        n = len(sim)
+        middle = (sim.max() + sim.min()) / 2
+        for i in range(n):
+            ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+            for j in range(n):
+                ax.text(j, i, f"{sim[i, j]:.1f}", ha="center", va="center", fontsize=7,
+                        color="black" if sim[i, j] > middle else "white")
+        ax.set(title=f"{a}ᵀ {b}", xlabel=f"user j ({b})", ylabel=f"user i ({a})",
+               xticks=range(n), yticks=range(n))
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+# --- alignment and uniformity (Wang & Isola 2020) ------------------------------------------------
+def alignment(x: Tensor, y: Tensor, alpha: float = 2.0) -> Tensor:
+    """Exercise 2 (reference): E‖f(x) − f(y)‖^α over positive pairs (row i of x with row i of y),
+    on L2-normalised rows. 0 when the views coincide, 4 when every pair is antipodal (α = 2)."""
+    x, y = F.normalize(x.float(), dim=1), F.normalize(y.float(), dim=1)
+    return (x - y).norm(dim=1).pow(alpha).mean()
+
+
+def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
+    """Exercise 2 (reference): log E exp(−t‖f(x_i) − f(x_j)‖²) over all pairs i < j of L2-normalised
+    rows. 0 when all rows coincide; lower means spread more evenly over the sphere."""
+    x = F.normalize(x.float(), dim=1)
+    return torch.pdist(x).pow(2).mul(-t).exp().mean().log()
+
+
+def geometry_table(models: dict[str, DPGDiff], batch: Batch, seed: int = 0) -> pd.DataFrame:
+    """Per model: alignment of each positive pair, uniformity of each view and L_tri-cl (eq. 13)."""
+    rows = {}
+    for name, model in models.items():
+        views = contrastive_views(model, batch, seed)
+        row = {f"align({a},{b})": alignment(views[a], views[b]).item() for a, b in PAIRS}
+        row |= {f"unif({v})": uniformity(views[v]).item() for v in VIEWS}
+        row["L_tri-cl"] = tri_view_loss(*(views[v] for v in VIEWS), model.config.temperature).item()
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def plot_geometry(table: pd.DataFrame) -> Figure:
+    """Grouped bars: alignment per positive pair (left) and uniformity per view (right); lower is better."""
+    fig = Figure(figsize=(9.0, 3.0), dpi=DPI, layout="constrained")
+    for ax, prefix, title in zip(fig.subplots(1, 2), ("align", "unif"),
+                                 ("alignment  E‖f(x)−f(y)‖²  (lower: positives closer)",
+                                  "uniformity  log E exp(−2‖f(x)−f(y)‖²)  (lower: more spread)")):
+        columns = [c for c in table.columns if c.startswith(prefix)]
+        width = 0.8 / len(table)
+        for k, (name, row) in enumerate(table.iterrows()):
+            ax.bar(np.arange(len(columns)) + (k - (len(table) - 1) / 2) * width, row[columns], width, label=name)
+        ax.set_xticks(range(len(columns)), [c[len(prefix):] for c in columns], fontsize=8)
+        ax.set_xlabel("positive pair" if prefix == "align" else "view", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.axhline(0, color="0.3", linewidth=0.5)
+    fig.axes[0].legend(fontsize=7)
+    return fig
+
+
+def describe_geometry(table: pd.DataFrame, baseline: str = "w_cl=0", n_users: int | None = None) -> str:
+    """Plain-language comparison of each trained row of ``geometry_table`` with ``baseline`` (the run
+    without the contrastive gradient): how many pairs align better, how many views spread more, and
+    L_tri-cl against the chance level log B (computed from the table, so the text cannot drift)."""
+    if baseline not in table.index:
+        raise ValueError(f"baseline {baseline!r} is not a row of the table; rows are {list(table.index)}")
+    align = [c for c in table.columns if c.startswith("align")]
+    unif = [c for c in table.columns if c.startswith("unif")]
+    base = table.loc[baseline]
+
+    def better(row: pd.Series, columns: list[str], prefix: str) -> str:
+        names = [c[len(prefix):].strip("()") for c in columns if row[c] < base[c]]
+        return f"{len(names)}/{len(columns)}" + (f" ({'; '.join(names)})" if names else "")
+
+    lines = [f"{name} vs {baseline}: closer positives on {better(row, align, 'align')} pairs, "
+             f"more spread on {better(row, unif, 'unif')} views; L_tri-cl {row['L_tri-cl']:.2f} vs {base['L_tri-cl']:.2f}"
+             for name, row in table.drop(index=baseline).iterrows()]
+    if n_users:
+        lines.append(f"chance level of L_tri-cl for {n_users} users: log {n_users} = {np.log(n_users):.2f}")
+    return "\n".join(lines)
+
+
+# --- the weight of L_tri-cl in eq. (14) ---------------------------------------------------------
+def sweep_table(results: dict) -> pd.DataFrame:
+    """Validation NDCG@10 per domain and their mean, the last epoch's L_tri-cl and seconds per epoch,
+    one row per ``weight_cl`` (``results`` maps the weight to a ``TrainResult``)."""
+    rows = {}
+    for weight, result in results.items():
+        ndcg = result.valid.table["NDCG@10"]
+        rows[weight] = {**{f"NDCG@10 {d}": float(v) for d, v in ndcg.items()}, "NDCG@10 mean": float(ndcg.mean()),
+                        "final L_tri-cl": float(result.history["loss_cl"].iloc[-1]),
+                        "s/epoch": result.seconds_per_epoch}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("weight_cl")
+
+
+def plot_weight_sweep(table: pd.DataFrame) -> Figure:
+    """Validation NDCG@10 (×100) per domain for each contrastive weight."""
+    domains = [c for c in table.columns if c.startswith("NDCG@10 ") and c != "NDCG@10 mean"]
+    fig = Figure(figsize=(4.6, 2.8), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / len(domains)
+    for k, column in enumerate(domains):
+        x = np.arange(len(table)) + (k - (len(domains) - 1) / 2) * width
+        ax.bar(x, table[column], width, color=DOMAIN_COLOURS[k % len(DOMAIN_COLOURS)],
+               label=f"domain {column.split()[-1]}")
+    ax.set_xticks(range(len(table)), [f"{w:g}" for w in table.index])
+    ax.set(xlabel="weight_cl (weight of L_tri-cl in eq. 14)", ylabel="validation NDCG@10 (×100)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def describe_sweep(table: pd.DataFrame, noise: float = 0.5) -> str:
+    """One sentence per weight: mean validation NDCG@10 and its difference from the smallest weight,
+    flagged as within ``noise`` (the seed-to-seed spread we measured for these short runs) or not."""
+    base_weight = min(table.index)
+    base = table.loc[base_weight, "NDCG@10 mean"]
+    lines = [f"weight_cl={base_weight:g}: mean NDCG@10 {base:.2f} (reference)"]
+    for weight, row in table.drop(index=base_weight).iterrows():
+        diff = row["NDCG@10 mean"] - base
+        verdict = "within seed noise" if abs(diff) < noise else ("better" if diff > 0 else "worse")
+        lines.append(f"weight_cl={weight:g}: mean NDCG@10 {row['NDCG@10 mean']:.2f} ({diff:+.2f}: {verdict})")
+    return "\n".join(lines)
+
+
+# --- exercises: reference solutions and checkers -------------------------------------------------
+def info_nce_by_hand(a: Tensor, b: Tensor, temperature: float = 1.0) -> Tensor:
+    """Exercise 1 (reference): eq. (13) for one pair of views, both directions averaged.
+
+    For anchor h_i in ``a`` the positive is b_i and the negatives 𝓗_i^- are the other rows of ``b``:
+    −log exp(s_ii) / Σ_j exp(s_ij) = logsumexp_j(s_ij) − s_ii with s_ij = a_iᵀ b_j / τ; then the same
+    with ``b`` as anchors (the columns of s). logsumexp keeps large dot products from overflowing.
+    """
+    s = (a.double() @ b.double().T) / temperature  # (B, B)
+    positives = s.diagonal()
+    rows = (torch.logsumexp(s, dim=1) - positives).mean()
+    columns = (torch.logsumexp(s, dim=0) - positives).mean()
+    return ((rows + columns) / 2).float()
+
+
+def _not_attempted(result) -> bool:
+    return result is None or result is Ellipsis
+
+
+def check_info_nce(fn: Callable[[Tensor, Tensor, float], Tensor], seed: int = 0) -> str:
+    """Compare a reader's ``fn(a, b, temperature)`` with ``losses.info_nce`` at τ = 1 and τ = 0.2."""
+    generator = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(8, 5, generator=generator), torch.randn(8, 5, generator=generator)
+    errors = []
+    for tau in (1.0, 0.2):
+        result = fn(a, b, tau)
+        if _not_attempted(result):
+            return "not attempted yet (reference: contrast.info_nce_by_hand)"
+        errors.append(abs(float(result) - info_nce(a, b, tau).item()))
+    if max(errors) < 1e-4:
+        return "correct: matches losses.info_nce at τ = 1 and τ = 0.2"
+    return f"mismatch: |difference| = {errors[0]:.4f} at τ = 1, {errors[1]:.4f} at τ = 0.2"
+
+
+def check_alignment_uniformity(align_fn: Callable[[Tensor, Tensor], Tensor],
+                               unif_fn: Callable[[Tensor], Tensor], seed: int = 0) -> str:
+    """Compare a reader's ``align_fn(x, y)`` and ``unif_fn(x)`` with :func:`alignment` / :func:`uniformity`
+    on random, deliberately un-normalised embeddings."""
+    generator = torch.Generator().manual_seed(seed)
+    x = 3 * torch.randn(32, 6, generator=generator)
+    y = x + torch.randn(32, 6, generator=generator)
+    mine_align, mine_unif = align_fn(x, y), unif_fn(x)
+    if _not_attempted(mine_align) or _not_attempted(mine_unif):
+        return "not attempted yet (reference: contrast.alignment, contrast.uniformity)"
+    da = abs(float(mine_align) - alignment(x, y).item())
+    du = abs(float(mine_unif) - uniformity(x).item())
+    if da < 1e-4 and du < 1e-4:
+        return "correct: alignment and uniformity match"
+    return f"mismatch: |alignment difference| = {da:.4f}, |uniformity difference| = {du:.4f}"
