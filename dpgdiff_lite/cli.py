@@ -119,7 +119,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="teaching", choices=list(PRESETS))
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.set_defaults(run=command_train)
+    t.set_defaults(handler=command_train)
     c = sub.add_parser("compare", help="train several models on one dataset and print Table 1")
     c.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv")
     c.add_argument("--models", default="dpgdiff,sasrec,pop", help="comma-separated model names")
@@ -127,14 +127,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--preset", default="teaching", choices=list(PRESETS))
     c.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
-    c.set_defaults(run=command_compare)
+    c.set_defaults(handler=command_compare)
     e = sub.add_parser("evaluate", help="re-evaluate a run under test-time noise or another step count")
     e.add_argument("--run", required=True)
     e.add_argument("--noise-rate", type=float, default=0.0)
     e.add_argument("--steps", type=int, default=None)
     e.add_argument("--seed", type=int, default=0, help="seed of the injected noise")
     e.add_argument("--out", default=None, help="JSON file (default: inside the run folder)")
-    e.set_defaults(run=command_evaluate)
+    e.set_defaults(handler=command_evaluate)
     return p
 
 
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parser().parse_args(argv)
     try:
-        args.run(args)
+        args.handler(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -34,8 +34,9 @@ class CrossAttentionDecoder(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
         self.norm_q, self.norm_kv, self.norm_mlp = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attention_layer = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim))
+        self.attention_layer = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.drop = nn.Dropout(dropout)
         self.heads = heads
         self.record_attention = False
         self.attention: Tensor | None = None
@@ -49,8 +50,8 @@ class CrossAttentionDecoder(nn.Module):
         )
         if self.record_attention:
             self.attention = weights.detach()
-        h = query + out
-        return h + self.mlp(self.norm_mlp(h))
+        h = query + self.drop(out)
+        return h + self.drop(self.mlp(self.norm_mlp(h)))
 
 
 class DPGDenoiser(nn.Module):

@@ -1,0 +1,51 @@
+import json
+
+import pytest
+
+from dpgdiff_lite.cli import main
+
+METRICS = {"MRR@10", "NDCG@5", "NDCG@10", "HR@5", "HR@10"}
+
+
+def test_train_writes_the_documented_metrics_layout(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "synthetic:tiny", "--model", "sasrec", "--preset", "smoke",
+                 "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["protocol"] == "synthetic" and metrics["model"] == "sasrec"
+    assert metrics["data"] == "synthetic:tiny"
+    for split in ("test", "valid"):
+        assert set(metrics[split]) == {"X", "Y"}
+        assert all(set(v) == METRICS for v in metrics[split].values())
+    assert {"config.json", "history.csv", "model.pt"} <= {p.name for p in out.iterdir()}
+    assert "sasrec on synthetic:tiny" in capsys.readouterr().out
+
+
+def test_oracle_beats_popularity_on_synthetic_data(tmp_path):
+    for model in ("oracle", "pop"):
+        assert main(["train", "--data", "synthetic:tiny", "--model", model, "--preset", "smoke",
+                     "--out", str(tmp_path / model)]) == 0
+    oracle, pop = (json.loads((tmp_path / m / "metrics.json").read_text())["test"] for m in ("oracle", "pop"))
+    for domain in ("X", "Y"):
+        assert oracle[domain]["NDCG@10"] > 2 * pop[domain]["NDCG@10"]
+
+
+def test_evaluate_re_scores_a_run_under_noise_and_steps(tmp_path):
+    run = tmp_path / "run"
+    main(["train", "--data", "synthetic:tiny", "--model", "dpgdiff", "--preset", "smoke", "--out", str(run), "--quiet"])
+    assert main(["evaluate", "--run", str(run), "--noise-rate", "0.3", "--steps", "4"]) == 0
+    metrics = json.loads((run / "eval-noise0.3-steps4.json").read_text())
+    assert metrics["noise_rate"] == 0.3 and metrics["steps"] == 4 and set(metrics["test"]) == {"X", "Y"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--data", "ftp:somewhere", "--out", "x"], "ftp:somewhere"),
+    (["train", "--data", "synthetic:tiny", "--out", "x", "--set", "dimension=3"], "unknown config key 'dimension'"),
+    (["train", "--data", "synthetic:tiny", "--out", "x", "--set", "epochs=many"], "config key 'epochs' expects int"),
+    (["train", "--data", "c2dsr:/nonexistent/Food-Kitchen", "--out", "x"], "Alist.txt"),
+    (["evaluate", "--run", "/nonexistent/run"], "metrics.json"),
+])
+def test_bad_input_is_a_clear_error(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
