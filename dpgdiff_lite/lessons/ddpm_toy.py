@@ -185,7 +185,8 @@ def embedding_noise_curve(table: Tensor, schedule: NoiseSchedule, draws: int = 4
     """How recognisable x_t stays as its item x_0 = e_v (rows of ``table``, (n_items, D)).
 
     Per t: the mean cosine(x_t, x_0) and the share of (item, draw) pairs whose highest-scoring item
-    under the dot product x_tᵀ E (the scoring of eq. 15) is still v.
+    under the dot product x_tᵀ E (the scoring of eq. 15) is still v. ``seed`` draws ε; it must not
+    be the seed that drew ``table``, or ε would copy the rows.
     """
     table = table.detach().float()
     x0 = table.repeat(draws, 1)  # (draws · n_items, D)
