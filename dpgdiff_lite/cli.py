@@ -1,4 +1,4 @@
-"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate} …``.
+"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench} …``.
 
 ``train --data SPEC --model NAME --out DIR [--preset P] [--set key=value …]`` writes
 ``DIR/metrics.json`` (×100 metrics per domain letter X, Y, …), ``history.csv``, ``config.json``
@@ -100,6 +100,19 @@ def command_compare(args: argparse.Namespace) -> pd.DataFrame:
     return table
 
 
+def command_bench(args: argparse.Namespace) -> dict:
+    from dpgdiff_lite.bench import benchmark, format_benchmark, write_benchmark
+
+    source = load_data(args.data)
+    overrides = [*(args.set or []), *([f"device={args.device}"] if args.device else [])]
+    config = preset(args.preset, model=args.model).with_overrides(overrides)
+    result = benchmark(source.dataset, config, steps=args.steps)
+    result["data"], result["preset"] = args.data, args.preset
+    print(format_benchmark(result))
+    write_benchmark(result, args.out)
+    return result
+
+
 def format_metrics(metrics: dict, domain_names: tuple[str, ...]) -> str:
     """A small printable table of the test metrics of one run."""
     letters = list(metrics["test"])
@@ -128,6 +141,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(handler=command_compare)
+    b = sub.add_parser("bench", help="measure training/scoring throughput, memory and FLOPs")
+    b.add_argument("--data", default="synthetic:paper-scale")
+    b.add_argument("--model", default="dpgdiff", choices=[m for m in MODELS if m != "pop"])
+    b.add_argument("--preset", default="paper", choices=list(PRESETS))
+    b.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
+    b.add_argument("--steps", type=int, default=20, help="timed training steps after the warm-up")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    b.add_argument("--out", required=True, help="JSON file")
+    b.set_defaults(handler=command_bench)
     e = sub.add_parser("evaluate", help="re-evaluate a run under test-time noise or another step count")
     e.add_argument("--run", required=True)
     e.add_argument("--noise-rate", type=float, default=0.0)

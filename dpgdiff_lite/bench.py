@@ -1,0 +1,120 @@
+"""``python -m dpgdiff_lite bench``: measured training and scoring speed, memory and FLOPs.
+
+Every figure is measured after a warm-up, on the data and preset given, never estimated from
+another machine: training throughput (sequences/s, target items/s), one epoch's time, evaluation
+throughput (test cases/s) for k = 1, 5 and T reverse steps, peak memory, and the FLOPs of one
+training step (counted by ``torch.utils.flop_counter``) with the FLOP/s achieved.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from dpgdiff_lite.config import Config
+from dpgdiff_lite.data.dataset import PAD, CrossDomainDataset, iterate_batches, pad_training
+from dpgdiff_lite.losses import total_loss
+from dpgdiff_lite.runtime import get_device, set_seed
+from dpgdiff_lite.trainer import build_model, run_evaluation
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def benchmark(dataset: CrossDomainDataset, config: Config, steps: int = 20, eval_cases: int = 2048) -> dict:
+    """Measure one model on one dataset; returns the figures as a flat dict."""
+    set_seed(config.seed)
+    device = get_device(config.device)
+    if device.type == "cpu" and config.cpu_threads > 0:
+        torch.set_num_threads(config.cpu_threads)
+    model = build_model(dataset, config)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"bench: model {config.model!r} has nothing to train; pick a trainable model")
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    inputs, targets = pad_training(dataset.train, config.max_len)
+    rng = np.random.default_rng(config.seed)
+    weights = {"diff": config.weight_diff, "rec": config.weight_rec, "cl": config.weight_cl}
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.bf16)
+
+    def train_step(batch) -> None:
+        with autocast:
+            loss = total_loss(model.loss_terms(batch, rng=rng), weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def endless():  # epochs back to back, so a small dataset still gives enough full batches
+        while True:
+            yield from iterate_batches(inputs, targets, dataset.offsets, config.batch_size, rng)
+
+    batches = [b.to(device) for b, _ in zip(endless(), range(steps + 3))]
+    model.train()
+    try:
+        for batch in batches[:2]:  # warm-up
+            train_step(batch)
+        with FlopCounterMode(display=False) as counter:
+            train_step(batches[2])
+        _sync(device)
+        started = time.perf_counter()
+        for batch in batches[3:]:
+            train_step(batch)
+        _sync(device)
+    except torch.cuda.OutOfMemoryError:
+        raise ValueError(f"out of GPU memory with batch_size={config.batch_size}, dim={config.dim}: "
+                         "lower --set batch_size=… (or dim)") from None
+    seconds = (time.perf_counter() - started) / max(len(batches) - 3, 1)
+    rows = np.concatenate([b.targets.cpu().numpy() for b in batches[3:]]) if len(batches) > 3 else targets[:0]
+    sequences_per_s = np.mean([len(b) for b in batches[3:]]) / seconds
+    flops = counter.get_total_flops()
+    result = {
+        "model": config.model, "data": dataset.name, "device": str(device), "dim": config.dim,
+        "batch_size": config.batch_size, "train_sequences": len(inputs),
+        "train_sequences_per_s": sequences_per_s,
+        "train_items_per_s": float((rows != PAD).sum()) / (seconds * max(len(batches) - 3, 1)),
+        "epoch_seconds": len(inputs) / sequences_per_s,
+        "step_flops": flops, "achieved_flops_per_s": flops / seconds,
+    }
+    model.eval()
+    cases = dataset.test.histories[:eval_cases]
+    subset = CrossDomainDataset(dataset.name, dataset.protocol, dataset.domain_names, dataset.n_items,
+                                dataset.train[:1], dataset.valid,
+                                type(dataset.test)(cases, dataset.test.targets[:eval_cases],
+                                                   dataset.test.users[:eval_cases]), dataset.max_len)
+    for k in sorted({1, min(5, config.T), config.T}):
+        if hasattr(model, "schedule"):
+            model.config.inference_steps = k
+        _sync(device)
+        started = time.perf_counter()
+        run_evaluation(model, subset, config, "test")
+        _sync(device)
+        result[f"eval_cases_per_s_k{k}"] = len(cases) / (time.perf_counter() - started)
+    result["peak_memory_mb"] = _peak_memory_mb(device)
+    return result
+
+
+def format_benchmark(result: dict) -> str:
+    """The benchmark as a small two-column table."""
+    frame = pd.Series(result).to_frame("value")
+    return frame.to_string(float_format=lambda v: f"{v:,.1f}")
+
+
+def write_benchmark(result: dict, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2))
