@@ -1,0 +1,462 @@
+"""Lesson 02 — the Problem Formulation (s_c, s_x, s_y) and the Disentangled Encoder (paper eq. 8).
+
+Everything ``02_disentangled_encoding.ipynb`` computes or draws lives here, so it is tested: the
+timeline of one user's mixed sequence and its per-domain split, the guidance read off a model, a PCA
+projection, a linear probe of the planted preferences, the "guidance collapse" statistic, the
+user-picker widget and the reference solutions of the exercises. The split itself is
+:func:`dpgdiff_lite.data.dataset.make_batch` and the encoders are ``DPGDiff.guidance`` /
+``SASRec.represent``; this module only calls them.
+
+Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
+notebook and tests can inspect them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from dpgdiff_lite.config import Config, preset
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, left_pad, make_batch, pad_eval
+from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
+from dpgdiff_lite.model import DPGDiff
+from dpgdiff_lite.runtime import set_seed
+from dpgdiff_lite.sasrec import SASRec
+
+DPI = 80
+LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "0.6"}
+REPRESENTATIONS = ("g_x", "g_y", "g_d")
+
+
+@dataclass(frozen=True)
+class LessonParams:
+    """The notebook's papermill parameters, checked at once so a bad value names itself."""
+
+    seed: int = 0
+    epochs: int = 5  # DPG-Diff and SASRec training epochs; the teaching preset's 15 would take a minute
+    dim: int = 64  # embedding size (the teaching preset's)
+    probe_alpha: float = 10.0  # ridge penalty of the linear probe (on standardised features)
+    test_fraction: float = 0.3  # users held out to score the probe
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.probe_alpha >= 0:
+            raise ValueError(f"probe_alpha must be >= 0, got {self.probe_alpha!r}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {self.test_fraction!r}")
+        heads = self.config().heads  # Config checks dim >= 1 but not dim % heads (the model would fail later)
+        if self.dim % heads:
+            raise ValueError(f"dim must be divisible by heads ({heads}), got {self.dim}")
+
+    def config(self, model: str = "dpgdiff") -> Config:
+        """The teaching preset for ``model``, shortened; validated once, after the last epoch."""
+        return preset("teaching", model=model, epochs=self.epochs, dim=self.dim, seed=self.seed,
+                      eval_every=self.epochs)
+
+
+# --- s_c, s_x and s_y ---------------------------------------------------------------------------
+def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, min_len: int = 12) -> int:
+    """The first user whose last ``max_len`` training events number at least ``min_len``, visit every
+    domain and hold all three planted labels: a sequence with something of everything to show."""
+    for user, (seq, labels) in enumerate(zip(dataset.train, truth.train_labels)):
+        seq, labels = seq[-dataset.max_len:], labels[-dataset.max_len:]
+        if (len(seq) >= min_len and len(set(dataset.domain_of(seq).tolist())) == dataset.n_domains
+                and len(set(labels.tolist())) == len(LABEL_NAMES)):
+            return user
+    raise ValueError(f"no training sequence of length >= {min_len} visits every domain with all three labels")
+
+
+def user_events(dataset: CrossDomainDataset, truth: SyntheticTruth, user: int) -> tuple[np.ndarray, np.ndarray]:
+    """A user's training sequence s_c and its planted labels, cut to the ``max_len`` most recent events
+    (what a model sees)."""
+    return dataset.train[user][-dataset.max_len:], truth.train_labels[user][-dataset.max_len:]
+
+
+def sequence_batch(seq: np.ndarray, offsets: np.ndarray, max_len: int) -> Batch:
+    """A one-row :class:`Batch` of ``seq`` (left-padded, no targets): what ``make_batch`` hands a model."""
+    items = left_pad([seq], max_len)  # (1, max_len)
+    return make_batch(items, np.full_like(items, PAD), offsets)
+
+
+def split_sequence(seq: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """Exercise 1 (reference): s_d ⊂ s_c for every domain d, time order kept, as *local* ids of d
+    (the Problem Formulation; ``Batch.domain_items[d]`` without its padding)."""
+    seq = np.asarray(seq, dtype=np.int64)
+    domains = domain_of(seq, offsets)
+    return [seq[domains == d] - offsets[d] for d in range(len(offsets) - 1)]
+
+
+def batch_subsequences(batch: Batch, row: int = 0) -> list[np.ndarray]:
+    """``batch.domain_items[d][row]`` with the padding dropped, for every domain d."""
+    return [items[row][items[row] != PAD].numpy() for items in batch.domain_items]
+
+
+def split_table(batch: Batch, domain_names: tuple[str, ...], row: int = 0) -> pd.DataFrame:
+    """One column per real mixed position i of ``row``: the event (domain, local id) and, per domain d,
+    the column of s_d whose encoder output ĝ_d is read at i (``batch.domain_index``; "-" before the
+    first d-event, where the model uses its learned 'empty' vector)."""
+    real = (batch.items[row] != PAD).numpy()
+    domains = batch.domains[row].numpy()[real]
+    local = batch.local_items[row].numpy()[real]
+    rows = {"event": [f"{domain_names[d]}{v}" for d, v in zip(domains, local)]}
+    for d, name in enumerate(domain_names):
+        index = batch.domain_index[d][row].numpy()[real]
+        # columns are counted from the left edge of the padded s_d; count from its first real event
+        first = int((batch.domain_items[d][row] == PAD).sum())
+        rows[f"ĝ_{name.lower()} reads s_{name.lower()}[·]"] = ["-" if k < 0 else str(k - first) for k in index]
+    return pd.DataFrame(rows).T.rename_axis("mixed position i", axis=1)
+
+
+def _box(ax, x: float, y: float, label: int, text: str) -> None:
+    ax.add_patch(Rectangle((x - 0.45, y - 0.35), 0.9, 0.7, facecolor=LABEL_COLOURS[int(label)],
+                           edgecolor="white", linewidth=0.5))
+    ax.text(x, y, text, ha="center", va="center", fontsize=7, color="white")
+
+
+def plot_split(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
+               domain_names: tuple[str, ...] = ("X", "Y"), title: str = "") -> Figure:
+    """The mixed sequence s_c (top row) and each s_d below it, every event at its time position and
+    coloured by its planted label; the text is the domain and the local item id."""
+    domains = domain_of(np.asarray(seq), offsets)
+    local = np.asarray(seq) - offsets[domains]
+    n = len(seq)
+    fig = Figure(figsize=(0.42 * max(n, 8) + 1.8, 0.55 * (len(domain_names) + 1) + 0.9), dpi=DPI,
+                 layout="constrained")
+    ax = fig.subplots()
+    for i in range(n):
+        _box(ax, i, 0, labels[i], f"{domain_names[domains[i]]}{local[i]}")
+        _box(ax, i, -1 - domains[i], labels[i], f"{local[i]}")
+    for d in range(len(domain_names)):
+        ax.axhline(-1 - d - 0.5, color="0.85", linewidth=0.5)
+    names = ["$s_c$ (mixed)"] + [f"$s_{name.lower()}$ (domain {name})" for name in domain_names]
+    ax.set(xlim=(-0.7, n - 0.3), ylim=(-len(domain_names) - 0.6, 0.6), xlabel="time (position in $s_c$, oldest first)",
+           xticks=range(n), title=title)
+    ax.set_yticks([0] + [-1 - d for d in range(len(domain_names))], names)
+    ax.tick_params(axis="both", labelsize=8, length=0)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=LABEL_COLOURS[k], label=f"planted: {LABEL_NAMES[k]}")
+               for k in (INVARIANT, SPECIFIC, NOISE)]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0 if not title else 1.12),
+              ncol=3, fontsize=7, frameon=False)
+    return fig
+
+
+def split_widget(dataset: CrossDomainDataset, truth: SyntheticTruth, user: int = 0):
+    """A user slider; returns (widget, update), update(user) -> Figure of that user's s_c / s_x / s_y."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    def update(user: int) -> Figure:
+        seq, labels = user_events(dataset, truth, user)
+        counts = np.bincount(labels, minlength=len(LABEL_NAMES))
+        summary = ", ".join(f"{c} {name}" for c, name in zip(counts, LABEL_NAMES))
+        return plot_split(seq, labels, dataset.offsets, dataset.domain_names, title=f"user {user}: {summary}")
+
+    slider = widgets.IntSlider(value=user, min=0, max=len(dataset.train) - 1, description="user")
+    out = widgets.interactive_output(lambda user: display(update(user)), {"user": slider})
+    return widgets.VBox([slider, out]), update
+
+
+# --- the guidance of eq. (8) --------------------------------------------------------------------
+def untrained_model(dataset: CrossDomainDataset, config: Config) -> DPGDiff:
+    """DPG-Diff with exactly the initial weights ``train(dataset, config)`` starts from (same seed)."""
+    set_seed(config.seed)
+    return DPGDiff(dataset.n_items, config).eval()
+
+
+def plot_guidance(model: DPGDiff, batch: Batch, domain_names: tuple[str, ...] = ("X", "Y"),
+                  n_dims: int = 16) -> Figure:
+    """Heatmaps of ĝ_x, ĝ_y and g_d = ĝ_x + ĝ_y (first ``n_dims`` dimensions) at every real mixed
+    position of the batch's first row; the domain of each event is the tick label."""
+    model.eval()
+    with torch.no_grad():
+        guidance = model.guidance(batch.to(model.items.offsets.device))
+    real = (batch.items[0] != PAD).numpy()
+    ticks = [domain_names[d] for d in batch.domains[0].numpy()[real]]
+    panels = [*guidance.per_domain, guidance.fused]
+    names = [f"$\\hat g_{name.lower()}$ = Encoder$_{name.lower()}$" for name in domain_names] + ["$g_d$ = sum"]
+    fig = Figure(figsize=(3.0 * len(panels), 2.6), dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True)
+    limit = max(float(p[0][real].abs().max()) for p in panels)
+    for ax, panel, name in zip(axes, panels, names):
+        values = panel[0][real][:, :n_dims].float().cpu().numpy().T  # (n_dims, real positions)
+        image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+        ax.set_xticks(range(len(ticks)), ticks, fontsize=7)
+        ax.set(title=name, xlabel="mixed position i (event's domain)")
+    axes[0].set_ylabel(f"dimension (first {n_dims})")
+    fig.colorbar(image, ax=axes, shrink=0.8)
+    return fig
+
+
+def user_histories(dataset: CrossDomainDataset, max_len: int) -> Batch:
+    """Every validation history (one per user, ``dataset.valid.users`` in order) as one batch."""
+    inputs, targets = pad_eval(dataset.valid, max_len)
+    return make_batch(inputs, targets, dataset.offsets, dataset.valid.users)
+
+
+def last_guidance(model: DPGDiff, batch: Batch) -> dict[str, np.ndarray]:
+    """ĝ_x, ĝ_y and g_d at the last position of each row (the user's current preference), (B, D) each."""
+    model.eval()
+    with torch.no_grad():
+        guidance = model.guidance(batch.to(model.items.offsets.device))
+    views = {f"g_{chr(ord('x') + d)}": g[:, -1] for d, g in enumerate(guidance.per_domain)}
+    views["g_d"] = guidance.fused[:, -1]
+    return {name: v.float().cpu().numpy() for name, v in views.items()}
+
+
+def sasrec_representation(model: SASRec, batch: Batch) -> np.ndarray:
+    """SASRec's causal representation of the mixed sequence at the last position, (B, D)."""
+    model.eval()
+    with torch.no_grad():
+        return model.represent(batch.items.to(model.items.offsets.device))[:, -1].float().cpu().numpy()
+
+
+def seen_domains(batch: Batch) -> np.ndarray:
+    """(B, domains) bool: whether each row's history holds at least one event of each domain."""
+    return np.stack([(index[:, -1] >= 0).numpy() for index in batch.domain_index], axis=1)
+
+
+# --- PCA --------------------------------------------------------------------------------------
+def pca_2d(features: np.ndarray) -> np.ndarray:
+    """Projection of centred rows onto their two leading principal directions (numpy SVD), (N, 2).
+
+    The sign of each direction is fixed (largest loading positive) so re-runs draw the same picture."""
+    centred = features - features.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    top = vt[:2]  # (2, D)
+    signs = np.sign(top[np.arange(2), np.abs(top).argmax(1)])
+    return centred @ (top * signs[:, None]).T
+
+
+def plot_projections(stages: dict[str, dict[str, np.ndarray]], colour: np.ndarray,
+                     colour_name: str = "dominant shared topic", max_points: int = 600, seed: int = 0) -> Figure:
+    """One row per stage (e.g. before / after training), one column per representation: PCA of the
+    representation (fitted on all users) with each user coloured by ``colour`` (an integer class);
+    ``max_points`` users (the same random ones in every panel) are drawn, to keep the PNG small."""
+    names = list(next(iter(stages.values())))
+    n = len(colour)
+    shown = np.sort(np.random.default_rng(seed).permutation(n)[:max_points])
+    fig = Figure(figsize=(2.5 * len(names) + 0.4, 2.2 * len(stages) + 0.4), dpi=DPI, layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(stages), len(names)))
+    for r, (stage, views) in enumerate(stages.items()):
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            xy = pca_2d(views[name])[shown]
+            ax.scatter(xy[:, 0], xy[:, 1], c=colour[shown], cmap="tab20", vmin=0, vmax=19, s=5, linewidths=0)
+            ax.set_title(f"{name} ({stage})", fontsize=9)
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xlabel("PC 1", fontsize=8)
+            if c == 0:
+                ax.set_ylabel("PC 2", fontsize=8)
+    fig.suptitle(f"colour = the user's {colour_name} (planted); {len(shown)} of {n} users drawn", fontsize=9)
+    return fig
+
+
+# --- the linear probe ---------------------------------------------------------------------------
+def split_users(n: int, test_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A random (train rows, held-out rows) split of ``n`` users."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(test_fraction * n)))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def ridge_fit(features: np.ndarray, targets: np.ndarray, alpha: float = 1.0):
+    """Closed-form ridge regression W = (X̃ᵀX̃ + αI)⁻¹ X̃ᵀỸ on standardised features X̃ and centred
+    targets Ỹ; returns predict(features) -> (N, outputs)."""
+    x, y = np.asarray(features, np.float64), np.asarray(targets, np.float64)
+    mean, std, y_mean = x.mean(0), x.std(0) + 1e-8, y.mean(0)
+    z = (x - mean) / std  # (N, D)
+    weights = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - y_mean))  # (D, outputs)
+    return lambda new: ((np.asarray(new, np.float64) - mean) / std) @ weights + y_mean
+
+
+def r_squared(predicted: np.ndarray, targets: np.ndarray) -> float:
+    """1 − SSE/SST per output column, averaged over the columns (scikit-learn's 'uniform_average')."""
+    targets = np.asarray(targets, np.float64).reshape(len(targets), -1)
+    predicted = np.asarray(predicted, np.float64).reshape(len(targets), -1)
+    sse = ((targets - predicted) ** 2).sum(0)
+    sst = ((targets - targets.mean(0)) ** 2).sum(0)
+    return float(np.mean(1 - sse / np.maximum(sst, 1e-12)))
+
+
+def probe(features: np.ndarray, targets: np.ndarray, train: np.ndarray, test: np.ndarray,
+          alpha: float = 1.0) -> tuple[float, np.ndarray]:
+    """Fit a ridge probe on the ``train`` rows; return (held-out R², predictions for the ``test`` rows)."""
+    predict = ridge_fit(features[train], targets[train], alpha)
+    predicted = predict(features[test])
+    return r_squared(predicted, targets[test]), predicted
+
+
+def planted_targets(truth: SyntheticTruth, users: np.ndarray) -> dict[str, np.ndarray]:
+    """What the probe should recover, per user: the shared-topic mix θ_u (invariant preference) and,
+    per domain, the specific-topic mix φ_{u,d} (domain-specific preference)."""
+    prefs, names = truth.user_preferences, truth.config.domain_names
+    targets = {"θ shared": prefs.shared[users]}
+    targets |= {f"φ specific {name}": prefs.specific[d][users] for d, name in enumerate(names)}
+    return targets
+
+
+def topic_histogram(dataset: CrossDomainDataset, truth: SyntheticTruth, max_len: int) -> np.ndarray:
+    """(users, topics) counts of each planted topic among a user's validation-history events: what a
+    reader who knew every item's topic could extract from the same history (a probe reference)."""
+    n_topics = len(truth.topic_domain)
+    rows = [np.bincount(truth.item_topic[h[-max_len:]], minlength=n_topics) for h in dataset.valid.histories]
+    return np.stack(rows).astype(np.float64)
+
+
+def probe_table(representations: dict[str, np.ndarray], targets: dict[str, np.ndarray],
+                test_fraction: float = 0.3, alpha: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """Held-out R² of a ridge probe from each representation (rows) to each planted target (columns),
+    plus the held-out accuracy of the argmax of the predicted θ against the true dominant shared topic."""
+    n = len(next(iter(targets.values())))
+    train, test = split_users(n, test_fraction, seed)
+    shared = next(iter(targets))
+    rows = {}
+    for name, features in representations.items():
+        row = {}
+        for target_name, target in targets.items():
+            row[f"R² {target_name}"], predicted = probe(features, target, train, test, alpha)
+            if target_name == shared:
+                row["top-1 shared topic"] = float((predicted.argmax(1) == target[test].argmax(1)).mean())
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("representation")
+    # chance level of the top-1 column: always guess the most common dominant topic of the probe's train users
+    majority = np.bincount(targets[shared][train].argmax(1)).argmax()
+    table.attrs["top-1 chance"] = float((targets[shared][test].argmax(1) == majority).mean())
+    return table
+
+
+def describe_probe(table: pd.DataFrame, reference: str | None = None, threshold: float = 0.03) -> str:
+    """Plain-language reading of :func:`probe_table`, computed from the numbers so it cannot drift:
+    per target, which representations beat ``threshold`` (pure-noise features score slightly *below*
+    0 here, about −D/N, so 0.03 is a small margin above chance) and the ``reference`` row's R² for scale."""
+    lines = []
+    for column in [c for c in table.columns if c.startswith("R² ")]:
+        rows = table.drop(index=reference) if reference in table.index else table
+        found = [f"{name} {value:.2f}" for name, value in rows[column].items() if value > threshold]
+        none = [name for name, value in rows[column].items() if value <= threshold]
+        line = f"{column[3:]}: " + (f"found in {', '.join(found)}" if found else "found in none")
+        line += f"; nothing above {threshold:g} in {', '.join(none)}" if none else ""
+        if reference in table.index:
+            line += f" (reference '{reference}': {table.loc[reference, column]:.2f})"
+        lines.append(line)
+    if "top-1 shared topic" in table.columns and "top-1 chance" in table.attrs:
+        best = table["top-1 shared topic"].drop(index=reference, errors="ignore")
+        lines.append(f"dominant shared topic: best {best.idxmax()} {best.max():.2f}, "
+                     f"chance (most common topic) {table.attrs['top-1 chance']:.2f}")
+    return "\n".join(lines)
+
+
+# --- guidance collapse --------------------------------------------------------------------------
+def cosine_pairs(gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cos(g_x^i, g_y^i) for every user i (same user, (N,)) and cos(g_x^i, g_y^j) for every i ≠ j
+    (different users, (N·(N−1),))."""
+    a = F.normalize(torch.as_tensor(gx, dtype=torch.float64), dim=1)
+    b = F.normalize(torch.as_tensor(gy, dtype=torch.float64), dim=1)
+    sim = (a @ b.T).numpy()  # (N, N)
+    off = ~np.eye(len(sim), dtype=bool)
+    return np.diag(sim).copy(), sim[off]
+
+
+def collapse_statistic(gx: np.ndarray, gy: np.ndarray) -> float:
+    """Exercise 2 (reference): mean over users of cos(g_x^i, g_y^i). 1 when the two encoders say the
+    same thing for every user (collapse); ≈ 0 for unrelated directions."""
+    a = np.asarray(gx, np.float64)
+    b = np.asarray(gy, np.float64)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return float(cos.mean())
+
+
+def collapse_report(gx: np.ndarray, gy: np.ndarray, centre: bool = False) -> dict[str, float]:
+    """Mean cosine of g_x vs g_y for the same user and for different users, and their gap.
+
+    With ``centre`` each domain's mean over users is subtracted first, so a direction every user
+    shares (e.g. a LayerNorm bias) does not count as agreement: what remains is the user-specific part."""
+    if centre:
+        gx, gy = gx - gx.mean(0), gy - gy.mean(0)
+    same, different = cosine_pairs(gx, gy)
+    return {"same user": float(same.mean()), "different users": float(different.mean()),
+            "gap": float(same.mean() - different.mean())}
+
+
+def plot_collapse(stages: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+    """One column per stage, raw (top) and centred (bottom): histograms of cos(g_x, g_y) for the same
+    user and for different users."""
+    fig = Figure(figsize=(3.2 * len(stages), 4.4), dpi=DPI, layout="constrained")
+    axes = np.array(fig.subplots(2, len(stages), sharex=True, sharey="row")).reshape(2, len(stages))
+    bins = np.linspace(-1, 1, 41)
+    for c, (stage, (gx, gy)) in enumerate(stages.items()):
+        for r, centre in enumerate((False, True)):
+            a, b = (gx - gx.mean(0), gy - gy.mean(0)) if centre else (gx, gy)
+            same, different = cosine_pairs(a, b)
+            ax = axes[r, c]
+            ax.hist(different, bins=bins, density=True, alpha=0.5, color="0.5", label="different users")
+            ax.hist(same, bins=bins, density=True, color="tab:red", histtype="step", linewidth=1.5,
+                    label="same user")
+            ax.set_title(f"{stage}, {'centred' if centre else 'raw'}", fontsize=9)
+            if r == 1:
+                ax.set_xlabel("cos($\\hat g_x$, $\\hat g_y$)")
+        axes[0, 0].set_ylabel("density")
+        axes[1, 0].set_ylabel("density")
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def describe_collapse(report: dict[str, float], collapsed: float = 0.9, margin: float = 0.05) -> str:
+    """A verdict on :func:`collapse_report`'s numbers: collapse when the same-user cosine exceeds
+    ``collapsed``; user-specific agreement when it beats the different-user mean by ``margin``."""
+    same, gap = report["same user"], report["gap"]
+    if same > collapsed:
+        return f"collapse: same-user cosine {same:.2f} > {collapsed:g}, the two encoders say the same thing"
+    if gap > margin:
+        return f"no collapse, but agreement: a user's g_x and g_y are closer than strangers' (gap {gap:+.2f})"
+    return f"no collapse and no user-specific agreement (same user {same:+.2f}, gap to strangers {gap:+.2f})"
+
+
+# --- exercises: checkers ------------------------------------------------------------------------
+def _not_attempted(result) -> bool:
+    return result is None or result is Ellipsis
+
+
+def check_split(fn: Callable[[np.ndarray, np.ndarray], list], dataset: CrossDomainDataset,
+                n_users: int = 50) -> str:
+    """Compare a reader's ``fn(seq, offsets) -> [s_x, s_y]`` (local ids) with ``make_batch``'s
+    ``domain_items`` on the first ``n_users`` training sequences."""
+    for user, seq in enumerate(dataset.train[:n_users]):
+        seq = seq[-dataset.max_len:]
+        mine = fn(seq, dataset.offsets)
+        if _not_attempted(mine):
+            return "not attempted yet (reference: disentangle.split_sequence)"
+        expected = batch_subsequences(sequence_batch(seq, dataset.offsets, dataset.max_len))
+        if len(mine) != len(expected) or any(not np.array_equal(np.asarray(m), e) for m, e in zip(mine, expected)):
+            return f"mismatch at user {user}: got {[np.asarray(m).tolist() for m in mine]}, " \
+                   f"make_batch has {[e.tolist() for e in expected]}"
+    return f"correct: matches make_batch's domain_items on {min(n_users, len(dataset.train))} users"
+
+
+def check_collapse(fn: Callable[[np.ndarray, np.ndarray], float], seed: int = 0) -> str:
+    """Compare a reader's ``fn(gx, gy)`` with :func:`collapse_statistic` on identical, scaled and
+    independent random inputs."""
+    rng = np.random.default_rng(seed)
+    gx, gy = rng.normal(size=(64, 16)), rng.normal(size=(64, 16))
+    cases = {"identical": (gx, gx), "scaled": (gx, 3 * gx), "independent": (gx, gy)}
+    errors = {}
+    for name, (a, b) in cases.items():
+        result = fn(a, b)
+        if _not_attempted(result):
+            return "not attempted yet (reference: disentangle.collapse_statistic)"
+        errors[name] = abs(float(result) - collapse_statistic(a, b))
+    if max(errors.values()) < 1e-6:
+        return "correct: 1 for identical and scaled inputs, near 0 for independent ones"
+    return "mismatch: " + ", ".join(f"{k} off by {v:.4f}" for k, v in errors.items())
