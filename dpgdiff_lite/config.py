@@ -83,6 +83,8 @@ class Config:
         for name in ("dim", "layers", "heads", "max_len", "T", "epochs", "batch_size", "eval_every", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config field {name!r} must be >= 1, got {getattr(self, name)}")
+        if self.dim % self.heads:
+            raise ValueError(f"config field 'dim' ({self.dim}) must be divisible by 'heads' ({self.heads})")
         if not 0 <= self.inference_steps <= self.T:
             raise ValueError(f"config field 'inference_steps' must be in 0..T={self.T}, got {self.inference_steps}")
         if self.temperature <= 0:

@@ -36,5 +36,7 @@ def test_bad_values_are_refused():
         Config(model="gpt")
     with pytest.raises(ValueError, match="'inference_steps' must be in 0..T=32"):
         Config(inference_steps=40)
+    with pytest.raises(ValueError, match=r"'dim' \(30\) must be divisible by 'heads' \(4\)"):
+        Config(dim=30, heads=4)
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         preset("huge")
