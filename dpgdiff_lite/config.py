@@ -35,6 +35,9 @@ class Config:
     dropout: float = 0.1
     max_len: int = 15  # C2DSR's maximum sequence length: the most recent 15 events are kept
     fusion: str = "memory"  # see encoders.DisentangledEncoder: per-position guidance tokens + pooled g_x + g_y
+    # ĝ_d in eq. (12) and (15): "own" = the target domain's encoder output (ĝ_x for X, ĝ_y for
+    # Y, as eq. 15 writes it); "fused" = g_x + g_y (the paper's "fused single-domain preference").
+    preference: str = "own"
     # --- diffusion (paper silent; DiffuRec's choices) ---
     T: int = 32  # DiffuRec: 32 diffusion steps
     schedule: str = "trunc_lin"  # DiffuRec's truncated linear β schedule
@@ -83,6 +86,8 @@ class Config:
         for name in ("dim", "layers", "heads", "max_len", "T", "epochs", "batch_size", "eval_every", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config field {name!r} must be >= 1, got {getattr(self, name)}")
+        if self.preference not in ("own", "fused"):
+            raise ValueError(f"config field 'preference' must be 'own' or 'fused', got {self.preference!r}")
         if self.dim % self.heads:
             raise ValueError(f"config field 'dim' ({self.dim}) must be divisible by 'heads' ({self.heads})")
         if not 0 <= self.inference_steps <= self.T:

@@ -29,6 +29,8 @@ class CrossAttentionDecoder(nn.Module):
 
     Set ``record_attention = True`` to keep the last attention weights in ``attention``
     (B, L, M), averaged over heads, for the notebooks.
+
+    Implements eq. (9).
     """
 
     def __init__(self, dim: int, heads: int, dropout: float):
@@ -62,6 +64,8 @@ class DPGDenoiser(nn.Module):
     each reverse step. The Decoder's queries are Encoder_c's output plus a timestep embedding;
     the noisy x_t joins the output through a gated residual (see :meth:`forward`). With
     ``guided=False`` (the `diff` and `diff+de` ablations) the Decoder has no cross-attention.
+
+    Implements eq. (9).
     """
 
     def __init__(self, dim: int, layers: int, heads: int, dropout: float, guided: bool = True):

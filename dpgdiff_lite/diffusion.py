@@ -33,6 +33,8 @@ def beta_schedule(name: str, T: int) -> Tensor:
 
     ``trunc_lin`` is DiffuRec's (inherited from DiffuSeq), ``linear`` DDPM's rescaled to T steps,
     ``cosine`` Nichol & Dhariwal's (s = 0.008, β clipped at 0.999).
+
+    Implements eq. (1).
     """
     if T < 1:
         raise ValueError(f"number of diffusion steps T must be at least 1, got T={T}")
@@ -60,7 +62,10 @@ def _at(values: Tensor, index: Tensor | int, like: Tensor) -> Tensor:
 
 
 class NoiseSchedule:
-    """β_t, α_t, ᾱ_t and the posterior coefficients for steps t = 1 … T (stored at index t-1)."""
+    """β_t, α_t, ᾱ_t and the posterior coefficients for steps t = 1 … T (stored at index t-1).
+
+    Implements eq. (2).
+    """
 
     def __init__(self, name: str = "trunc_lin", T: int = 32, max_alpha_bar_T: float = 0.05):
         betas = beta_schedule(name, T)  # (T,) float64, so ᾱ_T is not lost to rounding
@@ -112,7 +117,10 @@ class NoiseSchedule:
     def q_sample(
         self, x0: Tensor, t: Tensor, noise: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Draw x_t ~ q(x_t | x_0) (eq. 3–4); ``t`` is (batch,) steps in 1..T, x0 is (batch, …)."""
+        """Draw x_t ~ q(x_t | x_0) (eq. 3–4); ``t`` is (batch,) steps in 1..T, x0 is (batch, …).
+
+        Implements eq. (3)–(4).
+        """
         self._check_steps(t)
         if noise is None:
             noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
@@ -121,7 +129,10 @@ class NoiseSchedule:
         return mean_coef * x0 + _at(self.sqrt_one_minus_alpha_bars, t - 1, x0) * noise
 
     def q_posterior(self, x0: Tensor, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean μ̃_t and variance β̃_t of the true posterior q(x_{t-1} | x_t, x_0)."""
+        """Mean μ̃_t and variance β̃_t of the true posterior q(x_{t-1} | x_t, x_0).
+
+        Implements eq. (5).
+        """
         self._check_steps(t)
         mean = _at(self.posterior_coef_x0, t - 1, x0) * x0 + _at(self.posterior_coef_xt, t - 1, xt) * xt
         return mean, _at(self.posterior_variance, t - 1, xt).expand_as(mean)
@@ -146,6 +157,8 @@ class NoiseSchedule:
 
         ``eta = 1`` with ``s = t-1`` samples the DDPM posterior, ``eta = 0`` is deterministic (DDIM);
         ``noise`` fixes z, otherwise it is drawn with ``generator``.
+
+        Implements eq. (5).
         """
         if not 0 <= eta <= 1:
             raise ValueError(f"eta must lie in [0, 1] (0 = DDIM, 1 = DDPM), got {eta}")
@@ -186,6 +199,8 @@ class NoiseSchedule:
         ``denoise(x_t, t)`` gets (batch, …) states and (batch,) steps and returns x̂_0; the result is
         the last x̂_0, plus the visited states x_T, …, x_{t_k} when ``return_trajectory``. ``generator``
         must live on ``device`` (default: the generator's device, else CPU). Runs without gradients.
+
+        Implements eq. (5).
         """
         steps = self.timesteps(self.T if k is None else k)
         device = device if device is not None else (generator.device if generator is not None else "cpu")
@@ -203,6 +218,8 @@ def diffusion_loss(x0_hat: Tensor, x0: Tensor, mask: Tensor | None = None) -> Te
 
     ``x0_hat`` and ``x0`` are (…, dim); ``mask`` (…) is True where a position counts (all if None);
     an empty mask gives 0.
+
+    Implements eq. (6).
     """
     if x0_hat.shape != x0.shape:
         raise ValueError(f"diffusion_loss: x0_hat has shape {tuple(x0_hat.shape)}, x0 {tuple(x0.shape)}")

@@ -25,6 +25,8 @@ class ItemEmbeddings(nn.Module):
     Lookups are scaled by √D (as in the Transformer and SASRec), so an embedded item has unit
     variance per dimension, like the positional embedding and the N(0, I) diffusion noise;
     scores use the unscaled tables.
+
+    Implements eq. (8).
     """
 
     def __init__(self, n_items: tuple[int, ...], dim: int):
@@ -131,6 +133,8 @@ class DisentangledEncoder(nn.Module):
     - ``"pooled"``: the memory is the single pooled token g_x + g_y at each position.
     A learned "null" token is always in the memory so attention can ignore the guidance.
     With ``memory=False`` (ablations without guidance) no memory is built at all.
+
+    Implements eq. (8).
     """
 
     FUSIONS = ("memory", "pooled")

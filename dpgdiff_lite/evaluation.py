@@ -120,6 +120,8 @@ def evaluate(
     seeded by (seed, domain) — identical for every model; ``full`` ranks against the whole domain.
     ``ties="c2dsr"`` reproduces the C2DSR code (negatives with replacement, a 1e-5 tie margin in the
     target's favour, uncapped MRR). ``histories`` replaces the split's histories (e.g. noisy ones).
+
+    Implements eq. (7).
     """
     _choice("split", split, SPLITS)
     _choice("protocol", protocol, PROTOCOLS)

@@ -19,6 +19,8 @@ def domain_cross_entropy(reps: Tensor, target_local: Tensor, target_domains: Ten
     ``reps`` (N, D) are representations at the N positions that have a target; each row is
     scored against its target's own domain only, one domain at a time, so no (N × all-items)
     logit tensor is ever built.
+
+    Implements eq. (11), (12).
     """
     total = reps.new_zeros(())
     for d in range(len(items.offsets) - 1):
@@ -31,7 +33,10 @@ def domain_cross_entropy(reps: Tensor, target_local: Tensor, target_domains: Ten
 
 def info_nce(a: Tensor, b: Tensor, temperature: float = 1.0) -> Tensor:
     """Eq. (13) for one pair of views: row i of ``a`` and ``b`` is the same user (the positive);
-    every other user of the other view is an in-batch negative. Symmetric in a and b."""
+    every other user of the other view is an in-batch negative. Symmetric in a and b.
+
+    Implements eq. (13).
+    """
     logits = (a @ b.T).float() / temperature  # (B, B)
     labels = torch.arange(len(a), device=a.device)
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
@@ -39,11 +44,17 @@ def info_nce(a: Tensor, b: Tensor, temperature: float = 1.0) -> Tensor:
 
 def tri_view_loss(h_c: Tensor, h_d: Tensor, h_aug: Tensor, temperature: float = 1.0) -> Tensor:
     """L_tri-cl (eq. 13): InfoNCE averaged over the three intra-user pairs (h_c,h_d), (h_c,h_aug),
-    (h_d,h_aug); each view is (B, D)."""
+    (h_d,h_aug); each view is (B, D).
+
+    Implements eq. (13).
+    """
     return (info_nce(h_c, h_d, temperature) + info_nce(h_c, h_aug, temperature)
             + info_nce(h_d, h_aug, temperature)) / 3
 
 
 def total_loss(terms: dict[str, Tensor], weights: dict[str, float]) -> Tensor:
-    """L_total (eq. 14) = Σ weight · term over the terms present; weights default to 1."""
+    """L_total (eq. 14) = Σ weight · term over the terms present; weights default to 1.
+
+    Implements eq. (14).
+    """
     return sum(weights.get(name, 1.0) * value for name, value in terms.items())

@@ -60,12 +60,18 @@ class DPGDiff(nn.Module):
         return self.items(items)
 
     def guidance(self, batch: Batch) -> Guidance | None:
-        """g_x, g_y and their fusion g_d (eq. 8), or None for the `diff` ablation."""
+        """g_x, g_y and their fusion g_d (eq. 8), or None for the `diff` ablation.
+
+        Implements eq. (8).
+        """
         return self.encoder(batch) if self.encoder is not None else None
 
     def denoise(self, context: Tensor, x_t: Tensor, t: Tensor, guidance: Guidance | None,
                 last_only: bool = False) -> Tensor:
-        """x̂_0 = f_θ(x_t, g_d) (eq. 9) at every position (B, L, D), or the last one (B, 1, D)."""
+        """x̂_0 = f_θ(x_t, g_d) (eq. 9) at every position (B, L, D), or the last one (B, 1, D).
+
+        Implements eq. (9).
+        """
         signal = self.schedule.to(x_t.device).sqrt_alpha_bars[t - 1]  # √ᾱ_t, (B,)
         if not self.guided:
             return self.denoiser(context, x_t, t, signal)
@@ -75,7 +81,10 @@ class DPGDiff(nn.Module):
     # --- training (Algorithm 1) -----------------------------------------------------------
     def loss_terms(self, batch: Batch, generator: torch.Generator | None = None,
                    rng: np.random.Generator | None = None) -> dict[str, Tensor]:
-        """The terms of eq. (14) for one batch: ``diff`` (eq. 6), ``rec`` (eq. 10) and ``cl`` (eq. 13)."""
+        """The terms of eq. (14) for one batch: ``diff`` (eq. 6), ``rec`` (eq. 10) and ``cl`` (eq. 13).
+
+        Implements eq. (10), (14).
+        """
         cfg = self.config
         has_target = batch.targets != PAD  # (B, L)
         context = self.denoiser.encode(self.embed_sequence(batch.items), batch.padding_mask)
@@ -91,8 +100,8 @@ class DPGDiff(nn.Module):
         terms = {"diff": diffusion_loss(x0_hat, x0, has_target)}  # line 8, eq. (6)
         rec = domain_cross_entropy(x0_hat[rows], local, domains, self.items)  # eq. (11)
         if guidance is not None:
-            own = torch.stack(guidance.per_domain, 0)[domains, rows[0], rows[1]]  # ĝ_d of the target's domain
-            rec = rec + domain_cross_entropy(own, local, domains, self.items)  # eq. (12)
+            single = torch.stack(self.preferences(guidance))[domains, rows[0], rows[1]]  # ĝ_d, target's domain
+            rec = rec + domain_cross_entropy(single, local, domains, self.items)  # eq. (12)
         terms["rec"] = rec  # line 9, eq. (10)
         if self.tri_cl:
             augmented = augment_batch(batch.items.cpu().numpy(), self.items.offsets.cpu().numpy(),
@@ -101,6 +110,12 @@ class DPGDiff(nn.Module):
             h_aug = self.denoiser.encode(self.embed_sequence(aug_items), aug_items == PAD)[:, -1]  # Encoder_c(s_aug)
             terms["cl"] = tri_view_loss(x0_hat[:, -1], guidance.fused[:, -1], h_aug, cfg.temperature)  # line 10
         return terms
+
+    def preferences(self, guidance: Guidance) -> list[Tensor]:
+        """ĝ_d of eq. (12)/(15) for each target domain d, every (B, L, D); see ``Config.preference``."""
+        if self.config.preference == "fused":
+            return [guidance.fused] * len(guidance.per_domain)
+        return guidance.per_domain
 
     @property
     def augment_rates(self) -> dict[str, float]:
@@ -115,6 +130,8 @@ class DPGDiff(nn.Module):
         """Denoise the last position's x̂_0 from x_T ~ N(0, I) in ``steps`` reverse steps.
 
         Returns (x̂_0 (B, D), guidance) and, with ``return_trajectory``, the list of x_t (B, D).
+
+        Implements eq. (15).
         """
         cfg = self.config
         steps = steps or cfg.inference_steps or cfg.T
@@ -131,8 +148,11 @@ class DPGDiff(nn.Module):
 
     @torch.no_grad()
     def score(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
-        """Eq. (15): scores (x̂_0 + ĝ_d)ᵀ E_d of every item of ``domain`` for the last position."""
+        """Eq. (15): scores (x̂_0 + ĝ_d)ᵀ E_d of every item of ``domain`` for the last position.
+
+        Implements eq. (15).
+        """
         generator = torch.Generator(device=batch.items.device).manual_seed(self.config.inference_seed)
         x0_hat, guidance = self.generate(batch, steps=steps, generator=generator)
-        user = x0_hat if guidance is None else x0_hat + guidance.per_domain[domain][:, -1]
+        user = x0_hat if guidance is None else x0_hat + self.preferences(guidance)[domain][:, -1]
         return user @ self.items.table(domain).T  # (B, n_items[domain])

@@ -122,6 +122,8 @@ def augment(
 
     Sequences shorter than 4 only get mask / substitute / insert; with none of those allowed (or an
     empty sequence) the sequence comes back unchanged. ``rates`` overrides :data:`DEFAULT_RATES`.
+
+    Implements eq. (13).
     """
     _check_ops(ops)
     rates = {**DEFAULT_RATES, **(rates or {})}
