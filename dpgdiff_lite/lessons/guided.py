@@ -1,0 +1,629 @@
+"""Lesson 03 — the guided reverse process (paper §Disentangled Preference Guided Diffusion Process,
+eq. 9) and inference (§Optimization and Inference, eq. 15).
+
+Everything ``03_guided_denoising.ipynb`` computes or draws lives here, so it is tested: the decoder's
+cross-attention read off a model and labelled with the planted truth, the reverse trajectory
+x_T → x̂_0 projected onto the item embeddings, the guided-vs-unguided comparison, the noise-injection
+widget and the reference solutions of the exercises. The model itself is :mod:`dpgdiff_lite.model`
+(``generate``, ``score``, ``guidance``, ``denoise``) and :mod:`dpgdiff_lite.denoiser`; this module
+only calls their public methods.
+
+Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
+notebook and tests can inspect them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torch import Tensor, nn
+
+from dpgdiff_lite.config import Config, preset
+from dpgdiff_lite.data.augment import inject_noise
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of, left_pad, make_batch, \
+    pad_eval
+from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SHARED_TOPIC, SyntheticTruth
+from dpgdiff_lite.evaluation import EvalResult
+from dpgdiff_lite.model import DPGDiff
+from dpgdiff_lite.runtime import set_seed
+from dpgdiff_lite.trainer import run_evaluation
+
+DPI = 80
+DOMAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
+LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "tab:red"}
+LABEL_LETTERS = {i: name[0].upper() for i, name in enumerate(LABEL_NAMES)}  # I / S / N
+TOKEN_KINDS = ("null", *LABEL_NAMES)
+"""Memory tokens by what they hold: the learned null token, or an event with its planted label."""
+
+
+@dataclass(frozen=True)
+class LessonParams:
+    """The notebook's papermill parameters, checked at once so a bad value names itself."""
+
+    seed: int = 0
+    epochs: int = 5  # training epochs per model (the teaching preset's 15: over a minute per model on a CPU)
+    dim: int = 64  # embedding size (the teaching preset's)
+    n_attention: int = 1000  # test users averaged in the attention-by-label table
+    steps: tuple[int, ...] = (1, 4, 32)  # reverse steps k measured on the validation split
+    noise_rate: float = 0.3  # default position of the noise-injection slider
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "dim", "n_attention"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.0 <= self.noise_rate <= 1.0:
+            raise ValueError(f"noise_rate must lie in [0, 1], got {self.noise_rate!r}")
+        T = self.config().T
+        if not self.steps or any(not isinstance(k, int) or not 1 <= k <= T for k in self.steps):
+            raise ValueError(f"steps must be a non-empty tuple of integers in 1..T={T}, got {self.steps!r}")
+
+    def config(self, model: str = "dpgdiff") -> Config:
+        """The teaching preset for ``model``, shortened; validated once, after the last epoch."""
+        return preset("teaching", model=model, epochs=self.epochs, dim=self.dim, seed=self.seed,
+                      eval_every=self.epochs)
+
+
+def untrained_model(dataset: CrossDomainDataset, config: Config) -> DPGDiff:
+    """DPG-Diff with exactly the initial weights ``train(dataset, config)`` starts from (same seed)."""
+    set_seed(config.seed)
+    return DPGDiff(dataset.n_items, config).eval()
+
+
+# --- cases and their planted labels ---------------------------------------------------------------
+def split_labels(truth: SyntheticTruth, split: str = "test") -> list[np.ndarray]:
+    """Planted label (INVARIANT / SPECIFIC / NOISE) of every history event of a split."""
+    return getattr(truth, f"{split}_labels").histories
+
+
+def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, split: str = "test", min_len: int = 8) -> int:
+    """The first case of ``split`` whose kept history has ≥ ``min_len`` events, visits every domain
+    and holds an event of each planted label: one user on whom every figure has something to show."""
+    cases: EvalSplit = getattr(dataset, split)
+    for case, (history, labels) in enumerate(zip(cases.histories, split_labels(truth, split))):
+        history, labels = history[-dataset.max_len:], labels[-dataset.max_len:]
+        if (len(history) >= min_len and len(set(dataset.domain_of(history).tolist())) == dataset.n_domains
+                and set(labels.tolist()) == {INVARIANT, SPECIFIC, NOISE}):
+            return case
+    raise ValueError(f"no {split} case has >= {min_len} events in every domain with all three planted labels")
+
+
+def case_batch(dataset: CrossDomainDataset, cases, split: str = "test",
+               histories: list[np.ndarray] | None = None) -> Batch:
+    """One batch of evaluation cases (target at the last position), with their user indices.
+
+    ``histories`` replaces the cases' histories (e.g. noisy copies), one per case.
+    """
+    split_cases: EvalSplit = getattr(dataset, split)
+    cases = np.atleast_1d(np.asarray(cases, dtype=np.int64))
+    chosen = [split_cases.histories[c] for c in cases] if histories is None else list(histories)
+    inputs, targets = pad_eval(EvalSplit(chosen, split_cases.targets[cases], split_cases.users[cases]), dataset.max_len)
+    return make_batch(inputs, targets, dataset.offsets, split_cases.users[cases])
+
+
+def label_rows(labels: list[np.ndarray], max_len: int) -> np.ndarray:
+    """Planted labels left-padded like the histories in a batch, (cases, max_len); PAD at padding."""
+    return left_pad(labels, max_len)
+
+
+# --- eq. (9): the decoder's cross-attention -----------------------------------------------------
+def memory_kinds(batch: Batch, labels: np.ndarray) -> np.ndarray:
+    """What each guidance-memory column holds, (B, M): an index into :data:`TOKEN_KINDS` (0 null,
+    1 + planted label for an event) or PAD for padding.
+
+    The memory is [null, Encoder_x outputs, Encoder_y outputs] (``fusion="memory"``): column c of
+    domain d is that domain's c-th event (left-padded). ``labels`` (B, L) holds the planted labels
+    aligned with ``batch.items`` (see :func:`label_rows`).
+    """
+    n_pad = (batch.items == PAD).sum(1).cpu().numpy()[:, None]  # (B, 1)
+    kinds = [np.zeros((len(batch), 1), dtype=np.int64)]
+    for local, where in zip(batch.domain_items, batch.domain_positions):
+        local, where = local.cpu().numpy(), where.cpu().numpy()
+        column = np.where(local == PAD, 0, n_pad + where)  # column of each event in the mixed row
+        kinds.append(np.where(local == PAD, PAD, 1 + np.take_along_axis(labels, column, 1)))
+    return np.concatenate(kinds, 1)
+
+
+def memory_tokens(batch: Batch, row: int, labels: np.ndarray, offsets: np.ndarray,
+                  domain_names: tuple[str, ...] = ("X", "Y")) -> pd.DataFrame:
+    """One row per guidance-memory column of batch row ``row``, in memory order: kind (null /
+    invariant / specific / noise / padding), domain, item (global id) and tick (a short label).
+    ``labels`` is (B, L) as for :func:`memory_kinds`."""
+    kinds = memory_kinds(batch, labels)[row]  # (M,)
+    records = [dict(kind="null", domain="", item=PAD, tick="null")]
+    column = 1
+    for d, name in enumerate(domain_names):
+        for local in batch.domain_items[d][row].cpu().numpy():
+            kind = kinds[column]
+            column += 1
+            if kind == PAD:
+                records.append(dict(kind="padding", domain=name, item=PAD, tick=""))
+                continue
+            item = int(local + offsets[d])
+            records.append(dict(kind=TOKEN_KINDS[kind], domain=name, item=item,
+                                tick=f"{name}:{item} {LABEL_LETTERS[int(kind) - 1]}"))
+    return pd.DataFrame.from_records(records)
+
+
+@torch.no_grad()
+def decoder_attention(model: DPGDiff, batch: Batch, t: int | None = None, seed: int = 0) -> Tensor:
+    """The Decoder's cross-attention weights (B, L, M), head-averaged, at diffusion step ``t`` (default T).
+
+    Every position is denoised at once, as in training, from x_t ~ N(0, I); the queries are
+    Encoder_c's output plus the timestep embedding, so x_t itself never reaches the weights, only t
+    does. The last row equals the weights of the first reverse step of ``model.generate``.
+    """
+    if not model.guided:
+        raise ValueError(f"model {model.config.model!r} has no guidance, hence no cross-attention")
+    model.eval()
+    device = model.items.offsets.device
+    batch = batch.to(device)
+    t = model.config.T if t is None else t
+    decoder = model.denoiser.decoder
+    context = model.denoiser.encode(model.embed_sequence(batch.items), batch.padding_mask)  # (B, L, D)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    x_t = torch.randn(context.shape, generator=generator, device=device)
+    recording, decoder.record_attention = decoder.record_attention, True
+    try:
+        model.denoise(context, x_t, torch.full((len(batch),), t, device=device), model.guidance(batch))
+        return decoder.attention.float().cpu()
+    finally:
+        decoder.record_attention = recording
+
+
+def plot_attention(weights: Tensor, tokens: pd.DataFrame, items: np.ndarray, labels: np.ndarray,
+                   title: str = "") -> Figure:
+    """Heatmap of one user's cross-attention: query positions (rows) × memory tokens (columns).
+
+    Padding rows and columns are dropped; blocked (future) tokens are blank; tick labels carry the
+    item id and planted label (I / S / N), noise events in red.
+    """
+    rows = np.flatnonzero(items != PAD)
+    columns = np.flatnonzero(tokens["kind"].to_numpy() != "padding")
+    w = weights.numpy()[np.ix_(rows, columns)]  # (events, tokens)
+    blocked = np.isclose(w, 0.0)
+    fig = Figure(figsize=(0.36 * len(columns) + 2.4, 0.3 * len(rows) + 1.9), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(np.ma.masked_where(blocked, w), cmap="viridis", vmin=0.0, aspect="auto")
+    ax.set_xticks(range(len(columns)), tokens["tick"].to_numpy()[columns], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(rows)), [f"{i}: {items[i]} {LABEL_LETTERS[int(labels[i])]}" for i in rows], fontsize=7)
+    for tick, kind in zip(ax.get_xticklabels(), tokens["kind"].to_numpy()[columns]):
+        tick.set_color(LABEL_COLOURS[NOISE] if kind == "noise" else "black")
+    for tick, i in zip(ax.get_yticklabels(), rows):
+        tick.set_color(LABEL_COLOURS[NOISE] if labels[i] == NOISE else "black")
+    domains = tokens["domain"].to_numpy()[columns]
+    for boundary in np.flatnonzero(domains[1:] != domains[:-1]):
+        ax.axvline(boundary + 0.5, color="white", linewidth=1.5)
+    ax.set(xlabel="memory token (null | Encoder_x events | Encoder_y events)",
+           ylabel="query: position, item, label", title=title)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="attention weight")
+    return fig
+
+
+def memory_recency(batch: Batch) -> np.ndarray:
+    """How many events back from the latest one each memory column's event is, (B, M): 0 for the most
+    recent event of the history, PAD for the null token and padding."""
+    length = batch.items.shape[1]
+    n_pad = (batch.items == PAD).sum(1).cpu().numpy()[:, None]  # (B, 1)
+    recency = [np.full((len(batch), 1), PAD, dtype=np.int64)]
+    for local, where in zip(batch.domain_items, batch.domain_positions):
+        local, where = local.cpu().numpy(), where.cpu().numpy()
+        recency.append(np.where(local == PAD, PAD, length - 1 - (n_pad + where)))
+    return np.concatenate(recency, 1)
+
+
+ATTENTION_GROUPS = ("null", *LABEL_NAMES, "latest event", "older clean", "older noise")
+"""The token groups of :func:`attention_by_label`: by planted label, then by recency."""
+
+
+def attention_by_label(weights: Tensor, kinds: np.ndarray, recency: np.ndarray) -> dict[str, float]:
+    """Attention of the last query position (the one inference denoises) per memory token, by group.
+
+    ``weights`` (B, L, M) from :func:`decoder_attention`, ``kinds`` (B, M) from :func:`memory_kinds`,
+    ``recency`` (B, M) from :func:`memory_recency`. For null, each planted label, the latest event and
+    the older clean (invariant or specific) and older noise events: the mean weight one token of the
+    group receives (``per token``); for null and the labels also the share of all attention the group
+    collects (``mass``, averaged over rows); and what one token would get under uniform attention over
+    the allowed tokens (``uniform per token``).
+    """
+    w = weights[:, -1].numpy()  # (B, M)
+    clean = (kinds == 1 + INVARIANT) | (kinds == 1 + SPECIFIC)
+    older = recency > 0
+    groups = {kind: kinds == code for code, kind in enumerate(TOKEN_KINDS)}
+    groups |= {"latest event": recency == 0, "older clean": older & clean, "older noise": older & (kinds == 1 + NOISE)}
+    out = {f"per token: {name}": float(w[mine].sum() / max(mine.sum(), 1)) for name, mine in groups.items()}
+    out |= {f"mass: {kind}": float(w[groups[kind]].sum() / len(w)) for kind in TOKEN_KINDS}
+    out["uniform per token"] = float(np.mean(1.0 / (kinds != PAD).sum(1)))
+    return out
+
+
+def attention_table(models: dict[str, DPGDiff], batch: Batch, labels: np.ndarray, t: int | None = None) -> pd.DataFrame:
+    """:func:`attention_by_label` for each model (rows), plus the older noise / older clean per-token
+    ratio (1 means the decoder does not tell planted noise from clean events)."""
+    kinds, recency = memory_kinds(batch, labels), memory_recency(batch)
+    rows = {}
+    for name, model in models.items():
+        row = attention_by_label(decoder_attention(model, batch, t), kinds, recency)
+        row["older noise / older clean"] = row["per token: older noise"] / row["per token: older clean"]
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def plot_attention_by_label(table: pd.DataFrame) -> Figure:
+    """Grouped bars: the mean weight one memory token of each group receives at the last query, per
+    model (rows of :func:`attention_table`), with uniform attention as a dashed line."""
+    groups = list(ATTENTION_GROUPS)
+    fig = Figure(figsize=(7.0, 2.9), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / len(table)
+    for k, (name, row) in enumerate(table.iterrows()):
+        ax.bar(np.arange(len(groups)) + (k - (len(table) - 1) / 2) * width,
+               [row[f"per token: {group}"] for group in groups], width, label=name)
+    ax.axhline(float(table["uniform per token"].iloc[0]), color="0.3", linestyle="--", linewidth=1,
+               label="uniform over allowed tokens")
+    ax.axvline(len(TOKEN_KINDS) - 0.5, color="0.6", linewidth=0.8)
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+    ax.set(xlabel="memory tokens: by planted label  |  by recency", ylabel="mean weight per token")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+# --- the reverse trajectory x_T → x̂_0 -----------------------------------------------------------
+@dataclass
+class Trajectory:
+    """The states of one user's reverse chain: x_T, …, x_{t_k} at the strided steps, then x̂_0."""
+
+    steps: list[int]  # t of each visited state, e.g. [32, 24, 16, 8] for k = 4
+    states: np.ndarray  # (k, D) the visited x_t
+    x0_hat: np.ndarray  # (D,) the final denoised x̂_0
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+@torch.no_grad()
+def reverse_trajectory(model: DPGDiff, batch: Batch, k: int) -> Trajectory:
+    """Run ``model.generate`` with k reverse steps for the first row of ``batch`` and keep every state.
+
+    x_T is drawn with the model's ``inference_seed``, exactly as ``model.score`` (eq. 15) does.
+    """
+    model.eval()
+    device = model.items.offsets.device
+    generator = torch.Generator(device=device).manual_seed(model.config.inference_seed)
+    x0_hat, trajectory, _ = model.generate(batch.to(device), steps=k, generator=generator, return_trajectory=True)
+    states = torch.stack(trajectory)[:, 0].float().cpu().numpy()  # (k, D)
+    return Trajectory(model.schedule.timesteps(k), states, x0_hat[0].float().cpu().numpy())
+
+
+@dataclass
+class Projection:
+    """A 2-D PCA of one domain's item embeddings (at the √D scale x_0 lives on) together with the
+    points of a reverse trajectory, so both share one plane."""
+
+    mean: np.ndarray  # (D,)
+    axes: np.ndarray  # (2, D)
+    explained: np.ndarray  # (2,) fraction of the variance along each axis
+
+    @classmethod
+    def fit(cls, points: np.ndarray) -> "Projection":
+        """PCA of ``points`` (N, D) by SVD of the centred matrix (torch's SVD: numpy's multi-threaded
+        one is a hundred times slower on a busy 2-core machine)."""
+        mean = points.mean(0)
+        _, s, vt = (a.numpy() for a in torch.linalg.svd(torch.from_numpy(points - mean).double(), full_matrices=False))
+        return cls(mean, vt[:2], s[:2] ** 2 / (s ** 2).sum())
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        """(…, D) → (…, 2)."""
+        return (points - self.mean) @ self.axes.T
+
+
+@torch.no_grad()
+def item_points(model: DPGDiff, domain: int) -> np.ndarray:
+    """x_0 of every item of ``domain``: its embedding at the scale the diffusion runs on, (n_items, D)."""
+    lo, hi = model.items.bounds[domain], model.items.bounds[domain + 1]
+    return model.target_embedding(torch.arange(lo, hi, device=model.items.offsets.device)).float().cpu().numpy()
+
+
+def target_rank(scores: Tensor, target: int) -> int:
+    """Exercise 2 (reference): 1-based rank of ``target`` among all items, ties counted against it
+    (pessimistic): every item scoring at least as high as the target, the target included."""
+    return int((scores >= scores[target]).sum())
+
+
+@torch.no_grad()
+def plot_trajectories(models: dict[str, DPGDiff], batch: Batch, k: int) -> Figure:
+    """One panel per model: items of the target's domain (grey), the eq. (15) top 10 (black rings),
+    the target (red star) and the reverse chain x_T → … → x̂_0 in k steps, in the 2-D PCA of the
+    items and the chain's points."""
+    domain, target = int(batch.target_domains[0, -1]), int(batch.target_local[0, -1])
+    fig = Figure(figsize=(4.0 * len(models), 3.6), dpi=DPI, layout="constrained")
+    for ax, (name, model) in zip(np.atleast_1d(fig.subplots(1, len(models))), models.items()):
+        items, path = item_points(model, domain), reverse_trajectory(model, batch, k)
+        chain = np.vstack([path.states, path.x0_hat[None]])  # (k + 1, D): x_T, …, x_{t_k}, x̂_0
+        projection = Projection.fit(np.vstack([items, chain]))
+        scores = model.score(batch.to(model.items.offsets.device), domain, steps=k)[0].float().cpu()
+        top = scores.topk(10).indices.numpy()
+        flat = projection(items)
+        ax.scatter(*flat.T, s=4, color="0.75", label="items (x_0)")
+        ax.scatter(*flat[top].T, s=30, facecolors="none", edgecolors="black", label="top 10 (eq. 15)")
+        ax.scatter(*flat[target], s=160, marker="*", color="tab:red", zorder=4, label="target")
+        xy = projection(chain)
+        ax.plot(*xy.T, "-", color="tab:blue", linewidth=1.0, zorder=3)
+        ax.scatter(*xy[:-1].T, c=path.steps, cmap="Blues", vmin=0, vmax=model.config.T, s=22,
+                   edgecolors="tab:blue", zorder=3, label="x_t (darker: larger t)")
+        ax.scatter(*xy[-1], marker="D", s=40, color="tab:blue", zorder=5, label="x̂_0")
+        ax.annotate("x_T", xy[0], fontsize=8, xytext=(4, 4), textcoords="offset points")
+        ax.set_title(f"{name}, k={k}: target rank {target_rank(scores, target)} of {len(scores)}", fontsize=9)
+        ax.set_xlabel(f"PC 1 ({projection.explained[0]:.0%} of the variance)", fontsize=8)
+        ax.set_ylabel(f"PC 2 ({projection.explained[1]:.0%})", fontsize=8)
+    fig.axes[0].legend(fontsize=6, loc="best")
+    return fig
+
+
+@torch.no_grad()
+def chain_table(models: dict[str, DPGDiff], batch: Batch, steps: tuple[int, ...]) -> pd.DataFrame:
+    """For the first row of ``batch`` and each k: the target's eq. (15) rank and the norm ‖x̂_0‖ of
+    each model's k-step x̂_0, next to the norm of the target's own x_0 (what x̂_0 is trained to match)."""
+    domain, target = int(batch.target_domains[0, -1]), int(batch.target_local[0, -1])
+    first = next(iter(models.values()))
+    target_x0 = item_points(first, domain)[target]
+    rows = {}
+    for k in steps:
+        row = {}
+        for name, model in models.items():
+            scores = model.score(batch.to(model.items.offsets.device), domain, steps=k)[0].float().cpu()
+            row[f"{name} rank"] = target_rank(scores, target)
+            row[f"{name} ‖x̂_0‖"] = float(np.linalg.norm(reverse_trajectory(model, batch, k).x0_hat))
+        row["‖x_0‖ of the target"] = float(np.linalg.norm(target_x0))
+        rows[k] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("k")
+
+
+def trajectory_widget(models: dict[str, DPGDiff], batch: Batch, default: int = 4):
+    """An integer slider over k = 1 … T; returns (widget, update), update(k) -> Figure of
+    :func:`plot_trajectories`."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    T = next(iter(models.values())).config.T
+
+    def update(k: int) -> Figure:
+        return plot_trajectories(models, batch, k)
+
+    slider = widgets.IntSlider(value=default, min=1, max=T, step=1, description="steps k")
+    out = widgets.interactive_output(lambda k: display(update(k)), {"k": slider})
+    return widgets.VBox([slider, out]), update
+
+
+# --- eq. (15) with a chosen k, and guided vs unguided --------------------------------------------------
+class FixedSteps(nn.Module):
+    """A scorer running eq. (15) with k reverse steps, whatever the model's ``inference_steps``.
+
+    It takes the model's train / eval mode, so ``evaluate`` (which restores the mode it found)
+    does not switch an evaluated model's dropout back on.
+    """
+
+    def __init__(self, model: DPGDiff, steps: int):
+        super().__init__()
+        self.model, self.steps = model, steps
+        self.train(model.training)
+
+    def score(self, batch: Batch, domain: int) -> Tensor:
+        return self.model.score(batch, domain, steps=self.steps)
+
+
+def steps_table(model: DPGDiff, dataset: CrossDomainDataset, config: Config, steps: tuple[int, ...],
+                split: str = "valid") -> pd.DataFrame:
+    """NDCG@10 (×100) per domain and their mean for each number of reverse steps k."""
+    rows = {}
+    for k in steps:
+        ndcg = run_evaluation(FixedSteps(model, k), dataset, config, split).table["NDCG@10"]
+        rows[k] = {**{f"NDCG@10 {d}": float(v) for d, v in ndcg.items()}, "NDCG@10 mean": float(ndcg.mean())}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("k")
+
+
+def comparison_table(results: dict[str, EvalResult], oracle: EvalResult) -> pd.DataFrame:
+    """Test NDCG@10 (×100) per domain and mean for each model and the oracle, and each as a fraction
+    of the oracle's (the ceiling a model could reach on the synthetic data)."""
+    rows = {}
+    for name, result in {**results, "oracle": oracle}.items():
+        ndcg = result.table["NDCG@10"]
+        row = {**{f"NDCG@10 {d}": float(v) for d, v in ndcg.items()}, "NDCG@10 mean": float(ndcg.mean())}
+        ratio = ndcg / oracle.table["NDCG@10"]
+        row |= {f"/ oracle {d}": float(v) for d, v in ratio.items()}
+        row["/ oracle mean"] = float(ndcg.mean() / oracle.table["NDCG@10"].mean())
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+# --- test-time noise on one user -----------------------------------------------------------------
+@dataclass
+class NoisyRanking:
+    """One user's history corrupted at ``rate`` and the eq. (15) ranking it produces."""
+
+    rate: float
+    history: np.ndarray  # the clean history (global ids)
+    noisy: np.ndarray  # after inject_noise
+    labels: np.ndarray  # (len(noisy),) planted label of each kept event, PAD for an injected one
+    target: int  # global id
+    rank: int  # of the target among all items of its domain (pessimistic ties)
+    n_items: int
+    top: pd.DataFrame  # the top 10: rank, item, topic, score, target
+
+    @property
+    def injected(self) -> np.ndarray:
+        """(len(noisy),) True where inject_noise substituted or inserted the event."""
+        return self.labels == PAD
+
+
+def align_noisy(history: np.ndarray, noisy: np.ndarray) -> np.ndarray:
+    """For each event of ``noisy``, the index of the clean ``history`` event it keeps, or PAD where it
+    was substituted or inserted: a longest-common-subsequence alignment of the two sequences."""
+    n, m = len(history), len(noisy)
+    common = np.zeros((n + 1, m + 1), dtype=np.int64)  # common[i, j]: LCS length of history[i:], noisy[j:]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            common[i, j] = (common[i + 1, j + 1] + 1 if history[i] == noisy[j]
+                            else max(common[i + 1, j], common[i, j + 1]))
+    source, i, j = np.full(m, PAD, dtype=np.int64), 0, 0
+    while i < n and j < m:
+        if history[i] == noisy[j]:
+            source[j], i, j = i, i + 1, j + 1
+        elif common[i + 1, j] >= common[i, j + 1]:
+            i += 1
+        else:
+            j += 1
+    return source
+
+
+def topic_name(truth: SyntheticTruth, item: int) -> str:
+    """'topic k (shared)' or 'topic k (X only)' for a global item id."""
+    topic = int(truth.item_topic[item])
+    owner = truth.topic_domain[topic]
+    return f"topic {topic} ({'shared' if owner == SHARED_TOPIC else truth.config.domain_names[owner] + ' only'})"
+
+
+@torch.no_grad()
+def noisy_ranking(model, dataset: CrossDomainDataset, truth: SyntheticTruth, case: int, rate: float,
+                  seed: int = 0, split: str = "test") -> NoisyRanking:
+    """Corrupt case ``case``'s history with :func:`inject_noise` at ``rate`` (fixed ``seed``, so the
+    same uniforms decide each event at every rate and the corruption grows with it) and rank with eq. (15)."""
+    cases: EvalSplit = getattr(dataset, split)
+    history = cases.histories[case]
+    noisy = inject_noise(history, rate, dataset.offsets, np.random.default_rng(seed))
+    batch = case_batch(dataset, [case], split, histories=[noisy])
+    domain, target = int(batch.target_domains[0, -1]), int(batch.target_local[0, -1])
+    device = next(model.parameters()).device
+    scores = model.score(batch.to(device), domain)[0].float().cpu()  # (n_items[domain],)
+    top = scores.topk(10).indices.numpy()
+    offset = int(dataset.offsets[domain])
+    table = pd.DataFrame({"rank": np.arange(1, 11), "item": top + offset,
+                          "topic": [topic_name(truth, int(i) + offset) for i in top],
+                          "score": scores[top].numpy(), "target": top == target})
+    source = align_noisy(history, noisy)
+    labels = np.where(source == PAD, PAD, split_labels(truth, split)[case][np.maximum(source, 0)])
+    return NoisyRanking(rate, history, noisy, labels, int(cases.targets[case]), target_rank(scores, target),
+                        len(scores), table)
+
+
+def plot_noisy_ranking(result: NoisyRanking, truth: SyntheticTruth, offsets: np.ndarray) -> Figure:
+    """Top: the corrupted history (domain colours, injected events outlined red, topic under each).
+    Bottom: the top 10 of eq. (15) with their planted topic; bars of a topic the original history
+    contains in blue, of a topic only injected events brought in red, others grey; the target hatched."""
+    fig = Figure(figsize=(7.2, 4.6), dpi=DPI, layout="constrained")
+    strip, bars = fig.subplots(2, 1, height_ratios=[1, 3])
+    domains = domain_of(result.noisy, offsets)
+    for x, (item, dom, injected, label) in enumerate(zip(result.noisy, domains, result.injected, result.labels)):
+        strip.add_patch(Rectangle((x - 0.45, -0.35), 0.9, 0.7, facecolor=DOMAIN_COLOURS[dom],
+                                  edgecolor="red" if injected else "white", linewidth=2.0 if injected else 0.5))
+        strip.text(x, 0, str(item), ha="center", va="center", fontsize=6, color="white")
+        letter = "+" if injected else LABEL_LETTERS[int(label)]
+        strip.text(x, -0.6, f"t{truth.item_topic[item]} {letter}", ha="center", va="center", fontsize=6)
+    strip.set(xlim=(-0.6, max(len(result.noisy), 10) - 0.4), ylim=(-0.8, 0.5), yticks=[])
+    strip.set_title(f"r = {result.rate:.2f}: {int(result.injected.sum())} of {len(result.noisy)} events injected "
+                    f"(red outline, +); below each: planted topic t·, label I/S/N", fontsize=8)
+    strip.tick_params(labelsize=6)
+    clean_topics = set(truth.item_topic[result.noisy[~result.injected]].tolist())
+    noise_topics = set(truth.item_topic[result.noisy[result.injected]].tolist()) - clean_topics
+    top = result.top
+    topics = truth.item_topic[top["item"].to_numpy()]
+    colours = ["tab:blue" if k in clean_topics else "tab:red" if k in noise_topics else "0.6" for k in topics]
+    y = np.arange(len(top))[::-1]
+    drawn = bars.barh(y, top["score"], color=colours)
+    for patch, is_target in zip(drawn, top["target"]):
+        if is_target:
+            patch.set(hatch="//", edgecolor="black")
+    bars.set_yticks(y, [f"{r}. item {i} · {t}" + ("  ← target" if g else "")
+                        for r, i, t, g in zip(top["rank"], top["item"], top["topic"], top["target"])], fontsize=7)
+    bars.set_xlabel("score (x̂_0 + ĝ_d)ᵀ E_d  (eq. 15)", fontsize=8)
+    handles = [Rectangle((0, 0), 1, 1, color=c, label=text) for c, text in
+               (("tab:blue", "topic in the original history"), ("tab:red", "topic only injected events bring"),
+                ("0.6", "topic not in the history"))]
+    bars.legend(handles=handles, fontsize=7, loc="lower right")
+    bars.set_title(f"top 10 — target item {result.target} ({topic_name(truth, result.target)}) "
+                   f"at rank {result.rank} of {result.n_items}", fontsize=9)
+    bars.tick_params(axis="x", labelsize=7)
+    low = float(top["score"].min())
+    bars.set_xlim(low - 0.1 * (float(top["score"].max()) - low + 1e-6), None)
+    return fig
+
+
+def noise_widget(model, dataset: CrossDomainDataset, truth: SyntheticTruth, case: int, seed: int = 0,
+                 default: float = 0.3):
+    """A noise-rate slider r ∈ [0, 1]; returns (widget, update), update(r) -> Figure of
+    :func:`plot_noisy_ranking` for :func:`noisy_ranking` at rate r."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    def update(rate: float) -> Figure:
+        return plot_noisy_ranking(noisy_ranking(model, dataset, truth, case, rate, seed), truth, dataset.offsets)
+
+    slider = widgets.FloatSlider(value=default, min=0.0, max=1.0, step=0.05, description="noise r")
+    out = widgets.interactive_output(lambda rate: display(update(rate)), {"rate": slider})
+    return widgets.VBox([slider, out]), update
+
+
+# --- exercises: reference solutions and checkers -------------------------------------------------
+def attention_row_by_hand(mha: nn.MultiheadAttention, query: Tensor, memory: Tensor, allowed: Tensor) -> Tensor:
+    """Exercise 1 (reference): one query's attention weights over the memory, averaged over heads.
+
+    query (D,), memory (M, D), allowed (M,) bool → (M,): per head h, softmax over allowed keys of
+    q_h·k_h / √d_h with q = W_q query + b_q, k = W_k memory + b_k (the first two thirds of
+    ``in_proj_weight``), d_h = D / heads; blocked keys get −∞ before the softmax, so weight 0.
+    """
+    heads, dim = mha.num_heads, mha.embed_dim
+    d_h = dim // heads
+    w_q, w_k, _ = mha.in_proj_weight.chunk(3)
+    b_q, b_k, _ = mha.in_proj_bias.chunk(3)
+    q = (query @ w_q.T + b_q).view(heads, d_h)  # (heads, d_h)
+    k = (memory @ w_k.T + b_k).view(len(memory), heads, d_h).transpose(0, 1)  # (heads, M, d_h)
+    logits = (k @ q[:, :, None])[..., 0] / math.sqrt(d_h)  # (heads, M)
+    return logits.masked_fill(~allowed, float("-inf")).softmax(-1).mean(0)
+
+
+def _not_attempted(result) -> bool:
+    return result is None or result is Ellipsis
+
+
+def check_attention_row(fn: Callable[[nn.MultiheadAttention, Tensor, Tensor, Tensor], Tensor], seed: int = 0) -> str:
+    """Compare a reader's ``fn(mha, query, memory, allowed)`` with the weights nn.MultiheadAttention
+    returns, for every query of a tiny masked example, with 1 and with 2 heads."""
+    errors = []
+    for heads in (1, 2):
+        with torch.random.fork_rng():  # seed the module's initialisation without touching the caller's stream
+            torch.manual_seed(seed)
+            mha = nn.MultiheadAttention(8, heads, batch_first=True).eval()
+        generator = torch.Generator().manual_seed(seed)
+        queries, memory = torch.randn(3, 8, generator=generator), torch.randn(5, 8, generator=generator)
+        allowed = torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 0, 1, 1, 1]], dtype=torch.bool)
+        with torch.no_grad():
+            _, expected = mha(queries[None], memory[None], memory[None], attn_mask=~allowed)  # (1, 3, 5)
+            for i in range(len(queries)):
+                result = fn(mha, queries[i], memory, allowed[i])
+                if _not_attempted(result):
+                    return "not attempted yet (reference: guided.attention_row_by_hand)"
+                errors.append(float((torch.as_tensor(result) - expected[0, i]).abs().max()))
+    if max(errors) < 1e-5:
+        return "correct: matches nn.MultiheadAttention's weights for every query, with 1 and 2 heads"
+    return f"mismatch: largest |difference| = {max(errors):.4f}"
+
+
+def check_target_rank(fn: Callable[[Tensor, int], int]) -> str:
+    """Compare a reader's ``fn(scores, target)`` with :func:`target_rank` on cases with and without ties."""
+    cases = [(torch.tensor([0.1, 0.5, 0.3, 0.9]), 2), (torch.tensor([0.2, 0.7, 0.7, 0.7, 0.1]), 1),
+             (torch.tensor([1.0, 1.0, 1.0]), 0), (torch.tensor([3.0, 2.0, 1.0]), 0)]
+    for scores, target in cases:
+        result = fn(scores, target)
+        if _not_attempted(result):
+            return "not attempted yet (reference: guided.target_rank)"
+        if int(result) != target_rank(scores, target):
+            return (f"mismatch: scores {scores.tolist()}, target {target}: got rank {int(result)}, "
+                    f"expected {target_rank(scores, target)} (ties count against the target)")
+    return "correct: matches the pessimistic rank on all four cases, ties included"

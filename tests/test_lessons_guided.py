@@ -1,0 +1,375 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from dpgdiff_lite.config import preset
+from dpgdiff_lite.data.augment import inject_noise
+from dpgdiff_lite.data.dataset import PAD
+from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, SPECIFIC, generate
+from dpgdiff_lite.denoiser import CrossAttentionDecoder
+from dpgdiff_lite.evaluation import EvalResult, evaluate
+from dpgdiff_lite.lessons import guided
+
+from tests.conftest import make_toy_dataset
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return generate("tiny")
+
+
+@pytest.fixture(scope="module")
+def models(tiny):
+    dataset, _ = tiny
+    return {name: guided.untrained_model(dataset, preset("smoke", model=name, dim=16))
+            for name in ("dpgdiff", "diff+de")}
+
+
+@pytest.fixture(scope="module")
+def user(tiny):
+    dataset, truth = tiny
+    return guided.pick_user(dataset, truth, min_len=6)
+
+
+# --- parameters ---------------------------------------------------------------------------------
+def test_lesson_params_build_the_shortened_teaching_config():
+    params = guided.LessonParams(epochs=3, dim=16)
+    config = params.config("diff+de")
+    assert (config.model, config.epochs, config.dim, config.eval_every) == ("diff+de", 3, 16, 3)
+    assert config.inference_steps == 1  # the package default is left alone
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "epochs must be a positive integer, got 0"),
+    ("n_attention", 2.5, "n_attention must be a positive integer"),
+    ("noise_rate", 1.5, r"noise_rate must lie in \[0, 1\], got 1.5"),
+    ("steps", (1, 33), r"steps must be a non-empty tuple of integers in 1..T=32"),
+    ("steps", (), "steps must be a non-empty tuple"),
+])
+def test_lesson_params_reject_bad_values_by_name(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        guided.LessonParams(**{field: value})
+
+
+# --- cases and memory tokens --------------------------------------------------------------------
+def test_pick_user_finds_a_two_domain_history_with_all_three_labels(tiny, user):
+    dataset, truth = tiny
+    history, labels = dataset.test.histories[user], truth.test_labels.histories[user]
+    assert len(history[-dataset.max_len:]) >= 6
+    assert set(dataset.domain_of(history[-dataset.max_len:]).tolist()) == {0, 1}
+    assert set(labels[-dataset.max_len:].tolist()) == {INVARIANT, SPECIFIC, NOISE}
+    with pytest.raises(ValueError, match="no test case has >= 1000 events"):
+        guided.pick_user(dataset, truth, min_len=1000)
+
+
+def test_case_batch_puts_the_target_last_and_accepts_replacement_histories(tiny):
+    dataset, _ = tiny
+    batch = guided.case_batch(dataset, [3, 5])
+    assert batch.targets[:, -1].tolist() == dataset.test.targets[[3, 5]].tolist()
+    assert (batch.targets[:, :-1] == PAD).all()
+    assert batch.users.tolist() == [3, 5]
+    kept = dataset.test.histories[3][-dataset.max_len:]
+    assert batch.items[0, -len(kept):].tolist() == kept.tolist()
+    other = guided.case_batch(dataset, [3], histories=[np.array([1, 2, 3])])
+    assert other.items[0, -3:].tolist() == [1, 2, 3] and (other.items[0, :-3] == PAD).all()
+
+
+def test_memory_tokens_hold_every_event_once_with_its_planted_label(tiny, user):
+    dataset, truth = tiny
+    batch = guided.case_batch(dataset, [user])
+    labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
+    tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
+    history = dataset.test.histories[user][-dataset.max_len:]
+    hist_labels = truth.test_labels.histories[user][-dataset.max_len:]
+    assert tokens["kind"].iloc[0] == "null"
+    events = tokens[~tokens["kind"].isin(["null", "padding"])]
+    assert len(events) == len(history)
+    domains = dataset.domain_of(history)
+    for d, name in enumerate(dataset.domain_names):  # each domain's tokens are its events in order
+        mine = events[events["domain"] == name]
+        assert mine["item"].tolist() == history[domains == d].tolist()
+        assert mine["kind"].tolist() == [("invariant", "specific", "noise")[k] for k in hist_labels[domains == d]]
+    assert len(tokens) == 1 + sum(t.shape[1] for t in batch.domain_items)
+
+
+def test_memory_kinds_match_the_labels_for_a_whole_padded_batch(tiny):
+    dataset, truth = tiny
+    batch = guided.case_batch(dataset, np.arange(20))
+    labels = guided.label_rows(truth.test_labels.histories[:20], dataset.max_len)
+    kinds = guided.memory_kinds(batch, labels)
+    assert (kinds[:, 0] == 0).all()
+    for row in range(20):
+        real = labels[row][labels[row] != PAD]
+        assert sorted((kinds[row][kinds[row] > 0] - 1).tolist()) == sorted(real.tolist())
+
+
+# --- eq. (9): attention -------------------------------------------------------------------------
+def test_decoder_attention_is_a_masked_distribution_whose_last_row_is_generates(tiny, models):
+    dataset, _ = tiny
+    model = models["dpgdiff"]
+    batch = guided.case_batch(dataset, np.arange(6))
+    weights = guided.decoder_attention(model, batch)
+    guidance = model.guidance(batch)
+    assert weights.shape == guidance.memory_allowed.shape
+    assert torch.allclose(weights.sum(-1), torch.ones(weights.shape[:2]), atol=1e-5)
+    assert (weights[~guidance.memory_allowed] == 0).all()
+    assert model.denoiser.decoder.record_attention is False  # restored
+    # x_t never reaches the queries: another noise draw gives the same weights; t does change them
+    assert torch.allclose(weights, guided.decoder_attention(model, batch, seed=1))
+    assert not torch.allclose(weights, guided.decoder_attention(model, batch, t=1))
+    # the first reverse step of generate (t = T, last position only) records the same last row
+    model.denoiser.decoder.record_attention = True
+    try:
+        model.generate(batch, steps=1, generator=torch.Generator().manual_seed(0))
+        assert torch.allclose(model.denoiser.decoder.attention[:, 0], weights[:, -1], atol=1e-6)
+    finally:
+        model.denoiser.decoder.record_attention = False
+
+
+def test_decoder_attention_refuses_an_unguided_model(tiny, models):
+    dataset, _ = tiny
+    with pytest.raises(ValueError, match="'diff\\+de' has no guidance"):
+        guided.decoder_attention(models["diff+de"], guided.case_batch(dataset, [0]))
+
+
+def test_memory_recency_counts_events_back_from_the_latest(tiny, user):
+    dataset, truth = tiny
+    batch = guided.case_batch(dataset, [user, 0])
+    recency = guided.memory_recency(batch)
+    assert (recency[:, 0] == PAD).all()
+    for row, case in enumerate([user, 0]):
+        n_events = min(len(dataset.test.histories[case]), dataset.max_len)
+        assert sorted(recency[row][recency[row] != PAD].tolist()) == list(range(n_events))
+    # the latest event's column holds the last item of the history
+    row_items = np.concatenate([[PAD]] + [(d[0] + dataset.offsets[i]).numpy() for i, d in enumerate(batch.domain_items)])
+    assert row_items[recency[0] == 0][0] == dataset.test.histories[user][-1]
+
+
+def test_attention_by_label_closed_form():
+    # two rows, memory [null, I, N, S, pad] / [null, N, I, pad, pad]; weights at the last query
+    kinds = np.array([[0, 1, 3, 2, PAD], [0, 3, 1, PAD, PAD]])
+    recency = np.array([[PAD, 2, 1, 0, PAD], [PAD, 0, 1, PAD, PAD]])
+    last = torch.tensor([[0.1, 0.4, 0.2, 0.3, 0.0], [0.5, 0.1, 0.4, 0.0, 0.0]])
+    weights = torch.stack([torch.zeros_like(last), last], 1)  # (2, L=2, M=5)
+    out = guided.attention_by_label(weights, kinds, recency)
+    assert out["per token: noise"] == pytest.approx((0.2 + 0.1) / 2)
+    assert out["per token: invariant"] == pytest.approx((0.4 + 0.4) / 2)
+    assert out["per token: latest event"] == pytest.approx((0.3 + 0.1) / 2)
+    assert out["per token: older clean"] == pytest.approx((0.4 + 0.4) / 2)
+    assert out["per token: older noise"] == pytest.approx(0.2)
+    assert out["mass: null"] == pytest.approx((0.1 + 0.5) / 2)
+    assert out["uniform per token"] == pytest.approx((1 / 4 + 1 / 3) / 2)
+    assert sum(out[f"mass: {k}"] for k in guided.TOKEN_KINDS) == pytest.approx(1.0)
+
+
+def test_attention_table_has_one_row_per_model_and_masses_summing_to_one(tiny, models):
+    dataset, truth = tiny
+    batch = guided.case_batch(dataset, np.arange(30))
+    labels = guided.label_rows(truth.test_labels.histories[:30], dataset.max_len)
+    table = guided.attention_table({"a": models["dpgdiff"]}, batch, labels)
+    assert list(table.index) == ["a"]
+    masses = table[[f"mass: {k}" for k in guided.TOKEN_KINDS]].sum(axis=1)
+    assert masses.iloc[0] == pytest.approx(1.0, abs=1e-5)
+    row = table.iloc[0]
+    assert row["older noise / older clean"] == pytest.approx(row["per token: older noise"] / row["per token: older clean"])
+
+
+def test_plot_attention_labels_every_event_and_colours_noise_red(tiny, models, user):
+    dataset, truth = tiny
+    batch = guided.case_batch(dataset, [user])
+    labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
+    tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
+    fig = guided.plot_attention(guided.decoder_attention(models["dpgdiff"], batch)[0], tokens,
+                                batch.items[0].numpy(), labels[0])
+    ax = fig.axes[0]
+    n_events = int((batch.items[0] != PAD).sum())
+    assert len(ax.get_images()) == 1
+    assert len(ax.get_xticklabels()) == n_events + 1 and len(ax.get_yticklabels()) == n_events
+    red = [t.get_text() for t in ax.get_xticklabels() if t.get_color() == guided.LABEL_COLOURS[NOISE]]
+    assert red and all(text.endswith(" N") for text in red)
+
+
+# --- the reverse trajectory ---------------------------------------------------------------------
+@pytest.mark.parametrize("k", [1, 3, 32])
+def test_reverse_trajectory_has_k_states_and_ends_at_generates_x0(tiny, models, k):
+    dataset, _ = tiny
+    model = models["dpgdiff"]
+    batch = guided.case_batch(dataset, [0])
+    path = guided.reverse_trajectory(model, batch, k)
+    assert len(path) == k == len(path.states)
+    assert path.steps == model.schedule.timesteps(k) and path.steps[0] == model.config.T
+    generator = torch.Generator().manual_seed(model.config.inference_seed)
+    x0_hat, _ = model.generate(batch, steps=k, generator=generator)
+    assert np.allclose(path.x0_hat, x0_hat[0].numpy(), atol=1e-6)
+
+
+def test_projection_recovers_a_plane_and_centres_the_mean():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(50, 2)) @ rng.normal(size=(2, 6)) + 3.0  # rank-2 cloud in 6-D
+    projection = guided.Projection.fit(points)
+    assert projection.explained.sum() == pytest.approx(1.0)
+    assert np.allclose(projection(points.mean(0)), 0.0)
+    flat = projection(points)
+    assert np.allclose(np.linalg.norm(flat - flat.mean(0), axis=1), np.linalg.norm(points - points.mean(0), axis=1))
+
+
+def test_trajectory_widget_redraws_a_chain_of_k_plus_one_points(tiny, models):
+    dataset, _ = tiny
+    widget, update = guided.trajectory_widget(models, guided.case_batch(dataset, [0]), default=2)
+    figures = {k: update(k) for k in (1, 4)}
+    for k, fig in figures.items():
+        assert len(fig.axes) == 2  # guided and unguided side by side
+        for ax in fig.axes:
+            (chain,) = ax.get_lines()
+            assert len(chain.get_xdata()) == k + 1  # x_T, …, x_{t_k} and x̂_0
+            assert f"k={k}:" in ax.get_title()
+    assert widget.children[0].max == models["dpgdiff"].config.T
+
+
+def test_chain_table_reports_the_rank_and_norm_of_each_models_x0(tiny, models):
+    dataset, _ = tiny
+    batch = guided.case_batch(dataset, [0])
+    table = guided.chain_table(models, batch, (1, 4))
+    assert list(table.index) == [1, 4]
+    model = models["diff+de"]
+    domain, target = int(batch.target_domains[0, -1]), int(batch.target_local[0, -1])
+    assert table.loc[4, "diff+de rank"] == guided.target_rank(model.score(batch, domain, steps=4)[0], target)
+    x0_hat = guided.reverse_trajectory(model, batch, 1).x0_hat
+    assert table.loc[1, "diff+de ‖x̂_0‖"] == pytest.approx(float(np.linalg.norm(x0_hat)))
+    item = dataset.offsets[domain] + target
+    expected = model.target_embedding(torch.tensor([item]))[0].norm().item()
+    assert table.loc[1, "‖x_0‖ of the target"] == pytest.approx(expected, rel=1e-5)
+
+
+# --- eq. (15), steps and the comparison ---------------------------------------------------------
+def test_fixed_steps_scores_with_the_chosen_k(tiny, models):
+    dataset, _ = tiny
+    model = models["dpgdiff"]
+    batch = guided.case_batch(dataset, np.arange(4))
+    assert torch.allclose(guided.FixedSteps(model, 3).score(batch, 1), model.score(batch, 1, steps=3))
+
+
+def test_steps_table_has_one_row_per_k(tiny, models):
+    dataset, _ = tiny
+    config = models["dpgdiff"].config
+    models["dpgdiff"].eval()
+    table = guided.steps_table(models["dpgdiff"], dataset, config, (1, 8))
+    assert not models["dpgdiff"].training  # evaluating through FixedSteps leaves dropout off
+    assert list(table.index) == [1, 8]
+    assert np.allclose(table["NDCG@10 mean"], table[["NDCG@10 X", "NDCG@10 Y"]].mean(axis=1))
+
+
+def _result(x: float, y: float) -> EvalResult:
+    table = pd.DataFrame({"NDCG@10": [x, y]}, index=["X", "Y"])
+    return EvalResult(table, pd.DataFrame(), "test", "full", "synthetic")
+
+
+def test_comparison_table_divides_by_the_oracle():
+    table = guided.comparison_table({"a": _result(5.0, 3.0)}, _result(20.0, 10.0))
+    assert table.loc["a", "/ oracle X"] == pytest.approx(0.25)
+    assert table.loc["a", "/ oracle Y"] == pytest.approx(0.3)
+    assert table.loc["a", "/ oracle mean"] == pytest.approx(4.0 / 15.0)
+    assert table.loc["oracle", "/ oracle mean"] == pytest.approx(1.0)
+
+
+# --- test-time noise ----------------------------------------------------------------------------
+@pytest.mark.parametrize("history, noisy, expected", [
+    ([1, 2, 3], [1, 2, 3], [0, 1, 2]),
+    ([1, 2, 3], [1, 9, 3], [0, PAD, 2]),  # substitution
+    ([1, 2, 3], [1, 7, 2, 3, 8], [0, PAD, 1, 2, PAD]),  # insertions
+    ([1, 2, 3], [5, 2, 6, 3], [PAD, 1, PAD, 2]),  # both
+])
+def test_align_noisy(history, noisy, expected):
+    assert guided.align_noisy(np.array(history), np.array(noisy)).tolist() == expected
+
+
+def test_noisy_ranking_is_the_clean_one_at_rate_zero_and_grows_with_the_rate(tiny, models, user):
+    dataset, truth = tiny
+    model = models["dpgdiff"]
+    clean = guided.noisy_ranking(model, dataset, truth, user, 0.0)
+    assert clean.noisy.tolist() == clean.history.tolist() and not clean.injected.any()
+    assert clean.labels.tolist() == truth.test_labels.histories[user].tolist()
+    counts = [guided.noisy_ranking(model, dataset, truth, user, r).injected.sum() for r in (0.0, 0.25, 0.5, 1.0)]
+    assert counts == sorted(counts) and counts[-1] > 0  # the same uniforms at every rate: nested noise
+    noisy = guided.noisy_ranking(model, dataset, truth, user, 0.5)
+    assert noisy.noisy.tolist() == inject_noise(clean.history, 0.5, dataset.offsets, np.random.default_rng(0)).tolist()
+    assert (noisy.top["item"].tolist() != clean.top["item"].tolist()) or noisy.rank != clean.rank
+    top = noisy.top
+    assert len(top) == 10 and (np.diff(top["score"]) <= 0).all()
+    assert top["target"].any() == (noisy.rank <= 10)
+    assert top["topic"].iloc[0].startswith(f"topic {truth.item_topic[top['item'].iloc[0]]} (")
+
+
+def test_noise_widget_update_changes_the_top_10_or_rank(tiny, models, user):
+    dataset, truth = tiny
+    widget, update = guided.noise_widget(models["dpgdiff"], dataset, truth, user)
+
+    def drawn(fig):
+        strip, bars = fig.axes[:2]
+        return strip.get_title(), bars.get_title(), [t.get_text() for t in bars.get_yticklabels()]
+
+    at_zero, at_half = drawn(update(0.0)), drawn(update(0.5))
+    assert at_zero[0].startswith("r = 0.00: 0 of") and at_half[0].startswith("r = 0.50:")
+    assert at_zero[1:] != at_half[1:]
+    assert len(at_zero[2]) == 10
+    assert widget.children[0].value == pytest.approx(0.3)
+
+
+# --- exercises ----------------------------------------------------------------------------------
+def test_target_rank_matches_the_package_evaluation_with_ties():
+    dataset = make_toy_dataset()
+
+    class Tied:
+        def score(self, batch, domain):  # few distinct values: many ties
+            n = dataset.n_items[domain]
+            base = (torch.arange(n) % 3).float()
+            return base[None].repeat(len(batch), 1) + (batch.items[:, -1:] % 2).float()
+
+    result = evaluate(Tied(), dataset, split="test", protocol="full")
+    scorer = Tied()
+    for case, row in result.per_case.iterrows():
+        target = int(dataset.test.targets[case])
+        domain = int(dataset.domain_of(np.array([target]))[0])
+        batch = guided.case_batch(dataset, [case])
+        scores = scorer.score(batch, domain)[0]
+        assert guided.target_rank(scores, int(dataset.to_local(np.array([target]))[0])) == row["rank"]
+
+
+def test_target_rank_closed_forms():
+    assert guided.target_rank(torch.tensor([0.1, 0.5, 0.3, 0.9]), 2) == 3
+    assert guided.target_rank(torch.tensor([0.7, 0.7, 0.7]), 0) == 3  # ties count against the target
+
+
+def test_attention_row_by_hand_matches_the_packages_decoder():
+    torch.manual_seed(0)
+    decoder = CrossAttentionDecoder(8, 2, dropout=0.0).eval()
+    decoder.record_attention = True
+    query, memory = torch.randn(1, 4, 8), torch.randn(1, 6, 8)
+    allowed = torch.ones(1, 4, 6, dtype=torch.bool).tril(1)  # causal-ish, the null column always open
+    with torch.no_grad():
+        decoder(query, memory, allowed)
+        q, kv = decoder.norm_q(query)[0], decoder.norm_kv(memory)[0]
+        for i in range(4):
+            by_hand = guided.attention_row_by_hand(decoder.attention_layer, q[i], kv, allowed[0, i])
+            assert torch.allclose(by_hand, decoder.attention[0, i], atol=1e-6)
+
+
+def test_checkers_recognise_correct_missing_and_wrong_answers():
+    assert guided.check_attention_row(guided.attention_row_by_hand).startswith("correct")
+    assert guided.check_attention_row(lambda *a: None).startswith("not attempted")
+    unmasked = lambda mha, q, m, allowed: guided.attention_row_by_hand(mha, q, m, torch.ones_like(allowed))  # noqa: E731
+    assert guided.check_attention_row(unmasked).startswith("mismatch")
+    assert guided.check_target_rank(guided.target_rank).startswith("correct")
+    assert guided.check_target_rank(lambda s, t: ...).startswith("not attempted")
+    optimistic = lambda s, t: int((s > s[t]).sum()) + 1  # noqa: E731
+    assert guided.check_target_rank(optimistic).startswith("mismatch")
+
+
+def test_plot_attention_by_label_draws_one_bar_per_kind_and_model():
+    table = pd.DataFrame({**{f"per token: {k}": [0.1, 0.2] for k in guided.ATTENTION_GROUPS},
+                          "uniform per token": [0.15, 0.15]}, index=["a", "b"])
+    ax = guided.plot_attention_by_label(table).axes[0]
+    assert len(ax.patches) == 2 * len(guided.ATTENTION_GROUPS)
+    assert ax.get_lines()[0].get_ydata()[0] == pytest.approx(0.15)
