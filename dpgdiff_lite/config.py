@@ -55,6 +55,9 @@ class Config:
     # τ = 1.0: eq. (13) is written on raw dot products h_iᵀh_j, i.e. no temperature; keeping τ = 1
     # reproduces it exactly (the embeddings are LayerNorm-ed, so the dot products stay bounded).
     temperature: float = 1.0
+    # "dot" is eq. (13) as written; "cosine" L2-normalises the three views first (SimCLR-style),
+    # which keeps InfoNCE about direction rather than vector length.
+    cl_similarity: str = "dot"
     # --- augmentation rates for s_aug (CoSeRec / CL4SRec defaults) ---
     crop_rate: float = 0.6
     mask_rate: float = 0.3
@@ -86,6 +89,8 @@ class Config:
         for name in ("dim", "layers", "heads", "max_len", "T", "epochs", "batch_size", "eval_every", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config field {name!r} must be >= 1, got {getattr(self, name)}")
+        if self.cl_similarity not in ("dot", "cosine"):
+            raise ValueError(f"config field 'cl_similarity' must be 'dot' or 'cosine', got {self.cl_similarity!r}")
         if self.preference not in ("own", "fused"):
             raise ValueError(f"config field 'preference' must be 'own' or 'fused', got {self.preference!r}")
         if self.dim % self.heads:
