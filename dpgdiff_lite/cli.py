@@ -1,4 +1,4 @@
-"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench} …``.
+"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench,course} …``.
 
 ``train --data SPEC --model NAME --out DIR [--preset P] [--set key=value …]`` writes
 ``DIR/metrics.json`` (×100 metrics per domain letter X, Y, …), ``history.csv``, ``config.json``
@@ -150,6 +150,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
     b.add_argument("--out", required=True, help="JSON file")
     b.set_defaults(handler=command_bench)
+    from dpgdiff_lite import course
+
+    r = course.configure_parser(sub.add_parser("course", help="execute notebooks 01–07 headless with papermill"))
+    r.set_defaults(handler=course.command_course)
     e = sub.add_parser("evaluate", help="re-evaluate a run under test-time noise or another step count")
     e.add_argument("--run", required=True)
     e.add_argument("--noise-rate", type=float, default=0.0)
@@ -164,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parser().parse_args(argv)
     try:
-        args.handler(args)
+        result = args.handler(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.command == "course" and not (result["status"] == "ok").all():
+        return 1  # a notebook failed; the table printed above names it
     return 0

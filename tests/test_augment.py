@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from dpgdiff_lite.data.augment import (
-    AUGMENTATIONS,
     MASK,
     augment,
     augment_batch,

@@ -2,7 +2,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.augment import inject_noise

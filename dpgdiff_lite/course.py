@@ -1,0 +1,151 @@
+"""Run the whole course headless: every numbered notebook through papermill, and one summary table.
+
+``run_course(out_dir)`` executes ``notebooks/NN_*.ipynb`` in order into ``out_dir`` (executed copies),
+sends the run folders of notebooks that declare an ``output`` parameter to ``out_dir/runs/<notebook>/``,
+collects each notebook's ``summary.json`` (written by notebooks 05–07) and returns one row per notebook:
+status, seconds, size, figures and the summary's headline. ``main`` is the command line,
+``python -m dpgdiff_lite.course --out DIR [--notebooks 05,07] [-p 05:epochs=3] [-p device=cpu]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+ALL = "*"
+"""Key of ``parameters`` applying to every notebook that declares the parameter."""
+
+
+def find_notebooks(names: list[str] | tuple[str, ...] | None = None, folder: str | Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The numbered notebooks of ``folder`` in order, or those named by path, stem or number ("05")."""
+    folder = Path(folder)
+    available = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if names is None:
+        return available
+    chosen = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.exists():
+            chosen.append(path)
+            continue
+        matches = [p for p in available if p.stem == name or p.stem.split("_")[0] == name]
+        if not matches:
+            raise ValueError(f"notebook {name!r} not found in {folder.name}/; available: "
+                             f"{', '.join(p.stem for p in available) or 'none'}")
+        chosen += matches
+    return chosen
+
+
+def _parameters_for(path: Path, declared: dict, parameters: dict[str, dict]) -> dict:
+    """Parameters for one notebook: the ``*`` entries it declares, then its own entry (by stem or number)."""
+    chosen = {k: v for k, v in parameters.get(ALL, {}).items() if k in declared}
+    for key in (path.stem.split("_")[0], path.stem):
+        own = parameters.get(key, {})
+        unknown = sorted(set(own) - set(declared))
+        if unknown:
+            raise ValueError(f"parameters for {path.stem}: unknown parameter(s) {', '.join(unknown)}; "
+                             f"it declares {', '.join(declared) or 'none'}")
+        chosen.update(own)
+    return chosen
+
+
+def _executed_facts(path: Path) -> dict:
+    """Size and figure count of an executed notebook."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    return {"size_kb": round(path.stat().st_size / 1024, 1),
+            "figures": sum("image/png" in o.get("data", {}) for o in outputs)}
+
+
+def run_course(out_dir: str | Path, notebooks: list[str] | None = None, parameters: dict[str, dict] | None = None,
+               kernel_name: str = "python3", folder: str | Path = NOTEBOOKS_DIR) -> pd.DataFrame:
+    """Execute the notebooks with papermill into ``out_dir`` and return (and print) one row per notebook.
+
+    ``parameters`` maps a notebook's stem or number ("05") to its papermill parameters; the key ``*``
+    applies to every notebook declaring the parameter. A failing notebook is recorded and the rest run.
+    Writes ``out_dir/course.json`` (the rows and the full summaries) and ``out_dir/course.csv``.
+    """
+    import papermill
+
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    parameters = parameters or {}
+    paths = find_notebooks(notebooks, folder)
+    plans = []
+    for path in paths:  # check every notebook's parameters before running any
+        declared = papermill.inspect_notebook(str(path))
+        chosen = _parameters_for(path, declared, parameters)
+        if "output" in declared and "output" not in chosen:
+            chosen["output"] = str(out / "runs" / path.stem)
+        plans.append((path, chosen))
+
+    rows, summaries = [], {}
+    for path, chosen in plans:
+        executed = out / path.name
+        started = time.perf_counter()
+        status, error = "ok", ""
+        try:
+            papermill.execute_notebook(str(path), str(executed), parameters=chosen, kernel_name=kernel_name,
+                                       cwd=str(path.parent), progress_bar=False)
+        except papermill.PapermillExecutionError as failure:
+            status, error = "failed", f"{failure.ename}: {failure.evalue}"
+        seconds = time.perf_counter() - started
+        summary_file = Path(chosen["output"]) / "summary.json" if "output" in chosen else None
+        summary = json.loads(summary_file.read_text()) if summary_file and summary_file.exists() and status == "ok" else {}
+        summaries[path.stem] = summary
+        facts = _executed_facts(executed) if executed.exists() else {"size_kb": float("nan"), "figures": 0}
+        rows.append({"notebook": path.stem, "status": status, "seconds": round(seconds, 1), **facts,
+                     "headline": summary.get("headline", ""), "error": error})
+        log.info("%s: %s in %.0f s", path.stem, status, seconds)
+    frame = pd.DataFrame(rows, columns=["notebook", "status", "seconds", "size_kb", "figures", "headline", "error"])
+    frame = frame.set_index("notebook")
+    frame.to_csv(out / "course.csv")
+    (out / "course.json").write_text(json.dumps(
+        {"notebooks": frame.reset_index().to_dict(orient="records"), "summaries": summaries,
+         "total_seconds": round(float(frame["seconds"].sum()), 1)}, indent=2))
+    with pd.option_context("display.max_colwidth", 120, "display.width", 200):
+        print(frame.drop(columns="error").to_string())
+    print(f"total {frame['seconds'].sum():.0f} s; {int((frame['status'] == 'ok').sum())}/{len(frame)} notebooks ok")
+    return frame
+
+
+def parse_parameter(assignment: str) -> tuple[str, str, object]:
+    """``[NOTEBOOK:]KEY=VALUE`` → (notebook or ``*``, key, value as JSON when it parses, else the string)."""
+    target, sep, rest = assignment.partition("=")
+    if not sep or not target:
+        raise ValueError(f"-p expects [NOTEBOOK:]KEY=VALUE, got {assignment!r}")
+    notebook, colon, key = target.rpartition(":")
+    try:
+        value = json.loads(rest)
+    except json.JSONDecodeError:
+        value = rest
+    return (notebook if colon else ALL), key, value
+
+
+def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Arguments of the ``course`` command (shared by ``python -m dpgdiff_lite course``)."""
+    p.add_argument("--out", required=True, help="folder for the executed notebooks and their run folders")
+    p.add_argument("--notebooks", default=None, help="comma-separated names or numbers (default: all, in order)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="[NB:]KEY=VALUE",
+                   help="papermill parameter, for notebook NB (stem or number) or every notebook declaring KEY")
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    return p
+
+
+def command_course(args: argparse.Namespace) -> pd.DataFrame:
+    parameters: dict[str, dict] = {}
+    for assignment in args.param:
+        notebook, key, value = parse_parameter(assignment)
+        parameters.setdefault(notebook, {})[key] = value
+    notebooks = [n.strip() for n in args.notebooks.split(",")] if args.notebooks else None
+    return run_course(args.out, notebooks=notebooks, parameters=parameters, kernel_name=args.kernel)

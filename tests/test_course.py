@@ -1,0 +1,94 @@
+"""The course runner: notebook 05 through papermill with smoke parameters, read back from its run folder."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from dpgdiff_lite import course
+from dpgdiff_lite.evaluation import METRICS
+
+SMOKE_05 = {"data": "synthetic:tiny", "preset": "smoke", "models": "dpgdiff,sasrec,pop"}
+
+
+def _outputs_text(path) -> str:
+    notebook = nbformat.read(path, as_version=4)
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", ""))
+            texts += [str(v) for k, v in output.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(texts)
+
+
+def test_notebook_05_through_papermill_records_table1_and_metrics(tmp_path):
+    frame = course.run_course(tmp_path, notebooks=["05"], parameters={"05": SMOKE_05})
+    assert frame.loc["05_full_training", "status"] == "ok", frame.loc["05_full_training", "error"]
+    assert frame.loc["05_full_training", "figures"] >= 1
+    assert frame.loc["05_full_training", "headline"].startswith("test NDCG@10 X: dpgdiff ")
+
+    text = _outputs_text(tmp_path / "05_full_training.ipynb")
+    assert "Imp." in text and "NDCG@10" in text and "synthetic-tiny" in text
+
+    run = tmp_path / "runs" / "05_full_training"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert list(metrics) == ["dpgdiff", "sasrec", "pop"]
+    for name, record in metrics.items():
+        assert record["model"] == name and record["protocol"] == "synthetic"
+        for split in ("test", "valid"):
+            assert list(record[split]) == ["X", "Y"]
+            assert all(list(record[split][d]) == list(METRICS) for d in ("X", "Y"))
+        assert json.loads((run / name / "metrics.json").read_text())["test"] == record["test"]
+    header = (run / "table1.csv").read_text().splitlines()[0]
+    assert header == "domain,metric,dpgdiff,sasrec,pop,Imp.,p"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["models"] == ["dpgdiff", "sasrec", "pop"]
+    assert summary["test_NDCG@10"]["sasrec"]["Y"] == pytest.approx(metrics["sasrec"]["test"]["Y"]["NDCG@10"], abs=1e-3)
+    recorded = json.loads((tmp_path / "course.json").read_text())
+    assert recorded["summaries"]["05_full_training"] == summary
+
+
+def test_a_bad_parameter_fails_the_notebook_with_its_message(tmp_path):
+    frame = course.run_course(tmp_path, notebooks=["05_full_training"],
+                              parameters={"05": {**SMOKE_05, "models": "dpgdiff,bogus"}})
+    assert frame.loc["05_full_training", "status"] == "failed"
+    assert frame.loc["05_full_training", "error"].startswith("ValueError: models: unknown model 'bogus'")
+
+
+def _tiny_notebook(path, body: str) -> None:
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell("rate = 1")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell(body)]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+
+def test_runner_records_a_failure_and_goes_on(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _tiny_notebook(folder / "01_fails.ipynb", "raise RuntimeError(f'boom {rate}')")
+    _tiny_notebook(folder / "02_works.ipynb", "print(rate)")
+    frame = course.run_course(tmp_path / "out", parameters={"*": {"rate": 3, "absent": 1}}, folder=folder)
+    assert frame["status"].to_dict() == {"01_fails": "failed", "02_works": "ok"}
+    assert frame.loc["01_fails", "error"] == "RuntimeError: boom 3"
+    assert "3" in _outputs_text(tmp_path / "out" / "02_works.ipynb")
+    with pytest.raises(ValueError, match=r"parameters for 02_works: unknown parameter\(s\) absent; it declares rate"):
+        course.run_course(tmp_path / "out", parameters={"02": {"absent": 1}}, folder=folder)
+
+
+def test_find_notebooks_and_parse_parameter(tmp_path):
+    names = [p.stem for p in course.find_notebooks(["05", "07_ablation"])]
+    assert names == ["05_full_training", "07_ablation"]
+    with pytest.raises(ValueError, match=r"^notebook '99' not found in notebooks/; available: 01_"):
+        course.find_notebooks(["99"])
+    assert course.parse_parameter("05:epochs=3") == ("05", "epochs", 3)
+    assert course.parse_parameter("device=cpu") == ("*", "device", "cpu")
+    assert course.parse_parameter("06:noise_rates=0,0.1") == ("06", "noise_rates", "0,0.1")
+    with pytest.raises(ValueError, match="-p expects"):
+        course.parse_parameter("epochs")
+    args = course.configure_parser(__import__("argparse").ArgumentParser()).parse_args(
+        ["--out", str(tmp_path), "--notebooks", "05,06", "-p", "05:epochs=2"])
+    assert (args.notebooks, args.param, args.kernel) == ("05,06", ["05:epochs=2"], "python3")
