@@ -42,12 +42,17 @@ def info_nce(a: Tensor, b: Tensor, temperature: float = 1.0) -> Tensor:
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
-def tri_view_loss(h_c: Tensor, h_d: Tensor, h_aug: Tensor, temperature: float = 1.0) -> Tensor:
+def tri_view_loss(h_c: Tensor, h_d: Tensor, h_aug: Tensor, temperature: float = 1.0,
+                  similarity: str = "dot") -> Tensor:
     """L_tri-cl (eq. 13): InfoNCE averaged over the three intra-user pairs (h_c,h_d), (h_c,h_aug),
-    (h_d,h_aug); each view is (B, D).
+    (h_d,h_aug); each view is (B, D). ``similarity="cosine"`` L2-normalises the views first.
 
     Implements eq. (13).
     """
+    if similarity not in ("dot", "cosine"):
+        raise ValueError(f"similarity must be 'dot' or 'cosine', got {similarity!r}")
+    if similarity == "cosine":
+        h_c, h_d, h_aug = (F.normalize(v, dim=-1) for v in (h_c, h_d, h_aug))
     return (info_nce(h_c, h_d, temperature) + info_nce(h_c, h_aug, temperature)
             + info_nce(h_d, h_aug, temperature)) / 3
 

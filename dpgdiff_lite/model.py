@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dpgdiff_lite.config import Config
@@ -109,10 +108,9 @@ class DPGDiff(nn.Module):
                                       rng if rng is not None else np.random.default_rng(), rates=self.augment_rates)
             aug_items = torch.from_numpy(augmented).to(x0.device)
             h_aug = self.denoiser.encode(self.embed_sequence(aug_items), aug_items == PAD)[:, -1]  # Encoder_c(s_aug)
-            views = (x0_hat[:, -1], guidance.fused[:, -1], h_aug)  # h_c, h_d, h_aug: (B, D) each
-            if cfg.cl_similarity == "cosine":
-                views = tuple(F.normalize(v, dim=-1) for v in views)
-            terms["cl"] = tri_view_loss(*views, cfg.temperature)  # line 10
+            # views h_c = x̂_0, h_d = g_d, h_aug = Encoder_c(s_aug) at the last position, (B, D) each
+            terms["cl"] = tri_view_loss(x0_hat[:, -1], guidance.fused[:, -1], h_aug,
+                                        cfg.temperature, cfg.cl_similarity)  # line 10
         return terms
 
     def preferences(self, guidance: Guidance) -> list[Tensor]:

@@ -27,6 +27,14 @@ def make_toy_dataset(n_users: int = 40, n_items: tuple[int, int] = (12, 18), see
     )
 
 
+@pytest.fixture(scope="session")
+def tiny():
+    """The `tiny` synthetic preset: (dataset, truth)."""
+    from dpgdiff_lite.data.synthetic import generate
+
+    return generate("tiny")
+
+
 @pytest.fixture
 def toy_dataset() -> CrossDomainDataset:
     return make_toy_dataset()

@@ -7,17 +7,12 @@ import torch
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.augment import MASK, augment_batch
 from dpgdiff_lite.data.dataset import PAD
-from dpgdiff_lite.data.synthetic import NOISE, generate
+from dpgdiff_lite.data.synthetic import NOISE
 from dpgdiff_lite.lessons import contrast
 from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
 
 OFFSETS = np.array([0, 10, 25])
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return generate("tiny")
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +209,8 @@ def test_geometry_table_reports_every_pair_and_view_and_the_loss(tiny, tiny_mode
     assert list(table.columns) == ["align(h_c,h_d)", "align(h_c,h_aug)", "align(h_d,h_aug)",
                                    "unif(h_c)", "unif(h_d)", "unif(h_aug)", "L_tri-cl"]
     views = contrast.contrastive_views(model, batch, seed=0)
-    assert table.loc["a", "L_tri-cl"] == pytest.approx(tri_view_loss(*views.values()).item(), rel=1e-5)
+    expected = tri_view_loss(*views.values(), config.temperature, config.cl_similarity)
+    assert table.loc["a", "L_tri-cl"] == pytest.approx(expected.item(), rel=1e-5)
     assert table.loc["a", "unif(h_d)"] == pytest.approx(contrast.uniformity(views["h_d"]).item(), rel=1e-5)
     assert ((table.filter(like="align") >= 0) & (table.filter(like="align") <= 4)).all().all()
     assert (table.filter(like="unif") <= 0).all().all()

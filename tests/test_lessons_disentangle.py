@@ -4,16 +4,11 @@ import torch
 
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.dataset import PAD, make_batch
-from dpgdiff_lite.data.synthetic import LABEL_NAMES, generate
+from dpgdiff_lite.data.synthetic import LABEL_NAMES
 from dpgdiff_lite.lessons import disentangle as dis
 from dpgdiff_lite.sasrec import SASRec
 
 OFFSETS = np.array([0, 10, 25])  # X: global ids 0–9, Y: 10–24
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return generate("tiny")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +29,7 @@ def test_lesson_params_build_the_shortened_teaching_config():
     ("epochs", 0, "epochs must be a positive integer, got 0"),
     ("probe_alpha", -1.0, "probe_alpha must be >= 0, got -1.0"),
     ("test_fraction", 1.0, "test_fraction must lie strictly between 0 and 1, got 1.0"),
-    ("dim", 63, "divisible by heads"),
+    ("dim", 63, r"'dim' \(63\) must be divisible by 'heads' \(2\)"),
 ])
 def test_lesson_params_reject_bad_values_by_name(field, value, message):
     with pytest.raises(ValueError, match=message):

@@ -6,17 +6,12 @@ import torch
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.augment import inject_noise
 from dpgdiff_lite.data.dataset import PAD
-from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, SPECIFIC, generate
+from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, SPECIFIC
 from dpgdiff_lite.denoiser import CrossAttentionDecoder
 from dpgdiff_lite.evaluation import EvalResult, evaluate
 from dpgdiff_lite.lessons import guided
 
 from tests.conftest import make_toy_dataset
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return generate("tiny")
 
 
 @pytest.fixture(scope="module")

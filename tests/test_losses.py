@@ -45,3 +45,13 @@ def test_identical_views_of_distinct_users_have_low_contrastive_loss():
 def test_total_loss_weights_each_term():
     terms = {"diff": torch.tensor(2.0), "rec": torch.tensor(3.0), "cl": torch.tensor(5.0)}
     assert total_loss(terms, {"diff": 1.0, "rec": 1.0, "cl": 0.1}).item() == pytest.approx(5.5)
+
+
+def test_cosine_tri_view_loss_ignores_vector_length():
+    torch.manual_seed(1)
+    h = [torch.randn(5, 3) for _ in range(3)]
+    scaled = [v * torch.rand(5, 1) * 10 for v in h]
+    assert tri_view_loss(*scaled, 0.2, "cosine").item() == pytest.approx(tri_view_loss(*h, 0.2, "cosine").item(), rel=1e-5)
+    assert tri_view_loss(*scaled, 0.2).item() != pytest.approx(tri_view_loss(*h, 0.2).item(), rel=1e-3)
+    with pytest.raises(ValueError, match="similarity must be 'dot' or 'cosine', got 'l1'"):
+        tri_view_loss(*h, similarity="l1")

@@ -264,7 +264,8 @@ def geometry_table(models: dict[str, DPGDiff], batch: Batch, seed: int = 0) -> p
         views = contrastive_views(model, batch, seed)
         row = {f"align({a},{b})": alignment(views[a], views[b]).item() for a, b in PAIRS}
         row |= {f"unif({v})": uniformity(views[v]).item() for v in VIEWS}
-        row["L_tri-cl"] = tri_view_loss(*(views[v] for v in VIEWS), model.config.temperature).item()
+        row["L_tri-cl"] = tri_view_loss(*(views[v] for v in VIEWS), model.config.temperature,
+                                        model.config.cl_similarity).item()
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
