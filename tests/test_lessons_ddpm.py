@@ -116,6 +116,9 @@ def test_embedding_noise_curve_decays(schedule):
     assert curve.loc[32, "top-1 is x_0"] < 0.1
     step = ddpm_toy.last_recognised_step(curve)
     assert 1 <= step < 32 and curve.loc[step, "top-1 is x_0"] >= 0.5 > curve.loc[step + 1, "top-1 is x_0"]
+    # the model's x_0 is scaled to the noise's size (√D · e_v): the item survives many more steps
+    scaled = ddpm_toy.embedding_noise_curve(table, schedule, draws=2, scale=16 ** 0.5 * 4)
+    assert ddpm_toy.last_recognised_step(scaled) > step
 
 
 def test_forward_states_follow_eq_4(data, schedule):

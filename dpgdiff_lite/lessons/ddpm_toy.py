@@ -181,15 +181,17 @@ def final_alpha_bar_table(Ts: tuple[int, ...] = (8, 16, 20, 21, 32, 64)) -> pd.D
 
 
 # --- item embeddings under noise ------------------------------------------------------------
-def embedding_noise_curve(table: Tensor, schedule: NoiseSchedule, draws: int = 4, seed: int = 0) -> pd.DataFrame:
-    """How recognisable x_t stays as its item x_0 = e_v (rows of ``table``, (n_items, D)).
+def embedding_noise_curve(table: Tensor, schedule: NoiseSchedule, draws: int = 4, seed: int = 0,
+                          scale: float = 1.0) -> pd.DataFrame:
+    """How recognisable x_t stays as its item x_0 = scale · e_v (rows of ``table``, (n_items, D)).
 
     Per t: the mean cosine(x_t, x_0) and the share of (item, draw) pairs whose highest-scoring item
-    under the dot product x_tᵀ E (the scoring of eq. 15) is still v. ``seed`` draws ε; it must not
-    be the seed that drew ``table``, or ε would copy the rows.
+    under the dot product x_tᵀ E (the scoring of eq. 15) is still v. ``scale`` = √D is the model's
+    x_0 (``ItemEmbeddings`` lookups); 1 is the raw table. ``seed`` draws ε; it must not be the seed
+    that drew ``table``, or ε would copy the rows.
     """
     table = table.detach().float()
-    x0 = table.repeat(draws, 1)  # (draws · n_items, D)
+    x0 = scale * table.repeat(draws, 1)  # (draws · n_items, D)
     target = torch.arange(len(table)).repeat(draws)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
     rows = [{"t": 0, "cosine to x_0": 1.0, "top-1 is x_0": float((x0 @ table.T).argmax(1).eq(target).float().mean())}]
