@@ -50,12 +50,11 @@ def benchmark(dataset: CrossDomainDataset, config: Config, steps: int = 20, eval
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     inputs, targets = pad_training(dataset.train, config.max_len)
     rng = np.random.default_rng(config.seed)
-    weights = {"diff": config.weight_diff, "rec": config.weight_rec, "cl": config.weight_cl}
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.bf16)
 
     def train_step(batch) -> None:
         with autocast:
-            loss = total_loss(model.loss_terms(batch, rng=rng), weights)
+            loss = total_loss(model.loss_terms(batch, rng=rng), config.loss_weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

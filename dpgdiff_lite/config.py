@@ -108,6 +108,11 @@ class Config:
                 raise ValueError(f"config field {name!r} must be in [0, 1], got {getattr(self, name)}")
 
     @property
+    def loss_weights(self) -> dict[str, float]:
+        """Weights of the terms of eq. (14) by the names ``loss_terms`` gives them."""
+        return {"diff": self.weight_diff, "rec": self.weight_rec, "cl": self.weight_cl}
+
+    @property
     def variant_flags(self) -> tuple[bool, bool, bool]:
         """(disentangled encoder, guidance, tri-view CL) for a diffusion model."""
         return VARIANT_FLAGS[self.model]

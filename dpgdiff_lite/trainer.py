@@ -113,7 +113,6 @@ def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | Non
     generator = torch.Generator(device=device).manual_seed(config.seed)
     inputs, targets = pad_training(dataset.train, config.max_len)
     offsets = dataset.offsets
-    weights = {"diff": config.weight_diff, "rec": config.weight_rec, "cl": config.weight_cl}
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.bf16)
     step_fn = torch.compile(model.loss_terms) if config.compile else model.loss_terms
 
@@ -148,7 +147,7 @@ def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | Non
                 if not torch.isfinite(value):
                     raise NonFiniteLoss(f"epoch {epoch}: loss term {name!r} is {value.item()} "
                                         f"(try a lower lr, currently {config.lr})")
-            loss = total_loss(terms, weights)
+            loss = total_loss(terms, config.loss_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
