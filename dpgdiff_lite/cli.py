@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dpgdiff_lite import distributed
 from dpgdiff_lite.config import MODELS, PRESETS, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.sources import load_data
@@ -43,6 +44,8 @@ def command_train(args: argparse.Namespace) -> dict:
     else:
         metrics = train(source.dataset, config, out, progress=not args.quiet).metrics()
     metrics["data"] = args.data
+    if not distributed.is_main():  # under torchrun rank 0 alone writes and prints
+        return metrics
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(format_metrics(metrics, source.dataset.domain_names))
     return metrics

@@ -1,7 +1,8 @@
 """One trainer for every model: Adam, validation with early stopping, atomic resumable checkpoints.
 
 A run folder holds ``config.json``, ``history.csv``, ``checkpoint.pt`` (resume state),
-``model.pt`` (the best weights by validation NDCG@10) and ``metrics.json``.
+``model.pt`` (the best weights by validation NDCG@10) and ``metrics.json``. Under ``torchrun``
+the ranks train data-parallel (:mod:`dpgdiff_lite.distributed`); rank 0 evaluates and writes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from dpgdiff_lite import distributed
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import CrossDomainDataset, iterate_batches, pad_training
 from dpgdiff_lite.evaluation import EvalResult, evaluate
@@ -94,13 +96,24 @@ class NonFiniteLoss(RuntimeError):
 
 def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | None = None,
           progress: bool = True, resume: bool = True) -> TrainResult:
-    """Train ``config.model`` on ``dataset``; resumes from ``out_dir/checkpoint.pt`` when present."""
-    out = Path(out_dir) if out_dir is not None else None
+    """Train ``config.model`` on ``dataset``; resumes from ``out_dir/checkpoint.pt`` when present.
+
+    Under torchrun every rank returns rank 0's metrics; only rank 0's model holds the best weights.
+    """
+    with distributed.process_group(get_device(config.device)) as device:
+        return _train(dataset, config, out_dir, progress, resume, device)
+
+
+def _train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | None, progress: bool,
+           resume: bool, device: torch.device) -> TrainResult:
+    checkpoint = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
+    # the other ranks only read the checkpoint to resume; rank 0 writes the run folder and logs
+    out = Path(out_dir) if out_dir is not None and distributed.is_main() else None
+    progress = progress and distributed.is_main()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         config.to_json(out / "config.json")
     set_seed(config.seed)
-    device = get_device(config.device)
     if device.type == "cpu" and config.cpu_threads > 0:
         torch.set_num_threads(config.cpu_threads)
     model = build_model(dataset, config)
@@ -109,15 +122,15 @@ def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | Non
 
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
+    # each rank draws its own noise and augmentations; the shuffle is rank 0's, broadcast below
+    rng = np.random.default_rng(config.seed + distributed.rank())
+    generator = torch.Generator(device=device).manual_seed(config.seed + distributed.rank())
+    batch_size = distributed.local_batch_size(config.batch_size)
     inputs, targets = pad_training(dataset.train, config.max_len)
     offsets = dataset.offsets
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.bf16)
-    step_fn = torch.compile(model.loss_terms) if config.compile else model.loss_terms
 
     state = {"epoch": 0, "history": [], "best_score": -1.0, "best_state": None, "bad_evals": 0}
-    checkpoint = out / "checkpoint.pt" if out is not None else None
     if resume and checkpoint is not None and checkpoint.exists():
         saved = torch.load(checkpoint, weights_only=True, map_location=device)
         model.load_state_dict(saved["model"])
@@ -127,6 +140,8 @@ def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | Non
         torch.set_rng_state(saved["torch_rng"].cpu())
         state = {key: saved[key] for key in state}
         log.info("resumed from %s at epoch %d", checkpoint, state["epoch"])
+    step = distributed.data_parallel(model, device)  # DDP averages gradients when under torchrun
+    step_fn = torch.compile(step) if config.compile else step
 
     epoch_times = []
     for epoch in range(state["epoch"] + 1, config.epochs + 1):
@@ -136,8 +151,9 @@ def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | Non
         started = time.perf_counter()
         sums: dict[str, float] = {}
         n_batches = 0
-        batches = iterate_batches(inputs, targets, offsets, config.batch_size, rng)
-        total_batches = -(-len(inputs) // config.batch_size)
+        order = distributed.shard(distributed.broadcast_from_main(rng.permutation(len(inputs))))
+        batches = iterate_batches(inputs[order], targets[order], offsets, batch_size)
+        total_batches = -(-len(order) // batch_size)
         for batch in tqdm(batches, total=total_batches, desc=f"{config.model} epoch {epoch}",
                           disable=not progress, leave=False):
             batch = batch.to(device, non_blocking=True)
@@ -155,20 +171,23 @@ def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | Non
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             n_batches += 1
         epoch_times.append(time.perf_counter() - started)
-        row = {"epoch": epoch, "seconds": epoch_times[-1],
-               **{f"loss_{k}": v / max(n_batches, 1) for k, v in sums.items()}}
+        losses = distributed.mean_over_ranks({k: v / max(n_batches, 1) for k, v in sums.items()}, device)
+        row = {"epoch": epoch, "seconds": epoch_times[-1], **{f"loss_{k}": v for k, v in losses.items()}}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            valid = run_evaluation(model, dataset, config, "valid")
-            row["valid_NDCG@10"] = validation_score(valid)
-            if row["valid_NDCG@10"] > state["best_score"]:
-                state["best_score"] = row["valid_NDCG@10"]
-                state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                state["bad_evals"] = 0
-            else:
-                state["bad_evals"] += 1
+            if distributed.is_main():
+                valid = run_evaluation(model, dataset, config, "valid")
+                row["valid_NDCG@10"] = validation_score(valid)
+                if row["valid_NDCG@10"] > state["best_score"]:
+                    state["best_score"] = row["valid_NDCG@10"]
+                    state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    state["bad_evals"] = 0
+                else:
+                    state["bad_evals"] += 1
+            # every rank stops early together, on rank 0's validation
+            row, state["bad_evals"] = distributed.broadcast_from_main((row, state["bad_evals"]))
         state["history"].append(row)
         state["epoch"] = epoch
-        if checkpoint is not None:
+        if out is not None:
             _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "numpy_rng": rng.bit_generator.state, "generator": generator.get_state(),
                           "torch_rng": torch.get_rng_state(), **state}, checkpoint)
@@ -186,8 +205,11 @@ def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | Non
 
 def _finish(model, dataset: CrossDomainDataset, config: Config, out: Path | None,
             history: pd.DataFrame, seconds: float) -> TrainResult:
-    result = TrainResult(model, config, history, run_evaluation(model, dataset, config, "valid"),
-                         run_evaluation(model, dataset, config, "test"), seconds)
+    valid = test = None
+    if distributed.is_main():
+        valid, test = run_evaluation(model, dataset, config, "valid"), run_evaluation(model, dataset, config, "test")
+    valid, test = distributed.broadcast_from_main((valid, test))
+    result = TrainResult(model, config, history, valid, test, seconds)
     if out is not None:
         history.to_csv(out / "history.csv", index=False)
         (out / "metrics.json").write_text(json.dumps(result.metrics(), indent=2))
