@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import PAD, CrossDomainDataset, iterate_batches, pad_training
 from dpgdiff_lite.losses import total_loss
-from dpgdiff_lite.runtime import get_device, set_seed
+from dpgdiff_lite.runtime import explain_out_of_memory, get_device, set_seed
 from dpgdiff_lite.trainer import build_model, run_evaluation
 
 
@@ -65,7 +65,7 @@ def benchmark(dataset: CrossDomainDataset, config: Config, steps: int = 20, eval
 
     batches = [b.to(device) for b, _ in zip(endless(), range(steps + 3))]
     model.train()
-    try:
+    with explain_out_of_memory(config.batch_size, config.dim):
         for batch in batches[:2]:  # warm-up
             train_step(batch)
         with FlopCounterMode(display=False) as counter:
@@ -75,9 +75,6 @@ def benchmark(dataset: CrossDomainDataset, config: Config, steps: int = 20, eval
         for batch in batches[3:]:
             train_step(batch)
         _sync(device)
-    except torch.cuda.OutOfMemoryError:
-        raise ValueError(f"out of GPU memory with batch_size={config.batch_size}, dim={config.dim}: "
-                         "lower --set batch_size=… (or dim)") from None
     seconds = (time.perf_counter() - started) / max(len(batches) - 3, 1)
     rows = np.concatenate([b.targets.cpu().numpy() for b in batches[3:]]) if len(batches) > 3 else targets[:0]
     sequences_per_s = np.mean([len(b) for b in batches[3:]]) / seconds

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -30,3 +32,13 @@ def get_device(name: str = "auto") -> torch.device:
     if name.split(":")[0] not in ("cpu", "cuda", "mps"):
         raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps")
     return torch.device(name)
+
+
+@contextmanager
+def explain_out_of_memory(batch_size: int, dim: int) -> Iterator[None]:
+    """Turn a device out-of-memory error into a message naming the settings to lower."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise ValueError(f"out of device memory with batch_size={batch_size}, dim={dim}: lower "
+                         f"--set batch_size=… (or dim)") from None

@@ -27,7 +27,7 @@ from dpgdiff_lite.evaluation import EvalResult, evaluate
 from dpgdiff_lite.losses import total_loss
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.popularity import PopularityScorer
-from dpgdiff_lite.runtime import get_device, set_seed
+from dpgdiff_lite.runtime import explain_out_of_memory, get_device, set_seed
 from dpgdiff_lite.sasrec import SASRec
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def _train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | No
         for batch in tqdm(batches, total=total_batches, desc=f"{config.model} epoch {epoch}",
                           disable=not progress, leave=False):
             batch = batch.to(device, non_blocking=True)
-            with autocast:
+            with autocast, explain_out_of_memory(config.batch_size, config.dim):
                 terms = step_fn(batch, generator=generator, rng=rng)
             for name, value in terms.items():
                 if not torch.isfinite(value):
@@ -165,7 +165,8 @@ def _train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | No
                                         f"(try a lower lr, currently {config.lr})")
             loss = total_loss(terms, config.loss_weights)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            with explain_out_of_memory(config.batch_size, config.dim):
+                loss.backward()
             optimizer.step()
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())

@@ -65,3 +65,14 @@ def test_popularity_needs_no_training(toy_dataset, tmp_path):
     result = train(toy_dataset, smoke(model="pop"), tmp_path, progress=False)
     assert json.loads((tmp_path / "metrics.json").read_text())["model"] == "pop"
     assert result.history.empty
+
+
+def test_out_of_memory_names_the_setting_to_lower(toy_dataset, monkeypatch):
+    from dpgdiff_lite.model import DPGDiff
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(DPGDiff, "loss_terms", exhausted)
+    with pytest.raises(ValueError, match=r"out of device memory with batch_size=128, dim=32: lower --set batch_size"):
+        train(toy_dataset, smoke(), progress=False)
