@@ -78,7 +78,7 @@ def run_evaluation(model, dataset: CrossDomainDataset, config: Config, split: st
     """
     protocol = config.eval_protocol
     if protocol == "sampled" and min(dataset.n_items) - 1 < config.eval_negatives:
-        log.info("a domain has fewer than %d other items: ranking against all items", config.eval_negatives)
+        log.debug("a domain has fewer than %d other items: ranking against all items", config.eval_negatives)
         protocol = "full"
     return evaluate(model, dataset, split=split, protocol=protocol,
                     n_negatives=config.eval_negatives, seed=config.eval_seed, histories=histories)
