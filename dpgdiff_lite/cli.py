@@ -19,7 +19,7 @@ from dpgdiff_lite import distributed
 from dpgdiff_lite.config import MODELS, PRESETS, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.sources import load_data
-from dpgdiff_lite.evaluation import results_table
+from dpgdiff_lite.experiments import oracle_fraction, table1
 from dpgdiff_lite.trainer import load_run, run_evaluation, train
 
 
@@ -83,20 +83,16 @@ def command_compare(args: argparse.Namespace) -> pd.DataFrame:
     for name in models:
         if name not in MODELS:
             raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
-    results, seconds = {}, {}
+    results = {}
     for name in models:
         config = preset(args.preset, model=name).with_overrides(args.set or [])
-        run = train(source.dataset, config, Path(args.out) / name, progress=not args.quiet)
-        results[name], seconds[name] = run.test, run.seconds_per_epoch
-    ours = "dpgdiff" if "dpgdiff" in results and len(results) > 1 else None
-    table = results_table(results, ours=ours)
-    print(f"test metrics ×100 on {args.data} [{source.dataset.protocol}, {config.eval_protocol} protocol]")
+        results[name] = train(source.dataset, config, Path(args.out) / name, progress=not args.quiet)
+    table = table1(results)
+    print(f"test metrics ×100 on {args.data} [{source.dataset.protocol}, {results[name].test.protocol} protocol]")
     print(table.round(2).to_string())
-    print("seconds per epoch: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
-    if source.truth is not None:
-        config = preset(args.preset)
-        oracle = run_evaluation(source.truth.oracle_scorer(), source.dataset, config, "test").table["NDCG@10"]
-        ratios = pd.DataFrame({name: r.table["NDCG@10"] / oracle for name, r in results.items()})
+    print("seconds per epoch: " + ", ".join(f"{k} {r.seconds_per_epoch:.1f}" for k, r in results.items()))
+    ratios = oracle_fraction(results, source)
+    if ratios is not None:
         print("NDCG@10 as a fraction of the planted oracle's:")
         print(ratios.round(3).to_string())
     table.to_csv(Path(args.out) / "table1.csv")

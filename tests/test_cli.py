@@ -49,3 +49,12 @@ def test_bad_input_is_a_clear_error(argv, message, capsys, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_compare_writes_table1_and_the_oracle_fractions(tmp_path, capsys):
+    assert main(["compare", "--data", "synthetic:tiny", "--preset", "smoke", "--models", "dpgdiff,pop",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    header = (tmp_path / "table1.csv").read_text().splitlines()[0]
+    assert header == "domain,metric,dpgdiff,pop,Imp.,p"
+    out = capsys.readouterr().out
+    assert "NDCG@10 as a fraction of the planted oracle's" in out and "seconds per epoch: dpgdiff" in out

@@ -7,6 +7,7 @@ import torch
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.augment import MASK, augment_batch
 from dpgdiff_lite.data.dataset import PAD
+from dpgdiff_lite.data.augment import AUGMENTATIONS
 from dpgdiff_lite.data.synthetic import NOISE
 from dpgdiff_lite.lessons import contrast
 from dpgdiff_lite.losses import info_nce, tri_view_loss
@@ -87,7 +88,8 @@ def test_augmentation_widget_update_redraws_for_a_new_operator_and_rate():
     seq = np.arange(0, 20, 2)
     labels = np.zeros(10, dtype=int)
     widget, update = contrast.augmentation_widget(seq, labels, OFFSETS, seed=0)
-    assert widget is not None
+    operator, rate = widget.children[0].children
+    assert tuple(operator.options) == AUGMENTATIONS and (operator.value, rate.value) == ("mask", 0.3)
 
     def boxes(fig):
         return [(p.get_x(), p.get_facecolor()) for p in fig.axes[0].patches]
