@@ -10,8 +10,13 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-MODELS = ("dpgdiff", "diff", "diff+de", "diff+de+g", "diff+de+tricl", "sasrec", "pop")
-"""Trainable and baseline models; the five diffusion variants are the rows of the paper's Table 3."""
+from dpgdiff_lite.data.augment import DEFAULT_RATES
+
+MODELS = ("dpgdiff", "diff", "diff+de", "diff+de+g", "diff+de+tricl", "sasrec", "pop", "oracle")
+"""Trainable and baseline models; the five diffusion variants are the rows of the paper's Table 3;
+``oracle`` ranks by the planted next-item law (synthetic data only)."""
+UNTRAINED = ("pop", "oracle")
+"""Scorers that need no training: popularity counts, and the planted oracle."""
 
 VARIANT_FLAGS: dict[str, tuple[bool, bool, bool]] = {
     # name: (disentangled encoder, guidance by cross-attention, tri-view contrastive loss)
@@ -62,12 +67,12 @@ class Config:
     # cosine form, which keeps InfoNCE about direction; set the two fields for the literal eq. (13).
     cl_similarity: str = "cosine"
     temperature: float = 0.2
-    # --- augmentation rates for s_aug (CoSeRec / CL4SRec defaults) ---
-    crop_rate: float = 0.6
-    mask_rate: float = 0.3
-    reorder_rate: float = 0.3
-    substitute_rate: float = 0.3
-    insert_rate: float = 0.3
+    # --- augmentation rates for s_aug (CoSeRec / CL4SRec defaults, see data.augment.DEFAULT_RATES) ---
+    crop_rate: float = DEFAULT_RATES["crop"]
+    mask_rate: float = DEFAULT_RATES["mask"]
+    reorder_rate: float = DEFAULT_RATES["reorder"]
+    substitute_rate: float = DEFAULT_RATES["substitute"]
+    insert_rate: float = DEFAULT_RATES["insert"]
     # --- optimisation (paper: Adam, batch 512, 100 epochs) ---
     epochs: int = 15
     batch_size: int = 256
@@ -111,6 +116,16 @@ class Config:
     def loss_weights(self) -> dict[str, float]:
         """Weights of the terms of eq. (14) by the names ``loss_terms`` gives them."""
         return {"diff": self.weight_diff, "rec": self.weight_rec, "cl": self.weight_cl}
+
+    @property
+    def augment_rates(self) -> dict[str, float]:
+        """The rates of the five augmentations of s_aug (eq. 13), keyed as in ``data.augment``."""
+        return {op: getattr(self, f"{op}_rate") for op in DEFAULT_RATES}
+
+    @property
+    def trainable(self) -> bool:
+        """False for the scorers that need no training (popularity, the oracle)."""
+        return self.model not in UNTRAINED
 
     @property
     def variant_flags(self) -> tuple[bool, bool, bool]:

@@ -27,9 +27,6 @@ def timestep_embedding(t: Tensor, dim: int) -> Tensor:
 class CrossAttentionDecoder(nn.Module):
     """Decoder of eq. (9): cross-attention (queries: Encoder_c, keys/values: guidance) + MLP.
 
-    Set ``record_attention = True`` to keep the last attention weights in ``attention``
-    (B, L, M), averaged over heads, for the notebooks.
-
     Implements eq. (9).
     """
 
@@ -40,20 +37,16 @@ class CrossAttentionDecoder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
         self.drop = nn.Dropout(dropout)
         self.heads = heads
-        self.record_attention = False
-        self.attention: Tensor | None = None
 
-    def forward(self, query: Tensor, memory: Tensor, allowed: Tensor) -> Tensor:
-        """query (B, L, D), memory (B, M, D), allowed (B, L, M) → (B, L, D)."""
+    def forward(self, query: Tensor, memory: Tensor, allowed: Tensor,
+                need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        """query (B, L, D), memory (B, M, D), allowed (B, L, M) → (B, L, D), and with
+        ``need_weights`` the attention weights (B, L, M) averaged over heads (else None)."""
         blocked = (~allowed).repeat_interleave(self.heads, dim=0)  # (B·heads, L, M), True = masked
         kv = self.norm_kv(memory)
-        out, weights = self.attention_layer(
-            self.norm_q(query), kv, kv, attn_mask=blocked, need_weights=self.record_attention
-        )
-        if self.record_attention:
-            self.attention = weights.detach()
+        out, weights = self.attention_layer(self.norm_q(query), kv, kv, attn_mask=blocked, need_weights=need_weights)
         h = query + self.drop(out)
-        return h + self.drop(self.mlp(self.norm_mlp(h)))
+        return h + self.drop(self.mlp(self.norm_mlp(h))), weights
 
 
 class DPGDenoiser(nn.Module):
@@ -82,8 +75,10 @@ class DPGDenoiser(nn.Module):
         return self.encoder_c(h_c, padding)
 
     def forward(self, context: Tensor, x_t: Tensor, t: Tensor, signal: Tensor,
-                memory: Tensor | None = None, memory_allowed: Tensor | None = None) -> Tensor:
-        """x̂_0 (B, L, D) from Encoder_c's output ``context`` and the noisy x_t (B, L, D) at step t (B,).
+                memory: Tensor | None = None, memory_allowed: Tensor | None = None,
+                need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        """x̂_0 (B, L, D) from Encoder_c's output ``context`` and the noisy x_t (B, L, D) at step t (B,),
+        with the Decoder's cross-attention weights (B, L, M) when ``need_weights`` (else None).
 
         ``signal`` (B,) is √ᾱ_t, the share of x_0 in x_t. The projected x_t is layer-normed (so the
         easy low-t cases cannot inflate it) and weighted by √ᾱ_t, so it fades as the noise takes
@@ -91,7 +86,8 @@ class DPGDenoiser(nn.Module):
         is trained at every t instead of being starved by the easy low-t shortcut.
         """
         h = context + self.time_mlp(timestep_embedding(t, self.dim))[:, None, :]
+        weights = None
         if self.decoder is not None:
-            h = self.decoder(h, memory, memory_allowed)
+            h, weights = self.decoder(h, memory, memory_allowed, need_weights)
         # x̂_0 = history-and-guidance estimate + √ᾱ_t · (what x_t itself says about x_0)
-        return self.head(h) + signal[:, None, None] * self.noisy_input(x_t)
+        return self.head(h) + signal[:, None, None] * self.noisy_input(x_t), weights

@@ -2,8 +2,9 @@
 
 Section "Experimental Settings": each test case ranks its target against 999 negatives drawn
 uniformly from the target's own domain (Krichene and Rendle 2020), reported as MRR@10, NDCG@5,10
-and HR@5,10 (×100) per domain. A *scorer* is any object with
-``score(batch, domain) -> (batch, n_items[domain])`` scores for the last position of each row.
+and HR@5,10 (×100) per domain. A scorer is any :class:`dpgdiff_lite.recommender.Scorer`:
+``score(batch, domain, steps=None) -> (batch, n_items[domain])`` scores for the last position of
+each row, on batches moved to ``scorer.device``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
-from torch import Tensor, nn
+from torch import Tensor
 
 from dpgdiff_lite.data.dataset import CrossDomainDataset, EvalSplit, make_batch, pad_eval
+from dpgdiff_lite.recommender import Scorer
 
 METRICS = ("MRR@10", "NDCG@5", "NDCG@10", "HR@5", "HR@10")
 SPLITS = ("valid", "test")
@@ -104,7 +106,7 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def evaluate(
-    scorer,
+    scorer: Scorer,
     dataset: CrossDomainDataset,
     split: str = "test",
     protocol: str = "sampled",
@@ -113,13 +115,15 @@ def evaluate(
     ties: str = "pessimistic",
     batch_size: int = 512,
     histories: list[np.ndarray] | None = None,
+    steps: int | None = None,
 ) -> EvalResult:
     """Rank every case's target with ``scorer`` and report Table 1's metrics per target domain.
 
     ``sampled`` draws ``n_negatives`` negatives per case from the target's domain with a Generator
     seeded by (seed, domain) — identical for every model; ``full`` ranks against the whole domain.
     ``ties="c2dsr"`` reproduces the C2DSR code (negatives with replacement, a 1e-5 tie margin in the
-    target's favour, uncapped MRR). ``histories`` replaces the split's histories (e.g. noisy ones).
+    target's favour, uncapped MRR). ``histories`` replaces the split's histories (e.g. noisy ones);
+``steps`` is the number of reverse diffusion steps k handed to ``scorer.score``.
 
     Implements eq. (7).
     """
@@ -138,47 +142,38 @@ def evaluate(
     target_domain = dataset.domain_of(cases.targets)
     local_target = dataset.to_local(cases.targets)
 
-    is_module = isinstance(scorer, nn.Module)
-    params = list(scorer.parameters()) if is_module else []
-    device = params[0].device if params else torch.device("cpu")
-    was_training = is_module and scorer.training
-    if is_module:
-        scorer.eval()
+    device = scorer.device
     ranks = np.zeros(len(cases), dtype=np.int64)
-    try:
-        with torch.no_grad():
-            for d, n_items in enumerate(dataset.n_items):
-                idx = np.flatnonzero(target_domain == d)
-                negatives = None
-                if protocol == "sampled" and len(idx):
-                    rng = np.random.default_rng([seed, d])
-                    try:
-                        negatives = sample_negatives(local_target[idx], n_items, n_negatives, rng, ties == "c2dsr")
-                    except ValueError as err:
-                        raise ValueError(f"domain {dataset.domain_names[d]!r}: {err}") from None
-                bad = 0
-                for start in range(0, len(idx), batch_size):
-                    rows = idx[start:start + batch_size]
-                    batch = make_batch(inputs[rows], targets[rows], offsets, cases.users[rows]).to(device)
-                    scores = scorer.score(batch, d)  # (batch, n_items[d])
-                    if tuple(scores.shape) != (len(rows), n_items):
-                        raise ValueError(
-                            f"scorer.score(batch, {d}) returned shape {tuple(scores.shape)}, "
-                            f"expected ({len(rows)}, {n_items}) for domain {dataset.domain_names[d]!r}"
-                        )
-                    finite = torch.isfinite(scores).all(1)
-                    bad += int((~finite).sum())
-                    neg = None if negatives is None else torch.from_numpy(negatives[start:start + len(rows)]).to(device)
-                    target = torch.from_numpy(local_target[rows]).to(device)
-                    ranks[rows] = _ranks(scores, target, neg, ties).cpu().numpy()
-                if bad:
-                    raise ValueError(
-                        f"scorer produced NaN/inf scores in domain {dataset.domain_names[d]!r} "
-                        f"for {bad} of {len(idx)} {split} cases"
-                    )
-    finally:
-        if was_training:
-            scorer.train()
+    for d, n_items in enumerate(dataset.n_items):
+        idx = np.flatnonzero(target_domain == d)
+        negatives = None
+        if protocol == "sampled" and len(idx):
+            rng = np.random.default_rng([seed, d])
+            try:
+                negatives = sample_negatives(local_target[idx], n_items, n_negatives, rng, ties == "c2dsr")
+            except ValueError as err:
+                raise ValueError(f"domain {dataset.domain_names[d]!r}: {err}") from None
+        bad = 0
+        for start in range(0, len(idx), batch_size):
+            rows = idx[start:start + batch_size]
+            batch = make_batch(inputs[rows], targets[rows], offsets, cases.users[rows]).to(device)
+            with torch.no_grad():
+                scores = scorer.score(batch, d, steps=steps)  # (batch, n_items[d])
+            if tuple(scores.shape) != (len(rows), n_items):
+                raise ValueError(
+                    f"scorer.score(batch, {d}) returned shape {tuple(scores.shape)}, "
+                    f"expected ({len(rows)}, {n_items}) for domain {dataset.domain_names[d]!r}"
+                )
+            finite = torch.isfinite(scores).all(1)
+            bad += int((~finite).sum())
+            neg = None if negatives is None else torch.from_numpy(negatives[start:start + len(rows)]).to(scores.device)
+            target = torch.from_numpy(local_target[rows]).to(scores.device)
+            ranks[rows] = _ranks(scores, target, neg, ties).cpu().numpy()
+        if bad:
+            raise ValueError(
+                f"scorer produced NaN/inf scores in domain {dataset.domain_names[d]!r} "
+                f"for {bad} of {len(idx)} {split} cases"
+            )
 
     per_case = pd.DataFrame({
         "case": np.arange(len(cases)),

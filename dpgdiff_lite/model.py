@@ -24,9 +24,10 @@ from dpgdiff_lite.denoiser import DPGDenoiser
 from dpgdiff_lite.diffusion import NoiseSchedule, diffusion_loss
 from dpgdiff_lite.encoders import DisentangledEncoder, Guidance, ItemEmbeddings
 from dpgdiff_lite.losses import domain_cross_entropy, tri_view_loss
+from dpgdiff_lite.recommender import Recommender
 
 
-class DPGDiff(nn.Module):
+class DPGDiff(Recommender):
     """The full model or one of its ablations, chosen by ``config.model``."""
 
     def __init__(self, n_items: tuple[int, ...], config: Config):
@@ -50,6 +51,10 @@ class DPGDiff(nn.Module):
         """h_c = Emb(s_c) + Pos(s_c) for left-padded global ids (B, L) → (B, L, D)."""
         return self.drop(self.items(items) + self.position(positions(items)))
 
+    def context(self, batch: Batch) -> Tensor:
+        """Encoder_c over the clean mixed sequence s_c, (B, L, D): the history the Decoder reads (eq. 9)."""
+        return self.denoiser.encode(self.embed_sequence(batch.items), batch.padding_mask)
+
     def target_embedding(self, items: Tensor) -> Tensor:
         """x_0: the embedding of the next item, gradients flowing into E_d.
 
@@ -67,16 +72,21 @@ class DPGDiff(nn.Module):
         return self.encoder(batch) if self.encoder is not None else None
 
     def denoise(self, context: Tensor, x_t: Tensor, t: Tensor, guidance: Guidance | None,
-                last_only: bool = False) -> Tensor:
+                last_only: bool = False, need_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """x̂_0 = f_θ(x_t, g_d) (eq. 9) at every position (B, L, D), or the last one (B, 1, D).
+
+        With ``need_weights`` also the Decoder's cross-attention weights (B, L, M), head-averaged.
 
         Implements eq. (9).
         """
         signal = self.schedule.to(x_t.device).sqrt_alpha_bars[t - 1]  # √ᾱ_t, (B,)
         if not self.guided:
-            return self.denoiser(context, x_t, t, signal)
+            if need_weights:
+                raise ValueError(f"model {self.config.model!r} has no guidance, hence no cross-attention")
+            return self.denoiser(context, x_t, t, signal)[0]
         allowed = guidance.memory_allowed[:, -1:] if last_only else guidance.memory_allowed
-        return self.denoiser(context, x_t, t, signal, guidance.memory, allowed)
+        x0_hat, weights = self.denoiser(context, x_t, t, signal, guidance.memory, allowed, need_weights)
+        return (x0_hat, weights) if need_weights else x0_hat
 
     # --- training (Algorithm 1) -----------------------------------------------------------
     def loss_terms(self, batch: Batch, generator: torch.Generator | None = None,
@@ -87,7 +97,7 @@ class DPGDiff(nn.Module):
         """
         cfg = self.config
         has_target = batch.targets != PAD  # (B, L)
-        context = self.denoiser.encode(self.embed_sequence(batch.items), batch.padding_mask)
+        context = self.context(batch)
         guidance = self.guidance(batch)  # Algorithm 1, lines 2–4
         x0 = self.target_embedding(batch.targets)  # (B, L, D)
         t = torch.randint(1, cfg.T + 1, (len(batch),), device=x0.device, generator=generator)  # line 5
@@ -104,26 +114,34 @@ class DPGDiff(nn.Module):
             rec = rec + domain_cross_entropy(single, local, domains, self.items)  # eq. (12)
         terms["rec"] = rec  # line 9, eq. (10)
         if self.tri_cl:
-            augmented = augment_batch(batch.items.cpu().numpy(), self.items.offsets.cpu().numpy(),
-                                      rng if rng is not None else np.random.default_rng(), rates=self.augment_rates)
-            aug_items = torch.from_numpy(augmented).to(x0.device)
-            h_aug = self.denoiser.encode(self.embed_sequence(aug_items), aug_items == PAD)[:, -1]  # Encoder_c(s_aug)
-            # views h_c = x̂_0, h_d = g_d, h_aug = Encoder_c(s_aug) at the last position, (B, D) each
-            terms["cl"] = tri_view_loss(x0_hat[:, -1], guidance.fused[:, -1], h_aug,
-                                        cfg.temperature, cfg.cl_similarity)  # line 10
+            views = self.views(batch, x0_hat[:, -1], guidance, rng if rng is not None else np.random.default_rng())
+            terms["cl"] = tri_view_loss(*views.values(), cfg.temperature, cfg.cl_similarity)  # line 10
         return terms
+
+    def augment(self, items: Tensor, rng: np.random.Generator) -> Tensor:
+        """s_aug for eq. (13): one of the five augmentations per row of left-padded global ids (B, L),
+        at the rates of the config."""
+        augmented = augment_batch(items.cpu().numpy(), self.items.offsets.cpu().numpy(), rng,
+                                  rates=self.config.augment_rates)
+        return torch.from_numpy(augmented).to(items.device)
+
+    def views(self, batch: Batch, x0_hat: Tensor, guidance: Guidance, rng: np.random.Generator) -> dict[str, Tensor]:
+        """The three views of eq. (13) at the last position, (B, D) each: h_c = x̂_0 (given: denoised
+        in training, generated at inference), h_d = g_d (the fused guidance) and h_aug = Encoder_c(s_aug).
+
+        Implements eq. (13).
+        """
+        if guidance is None:
+            raise ValueError(f"model {self.config.model!r} has no disentangled encoder, hence no h_d view")
+        aug_items = self.augment(batch.items, rng)
+        h_aug = self.denoiser.encode(self.embed_sequence(aug_items), aug_items == PAD)[:, -1]  # Encoder_c(s_aug)
+        return {"h_c": x0_hat, "h_d": guidance.fused[:, -1], "h_aug": h_aug}
 
     def preferences(self, guidance: Guidance) -> list[Tensor]:
         """ĝ_d of eq. (12)/(15) for each target domain d, every (B, L, D); see ``Config.preference``."""
         if self.config.preference == "fused":
             return [guidance.fused] * len(guidance.per_domain)
         return guidance.per_domain
-
-    @property
-    def augment_rates(self) -> dict[str, float]:
-        c = self.config
-        return {"crop": c.crop_rate, "mask": c.mask_rate, "reorder": c.reorder_rate,
-                "substitute": c.substitute_rate, "insert": c.insert_rate}
 
     # --- inference (eq. 15) ---------------------------------------------------------------
     @torch.no_grad()
@@ -137,7 +155,7 @@ class DPGDiff(nn.Module):
         """
         cfg = self.config
         steps = steps or cfg.inference_steps or cfg.T
-        context = self.denoiser.encode(self.embed_sequence(batch.items), batch.padding_mask)[:, -1:]
+        context = self.context(batch)[:, -1:]
         guidance = self.guidance(batch)
         schedule = self.schedule.to(context.device)
 
@@ -148,9 +166,9 @@ class DPGDiff(nn.Module):
                                  generator=generator, device=context.device, return_trajectory=return_trajectory)
         return (*result, guidance) if return_trajectory else (result, guidance)
 
-    @torch.no_grad()
-    def score(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
-        """Eq. (15): scores (x̂_0 + ĝ_d)ᵀ E_d of every item of ``domain`` for the last position.
+    def item_scores(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
+        """Eq. (15): scores (x̂_0 + ĝ_d)ᵀ E_d of every item of ``domain`` for the last position, with
+        ``steps`` reverse steps (default: ``config.inference_steps``).
 
         Implements eq. (15).
         """

@@ -15,6 +15,8 @@ from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset
 class PopularityScorer:
     """Scores item ``v`` of a domain by how often ``v`` occurs in the training sequences."""
 
+    device = torch.device("cpu")
+
     def __init__(self, dataset: CrossDomainDataset | None = None) -> None:
         self.counts: list[Tensor] = []  # [domain] (n_items[domain],)
         if dataset is not None:
@@ -29,8 +31,8 @@ class PopularityScorer:
         ]
         return self
 
-    def score(self, batch: Batch, domain: int) -> Tensor:
-        """(batch, n_items[domain]) training counts, the same row for every user."""
+    def score(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
+        """(batch, n_items[domain]) training counts, the same row for every user (``steps`` is ignored)."""
         if not self.counts:
             raise RuntimeError("PopularityScorer is not fitted: build it with a dataset or call .fit(dataset)")
         if not 0 <= domain < len(self.counts):

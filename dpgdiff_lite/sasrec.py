@@ -13,9 +13,10 @@ from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import PAD, Batch, positions
 from dpgdiff_lite.encoders import ItemEmbeddings, SequenceEncoder
 from dpgdiff_lite.losses import domain_cross_entropy
+from dpgdiff_lite.recommender import Recommender
 
 
-class SASRec(nn.Module):
+class SASRec(Recommender):
     """Item embeddings + positions → causal Transformer → dot product with the domain's items."""
 
     def __init__(self, n_items: tuple[int, ...], config: Config):
@@ -35,6 +36,6 @@ class SASRec(nn.Module):
         h = self.represent(batch.items)[rows]
         return {"rec": domain_cross_entropy(h, batch.target_local[rows], batch.target_domains[rows], self.items)}
 
-    @torch.no_grad()
-    def score(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
+    def item_scores(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
+        """The last position's representation against E_d; ``steps`` is ignored (no diffusion)."""
         return self.represent(batch.items)[:, -1] @ self.items.table(domain).T

@@ -17,6 +17,7 @@ from dpgdiff_lite.evaluation import (
     results_table,
     sample_negatives,
 )
+from dpgdiff_lite.recommender import Recommender
 
 
 def small_dataset(n_items: tuple[int, int] = (15, 15), n_cases: int = 30, seed: int = 0) -> CrossDomainDataset:
@@ -34,10 +35,12 @@ def small_dataset(n_items: tuple[int, int] = (15, 15), n_cases: int = 30, seed: 
 class PlacedScorer:
     """Target scores 0; ``above`` other items score 1, ``equal`` others 0, the rest -1."""
 
+    device = torch.device("cpu")
+
     def __init__(self, n_items: tuple[int, ...], above: int, equal: int = 0, margin: float = 0.0) -> None:
         self.n_items, self.above, self.equal, self.margin = n_items, above, equal, margin
 
-    def score(self, batch: Batch, domain: int) -> torch.Tensor:
+    def score(self, batch: Batch, domain: int, steps: int | None = None) -> torch.Tensor:
         target = batch.target_local[:, -1]  # (batch,)
         items = torch.arange(self.n_items[domain])
         # position of every item in the order that skips the target
@@ -52,11 +55,13 @@ class PlacedScorer:
 class ItemScorer:
     """Fixed random score per item, the same for every user."""
 
+    device = torch.device("cpu")
+
     def __init__(self, n_items: tuple[int, ...], seed: int = 0) -> None:
         g = torch.Generator().manual_seed(seed)
         self.table = [torch.rand(n, generator=g) for n in n_items]
 
-    def score(self, batch: Batch, domain: int) -> torch.Tensor:
+    def score(self, batch: Batch, domain: int, steps: int | None = None) -> torch.Tensor:
         return self.table[domain].expand(len(batch), -1)
 
 
@@ -149,7 +154,7 @@ def test_histories_override_reach_the_scorer():
     seen = []
 
     class Recorder(ItemScorer):
-        def score(self, batch, domain):
+        def score(self, batch, domain, steps=None):
             seen.append(batch.items[:, -1].clone())
             return super().score(batch, domain)
 
@@ -160,29 +165,29 @@ def test_histories_override_reach_the_scorer():
         evaluate(ItemScorer(data.n_items), data, protocol="full", histories=noisy[:2])
 
 
-def test_module_scorer_runs_in_eval_mode_and_restores_training():
+def test_recommender_scores_in_eval_mode_without_gradients_and_restores_training():
     data = small_dataset()
 
-    class Model(torch.nn.Module):
+    class Model(Recommender):
         def __init__(self):
             super().__init__()
             self.weight = torch.nn.Parameter(torch.zeros(1))
-            self.modes = []
+            self.seen = []
 
-        def score(self, batch, domain):
-            self.modes.append(self.training)
+        def item_scores(self, batch, domain, steps):
+            self.seen.append((self.training, torch.is_grad_enabled(), steps))
             return torch.rand(len(batch), data.n_items[domain]) + self.weight
 
     model = Model().train()
-    evaluate(model, data, protocol="full")
-    assert model.modes and not any(model.modes) and model.training
+    evaluate(model, data, protocol="full", steps=3)
+    assert model.seen and set(model.seen) == {(False, False, 3)} and model.training
 
 
 def test_non_finite_scores_raise_with_domain_and_count():
     data = small_dataset()
 
     class Broken(ItemScorer):
-        def score(self, batch, domain):
+        def score(self, batch, domain, steps=None):
             scores = super().score(batch, domain).clone()
             if domain == 1:
                 scores[::3, 4] = float("nan")

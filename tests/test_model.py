@@ -44,12 +44,13 @@ def test_every_parameter_of_the_variant_receives_a_gradient(toy_dataset, variant
 
 
 def test_cross_attention_never_looks_at_future_guidance(toy_dataset):
-    model = make(toy_dataset)
-    model.denoiser.decoder.record_attention = True
+    model = make(toy_dataset).eval()
     batch = first_batch(toy_dataset)
-    model.loss_terms(batch, rng=np.random.default_rng(0))
-    weights = model.denoiser.decoder.attention  # (B, L, M)
     guidance = model.guidance(batch)
+    x_t = torch.randn(*batch.items.shape, model.config.dim)
+    t = torch.full((len(batch),), model.config.T)
+    x0_hat, weights = model.denoise(model.context(batch), x_t, t, guidance, need_weights=True)  # (B, L, M)
+    assert torch.allclose(x0_hat, model.denoise(model.context(batch), x_t, t, guidance), atol=1e-5)
     assert weights.shape == guidance.memory_allowed.shape
     assert torch.allclose(weights.sum(-1), torch.ones(weights.shape[:2]), atol=1e-5)
     assert weights[~guidance.memory_allowed].abs().max() == 0
