@@ -16,14 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from dpgdiff_lite.config import Config
-from dpgdiff_lite.data.dataset import PAD, CrossDomainDataset, iterate_batches, pad_training
-from dpgdiff_lite.losses import total_loss
-from dpgdiff_lite.runtime import explain_out_of_memory, get_device, set_seed
-from dpgdiff_lite.trainer import build_model, run_evaluation
+from dpgdiff_lite.data.dataset import PAD, CrossDomainDataset, EvalSplit, iterate_batches
+from dpgdiff_lite.runtime import explain_out_of_memory, get_device
+from dpgdiff_lite.trainer import run_evaluation, setup_training, train_step
 
 
 def _sync(device: torch.device) -> None:
@@ -38,42 +36,28 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 
 def benchmark(dataset: CrossDomainDataset, config: Config, steps: int = 20, eval_cases: int = 2048) -> dict:
-    """Measure one model on one dataset; returns the figures as a flat dict."""
-    set_seed(config.seed)
-    device = get_device(config.device)
-    if device.type == "cpu" and config.cpu_threads > 0:
-        torch.set_num_threads(config.cpu_threads)
-    model = build_model(dataset, config)
-    if not isinstance(model, nn.Module):
+    """Measure one model on one dataset with the trainer's own set-up and step; returns a flat dict."""
+    if not config.trainable:
         raise ValueError(f"bench: model {config.model!r} has nothing to train; pick a trainable model")
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    inputs, targets = pad_training(dataset.train, config.max_len)
-    rng = np.random.default_rng(config.seed)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.bf16)
-
-    def train_step(batch) -> None:
-        with autocast:
-            loss = total_loss(model.loss_terms(batch, rng=rng), config.loss_weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    device = get_device(config.device)
+    setup = setup_training(dataset, config, device)
+    inputs, targets = setup.inputs, setup.targets
 
     def endless():  # epochs back to back, so a small dataset still gives enough full batches
         while True:
-            yield from iterate_batches(inputs, targets, dataset.offsets, config.batch_size, rng)
+            yield from iterate_batches(inputs, targets, dataset.offsets, config.batch_size, setup.rng)
 
     batches = [b.to(device) for b, _ in zip(endless(), range(steps + 3))]
-    model.train()
+    setup.model.train()
     with explain_out_of_memory(config.batch_size, config.dim):
         for batch in batches[:2]:  # warm-up
-            train_step(batch)
+            train_step(setup, batch)
         with FlopCounterMode(display=False) as counter:
-            train_step(batches[2])
+            train_step(setup, batches[2])
         _sync(device)
         started = time.perf_counter()
         for batch in batches[3:]:
-            train_step(batch)
+            train_step(setup, batch)
         _sync(device)
     seconds = (time.perf_counter() - started) / max(len(batches) - 3, 1)
     rows = np.concatenate([b.targets.cpu().numpy() for b in batches[3:]]) if len(batches) > 3 else targets[:0]
@@ -87,20 +71,17 @@ def benchmark(dataset: CrossDomainDataset, config: Config, steps: int = 20, eval
         "epoch_seconds": len(inputs) / sequences_per_s,
         "step_flops": flops, "achieved_flops_per_s": flops / seconds,
     }
-    model.eval()
-    cases = dataset.test.histories[:eval_cases]
+    test = dataset.test
     subset = CrossDomainDataset(dataset.name, dataset.protocol, dataset.domain_names, dataset.n_items,
                                 dataset.train[:1], dataset.valid,
-                                type(dataset.test)(cases, dataset.test.targets[:eval_cases],
-                                                   dataset.test.users[:eval_cases]), dataset.max_len)
+                                EvalSplit(test.histories[:eval_cases], test.targets[:eval_cases],
+                                          test.users[:eval_cases]), dataset.max_len)
     for k in sorted({1, min(5, config.T), config.T}):
-        if hasattr(model, "schedule"):
-            model.config.inference_steps = k
         _sync(device)
         started = time.perf_counter()
-        run_evaluation(model, subset, config, "test")
+        run_evaluation(setup.model, subset, config, "test", steps=k)
         _sync(device)
-        result[f"eval_cases_per_s_k{k}"] = len(cases) / (time.perf_counter() - started)
+        result[f"eval_cases_per_s_k{k}"] = len(subset.test) / (time.perf_counter() - started)
     result["peak_memory_mb"] = _peak_memory_mb(device)
     return result
 

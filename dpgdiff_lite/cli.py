@@ -8,7 +8,6 @@ and the checkpoint. SPEC is ``synthetic[:preset]``, ``c2dsr:PATH`` or ``amazon:X
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -16,38 +15,21 @@ from pathlib import Path
 import pandas as pd
 
 from dpgdiff_lite import distributed
-from dpgdiff_lite.config import MODELS, PRESETS, preset
+from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.sources import load_data
-from dpgdiff_lite.experiments import oracle_fraction, table1
-from dpgdiff_lite.trainer import load_run, run_evaluation, train
-
-
-def _oracle_metrics(source, config) -> dict:
-    if source.truth is None:
-        raise ValueError("--model oracle needs synthetic data (it scores with the planted truth)")
-    scorer = source.truth.oracle_scorer()
-    valid = run_evaluation(scorer, source.dataset, config, "valid")
-    test = run_evaluation(scorer, source.dataset, config, "test")
-    return {"protocol": source.dataset.protocol, "eval_protocol": config.eval_protocol, "model": "oracle",
-            "test": test.to_dict(), "valid": valid.to_dict()}
+from dpgdiff_lite.run_folder import read_json, write_json
+from dpgdiff_lite.runs import oracle_fraction, table1
+from dpgdiff_lite.trainer import load_run, metrics_record, run_evaluation, train
 
 
 def command_train(args: argparse.Namespace) -> dict:
     source = load_data(args.data)
-    model = "pop" if args.model == "oracle" else args.model
-    config = preset(args.preset, model=model).with_overrides(args.set or [])
-    out = Path(args.out)
-    if args.model == "oracle":
-        out.mkdir(parents=True, exist_ok=True)
-        metrics = _oracle_metrics(source, config)
-    else:
-        metrics = train(source.dataset, config, out, progress=not args.quiet).metrics()
-    metrics["data"] = args.data
-    if not distributed.is_main():  # under torchrun rank 0 alone writes and prints
-        return metrics
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(format_metrics(metrics, source.dataset.domain_names))
+    config = preset(args.preset, model=args.model).with_overrides(args.set or [])
+    metrics = train(source.dataset, config, Path(args.out), data=args.data, truth=source.truth,
+                    progress=not args.quiet, resume=not args.fresh).metrics()
+    if distributed.is_main():  # under torchrun rank 0 alone prints
+        print(format_metrics(metrics, source.dataset.domain_names))
     return metrics
 
 
@@ -55,23 +37,20 @@ def command_evaluate(args: argparse.Namespace) -> dict:
     run = Path(args.run)
     if not (run / "metrics.json").exists():
         raise FileNotFoundError(f"{run / 'metrics.json'} not found: is {run} a run folder written by `train`?")
-    trained = json.loads((run / "metrics.json").read_text())
+    trained = read_json(run / "metrics.json")
     source = load_data(trained["data"])
-    model, config = load_run(run, source.dataset)
-    if args.steps is not None:
-        if not 1 <= args.steps <= config.T:
-            raise ValueError(f"--steps must be in 1..T={config.T}, got {args.steps}")
-        config.inference_steps = args.steps
+    model, config = load_run(run, source.dataset, truth=source.truth)
+    if args.steps is not None and not 1 <= args.steps <= config.T:
+        raise ValueError(f"--steps must be in 1..T={config.T}, got {args.steps}")
+    steps = args.steps or config.inference_steps or config.T
     histories = None
     if args.noise_rate:
         histories = inject_noise_split(source.dataset.test.histories, args.noise_rate,
                                        source.dataset.offsets, seed=args.seed)
-    test = run_evaluation(model, source.dataset, config, "test", histories=histories)
-    metrics = {"protocol": source.dataset.protocol, "eval_protocol": config.eval_protocol,
-               "model": config.model, "data": trained["data"], "noise_rate": args.noise_rate,
-               "steps": config.inference_steps or config.T, "test": test.to_dict()}
-    out = Path(args.out) if args.out else run / f"eval-noise{args.noise_rate}-steps{metrics['steps']}.json"
-    out.write_text(json.dumps(metrics, indent=2))
+    test = run_evaluation(model, source.dataset, config, "test", histories=histories, steps=steps)
+    metrics = metrics_record(config, test, data=trained["data"], noise_rate=args.noise_rate, steps=steps)
+    out = Path(args.out) if args.out else run / f"eval-noise{args.noise_rate}-steps{steps}.json"
+    write_json(out, metrics)
     print(format_metrics(metrics, source.dataset.domain_names))
     return metrics
 
@@ -83,10 +62,9 @@ def command_compare(args: argparse.Namespace) -> pd.DataFrame:
     for name in models:
         if name not in MODELS:
             raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
-    results = {}
-    for name in models:
-        config = preset(args.preset, model=name).with_overrides(args.set or [])
-        results[name] = train(source.dataset, config, Path(args.out) / name, progress=not args.quiet)
+    configs = {name: preset(args.preset, model=name).with_overrides(args.set or []) for name in models}
+    results = {name: train(source.dataset, config, Path(args.out) / name, data=args.data, truth=source.truth,
+                           progress=not args.quiet, resume=not args.fresh) for name, config in configs.items()}
     table = table1(results)
     print(f"test metrics ×100 on {args.data} [{source.dataset.protocol}, {results[name].test.protocol} protocol]")
     print(table.round(2).to_string())
@@ -126,11 +104,12 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train (or fit) one model and write a run folder")
     t.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv")
-    t.add_argument("--model", default="dpgdiff", choices=[*MODELS, "oracle"])
+    t.add_argument("--model", default="dpgdiff", choices=MODELS)
     t.add_argument("--out", required=True, help="run folder")
     t.add_argument("--preset", default="teaching", choices=list(PRESETS))
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--fresh", action="store_true", help="start over in --out, deleting the run it holds")
     t.set_defaults(handler=command_train)
     c = sub.add_parser("compare", help="train several models on one dataset and print Table 1")
     c.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv")
@@ -139,10 +118,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--preset", default="teaching", choices=list(PRESETS))
     c.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.add_argument("--fresh", action="store_true", help="start over in each model's folder under --out")
     c.set_defaults(handler=command_compare)
     b = sub.add_parser("bench", help="measure training/scoring throughput, memory and FLOPs")
     b.add_argument("--data", default="synthetic:paper-scale")
-    b.add_argument("--model", default="dpgdiff", choices=[m for m in MODELS if m != "pop"])
+    b.add_argument("--model", default="dpgdiff", choices=[m for m in MODELS if m not in UNTRAINED])
     b.add_argument("--preset", default="paper", choices=list(PRESETS))
     b.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
     b.add_argument("--steps", type=int, default=20, help="timed training steps after the warm-up")

@@ -33,14 +33,12 @@ def test_notebook_05_through_papermill_records_table1_and_metrics(tmp_path):
     assert "Imp." in text and "NDCG@10" in text and "synthetic-tiny" in text
 
     run = tmp_path / "runs" / "05_full_training"
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert list(metrics) == ["dpgdiff", "sasrec", "pop"]
+    metrics = {name: json.loads((run / name / "metrics.json").read_text()) for name in ("dpgdiff", "sasrec", "pop")}
     for name, record in metrics.items():
-        assert record["model"] == name and record["protocol"] == "synthetic"
+        assert record["model"] == name and record["protocol"] == "synthetic" and record["data"] == "synthetic:tiny"
         for split in ("test", "valid"):
             assert list(record[split]) == ["X", "Y"]
             assert all(list(record[split][d]) == list(METRICS) for d in ("X", "Y"))
-        assert json.loads((run / name / "metrics.json").read_text())["test"] == record["test"]
     header = (run / "table1.csv").read_text().splitlines()[0]
     assert header == "domain,metric,dpgdiff,sasrec,pop,Imp.,p"
     summary = json.loads((run / "summary.json").read_text())
@@ -54,7 +52,26 @@ def test_a_bad_parameter_fails_the_notebook_with_its_message(tmp_path):
     frame = course.run_course(tmp_path, notebooks=["05_full_training"],
                               parameters={"05": {**SMOKE_05, "models": "dpgdiff,bogus"}})
     assert frame.loc["05_full_training", "status"] == "failed"
-    assert frame.loc["05_full_training", "error"].startswith("ValueError: models: unknown model 'bogus'")
+    assert frame.loc["05_full_training", "error"].startswith("ParameterError: models: unknown model 'bogus'")
+
+
+@pytest.mark.parametrize("notebook, parameters, message", [
+    ("05_full_training", {"epochs": -2}, "ParameterError: epochs must be an integer >= 0, got -2"),
+    ("06_robustness_and_steps", {"data": "c2dsr:no/such/folder"},
+     "ParameterError: data: data spec 'c2dsr:no/such/folder': 'folder' not found"),
+    ("07_ablation", {"models": "diff,bogus"}, "ParameterError: models: unknown model 'bogus'"),
+])
+def test_papermill_stops_in_the_validation_cell_naming_the_parameter(tmp_path, notebook, parameters, message):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook(str(course.NOTEBOOKS_DIR / f"{notebook}.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters=parameters, progress_bar=False, cwd=str(tmp_path))
+    assert failure.value.ename == "ParameterError" and message in str(failure.value)
+    assert "Traceback" not in str(failure.value)  # the reader sees the message, not a stack
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    failed = [c for c in executed.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1 and "Params(" in failed[0].source  # the cell right after the parameters
 
 
 def _tiny_notebook(path, body: str) -> None:

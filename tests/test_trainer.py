@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dpgdiff_lite.config import preset
+from dpgdiff_lite import trainer
 from dpgdiff_lite.trainer import NonFiniteLoss, load_run, train
 from tests.conftest import make_toy_dataset
 
@@ -33,9 +34,19 @@ def test_two_cpu_runs_with_one_seed_are_identical(toy_dataset):
     assert a["test"] == b["test"] and a["valid"] == b["valid"]
 
 
-def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, toy_dataset):
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, toy_dataset, monkeypatch):
     whole = train(toy_dataset, smoke(epochs=3, patience=5), tmp_path / "whole", progress=False)
-    train(toy_dataset, smoke(epochs=1, patience=5), tmp_path / "cut", progress=False)
+    real_epoch = trainer._train_epoch
+
+    def interrupted(setup, epoch, *args):
+        if epoch == 2:
+            raise KeyboardInterrupt  # the user stops the run during epoch 2
+        return real_epoch(setup, epoch, *args)
+
+    monkeypatch.setattr(trainer, "_train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(toy_dataset, smoke(epochs=3, patience=5), tmp_path / "cut", progress=False)
+    monkeypatch.setattr(trainer, "_train_epoch", real_epoch)
     resumed = train(toy_dataset, smoke(epochs=3, patience=5), tmp_path / "cut", progress=False)
     assert resumed.history["epoch"].tolist() == [1, 2, 3]
     assert resumed.metrics()["test"] == whole.metrics()["test"]

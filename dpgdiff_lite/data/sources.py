@@ -26,24 +26,46 @@ class DataSource:
     truth: object | None
 
 
-def load_data(spec: str, max_len: int = 15) -> DataSource:
-    """Load the dataset a spec names; histories keep their latest ``max_len`` events."""
-    scheme, _, rest = spec.partition(":")
+def parse_spec(spec: str) -> tuple[str, list[str]]:
+    """(scheme, arguments) of a data spec — ("synthetic", [preset]), ("c2dsr", [PATH]) or
+    ("amazon", [X.csv, Y.csv]) — or a ValueError naming the spec; nothing is read."""
+    scheme, _, rest = str(spec).partition(":")
     if scheme == "synthetic":
-        from dpgdiff_lite.data.synthetic import PRESETS, generate
+        from dpgdiff_lite.data.synthetic import PRESETS
 
         preset = rest or "teaching"
         if preset not in PRESETS:
             raise ValueError(f"data spec {spec!r}: unknown synthetic preset {preset!r}, "
                              f"choose one of {sorted(PRESETS)}")
-        dataset, truth = generate(dataclasses.replace(PRESETS[preset], max_len=max_len))
-        return DataSource(dataset, truth)
+        return scheme, [preset]
     if scheme == "c2dsr" and rest:
-        return DataSource(load_c2dsr(rest, max_len), None)
+        return scheme, [rest]
     if scheme == "amazon" and len(rest.split(",")) == 2 and all(rest.split(",")):
-        x_csv, y_csv = (Path(p) for p in rest.split(","))
-        return DataSource(load_c2dsr(amazon_cache(x_csv, y_csv), max_len), None)
+        return scheme, rest.split(",")
     raise ValueError(f"data spec {spec!r} not understood; valid schemes: {', '.join(SCHEMES)}")
+
+
+def check_data_spec(spec: str) -> None:
+    """Fail before any work for a spec :func:`load_data` would refuse or whose files do not exist."""
+    scheme, paths = parse_spec(spec)
+    if scheme != "synthetic":
+        for path in paths:
+            if not Path(path).exists():
+                raise ValueError(f"data spec {spec!r}: {Path(path).name!r} not found")
+
+
+def load_data(spec: str, max_len: int = 15) -> DataSource:
+    """Load the dataset a spec names; histories keep their latest ``max_len`` events."""
+    scheme, args = parse_spec(spec)
+    if scheme == "synthetic":
+        from dpgdiff_lite.data.synthetic import PRESETS, generate
+
+        dataset, truth = generate(dataclasses.replace(PRESETS[args[0]], max_len=max_len))
+        return DataSource(dataset, truth)
+    if scheme == "c2dsr":
+        return DataSource(load_c2dsr(args[0], max_len), None)
+    x_csv, y_csv = (Path(p) for p in args)
+    return DataSource(load_c2dsr(amazon_cache(x_csv, y_csv), max_len), None)
 
 
 def amazon_cache(x_csv: Path, y_csv: Path) -> Path:

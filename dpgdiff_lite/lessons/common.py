@@ -1,0 +1,257 @@
+"""What the lesson modules share: figure style, the untrained model, the widget factory, one PCA,
+the "not attempted" convention of the exercises, and the papermill parameters of notebooks 05–07.
+
+Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in
+a notebook and tests can inspect them. Widgets are built by :func:`widget`, which returns the widget
+and its update function, so tests set values and check what is drawn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from dpgdiff_lite.config import MODELS, PRESETS, Config, preset
+from dpgdiff_lite.data.dataset import CrossDomainDataset
+from dpgdiff_lite.data.sources import DataSource, check_data_spec, load_data
+from dpgdiff_lite.data.synthetic import LABEL_NAMES
+from dpgdiff_lite.evaluation import PROTOCOLS
+from dpgdiff_lite.model import DPGDiff
+from dpgdiff_lite.runs import train_models
+from dpgdiff_lite.runtime import get_device, set_seed
+from dpgdiff_lite.trainer import TrainResult
+
+DPI = 80
+DOMAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
+LABEL_LETTERS = {i: name[0].upper() for i, name in enumerate(LABEL_NAMES)}  # I / S / N
+
+
+def figure(width: float, height: float) -> Figure:
+    """A pyplot-free figure at the lessons' size and DPI."""
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def teaching_config(model: str = "dpgdiff", *, epochs: int, dim: int, seed: int, **fields) -> Config:
+    """The teaching preset for ``model``, shortened to ``epochs`` and validated once, after the last."""
+    return preset("teaching", model=model, epochs=epochs, dim=dim, seed=seed, eval_every=epochs, **fields)
+
+
+def untrained_model(dataset: CrossDomainDataset, config: Config) -> DPGDiff:
+    """DPG-Diff with exactly the initial weights ``train(dataset, config)`` starts from (same seed)."""
+    set_seed(config.seed)
+    return DPGDiff(dataset.n_items, config).eval()
+
+
+# --- widgets ------------------------------------------------------------------------------------
+def int_slider(description: str, value: int, low: int, high: int):
+    import ipywidgets as widgets
+
+    return widgets.IntSlider(value=value, min=low, max=high, step=1, description=description,
+                             continuous_update=False)
+
+
+def float_slider(description: str, value: float, low: float, high: float, step: float = 0.05, percent: bool = False):
+    import ipywidgets as widgets
+
+    return widgets.FloatSlider(value=value, min=low, max=high, step=step, description=description,
+                               continuous_update=False, readout_format=".0%" if percent else ".2f")
+
+
+def widget(update: Callable[..., Figure], **controls):
+    """The controls in a row above the figure ``update(**values)`` draws, redrawn on every change.
+
+    Returns (widget, update), so a notebook shows the widget and a test calls ``update`` directly.
+    """
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    out = widgets.interactive_output(lambda **values: display(update(**values)), controls)
+    return widgets.VBox([widgets.HBox(list(controls.values())), out]), update
+
+
+# --- PCA ----------------------------------------------------------------------------------------
+@dataclass
+class Projection:
+    """A PCA fitted to some points, applied to any points of the same dimension."""
+
+    mean: np.ndarray  # (D,)
+    axes: np.ndarray  # (k, D), each axis' largest loading positive so re-runs draw the same picture
+    explained: np.ndarray  # (k,) fraction of the variance along each axis
+
+    @classmethod
+    def fit(cls, points: np.ndarray, k: int = 2) -> "Projection":
+        """PCA of ``points`` (N, D) by SVD of the centred matrix (torch's SVD: numpy's multi-threaded
+        one is a hundred times slower on a busy 2-core machine)."""
+        mean = points.mean(0)
+        _, s, vt = (a.numpy() for a in torch.linalg.svd(torch.from_numpy(points - mean).double(), full_matrices=False))
+        top = vt[:k]
+        signs = np.sign(top[np.arange(len(top)), np.abs(top).argmax(1)])
+        return cls(mean, top * signs[:, None], s[:k] ** 2 / (s ** 2).sum())
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        """(…, D) → (…, k)."""
+        return (points - self.mean) @ self.axes.T
+
+
+# --- exercises ----------------------------------------------------------------------------------
+def not_attempted(answer) -> bool:
+    """An exercise stub returns ``None`` (``return None  # your code here``) or ``...``."""
+    return answer is None or answer is Ellipsis
+
+
+def not_attempted_message(reference: str) -> str:
+    return f"not attempted yet (reference: {reference})"
+
+
+# --- papermill parameters ------------------------------------------------------------------------
+class ParameterError(ValueError):
+    """A bad notebook parameter. Jupyter shows only the message, naming the parameter: no traceback."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for an exception's own display
+        return [f"ParameterError: {self}"]
+
+
+class CheckedParams:
+    """Base of the notebooks' parameter dataclasses: ``check()`` runs on construction, and any
+    ValueError it raises reaches the reader as a :class:`ParameterError`."""
+
+    def __post_init__(self) -> None:
+        try:
+            self.check()
+        except ParameterError:
+            raise
+        except ValueError as error:
+            raise ParameterError(str(error)) from None
+
+    def check(self) -> None:
+        """Validate every field (subclasses extend it, calling ``super().check()``)."""
+
+
+def names(value: str | tuple | list, what: str) -> tuple[str, ...]:
+    """A comma-separated string (papermill ``-p models a,b``) or a sequence, as a tuple of strings."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(f"{what} must be a comma-separated string or a list of strings, got {value!r}")
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def numbers(value: str | tuple | list, what: str, kind: type) -> tuple:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        return tuple(kind(item) for item in items if str(item).strip())
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a comma-separated list of {kind.__name__}s, got {value!r}") from None
+
+
+def check_int(name: str, value, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass
+class ExperimentParams(CheckedParams):
+    """The papermill parameters of notebooks 05–07, checked at once so a bad value names itself.
+
+    ``epochs = 0`` keeps the preset's epochs; ``overrides`` are ``key=value`` config fields
+    (comma-separated, like the CLI's ``--set``); ``seed``, ``device``, ``epochs`` and ``protocol``
+    win over them. ``resume`` reuses a run folder trained with the same config and data.
+    """
+
+    data: str = "synthetic"
+    preset: str = "teaching"
+    models: str | tuple[str, ...] = ("dpgdiff", "sasrec", "pop")
+    device: str = "auto"
+    epochs: int = 0
+    seed: int = 0
+    output: str = "runs/05_full_training"
+    protocol: str = "sampled"
+    overrides: str | tuple[str, ...] = ()
+    resume: bool = True
+
+    def check(self) -> None:
+        self.models = names(self.models, "models")
+        if not self.models:
+            raise ValueError("models: name at least one model")
+        for name in self.models:
+            if name not in MODELS:
+                raise ValueError(f"models: unknown model {name!r}; choose from {', '.join(MODELS)}")
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"models: each model once, got {', '.join(self.models)}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset: unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol: unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        check_int("epochs", self.epochs, 0)
+        check_int("seed", self.seed, 0)
+        if not isinstance(self.resume, bool):
+            raise ValueError(f"resume must be True or False, got {self.resume!r}")
+        if not str(self.output).strip():
+            raise ValueError("output: name a run folder")
+        self.overrides = names(self.overrides, "overrides")
+        try:
+            check_data_spec(self.data)
+        except ValueError as error:
+            raise ValueError(f"data: {error}") from None
+        get_device(self.device)  # an unknown device, or cuda on a machine without one, raises here
+        for name in self.models:
+            self.config(name)  # a bad override raises here, naming its key
+
+    @property
+    def torch_device(self) -> torch.device:
+        return get_device(self.device)
+
+    def config(self, model: str) -> Config:
+        """The preset for ``model`` with the overrides, then seed, device, protocol and epochs."""
+        config = preset(self.preset, model=model).with_overrides(list(self.overrides))
+        changes = {"seed": self.seed, "device": self.device, "eval_protocol": self.protocol}
+        if self.epochs:
+            changes["epochs"] = self.epochs
+        return dataclasses.replace(config, **changes)
+
+    def load(self) -> DataSource:
+        """The dataset (and, for synthetic data, the planted truth) the ``data`` spec names."""
+        return load_data(self.data, max_len=self.config(self.models[0]).max_len)
+
+    @property
+    def output_path(self) -> Path:
+        return Path(self.output)
+
+    def train(self, source: DataSource, models: tuple[str, ...] | None = None) -> dict[str, TrainResult]:
+        """Train each model (default: ``models``) on ``source`` into ``output/<model>/``, reusing runs."""
+        configs = {name: self.config(name) for name in models or self.models}
+        return train_models(source, configs, self.output_path, self.data, self.resume)
+
+
+def plot_learning_curves(results: dict[str, TrainResult]) -> Figure:
+    """Validation NDCG@10 (model selection) and the training objective of eq. (14), per epoch."""
+    fig = figure(8, 2.8)
+    ax_valid, ax_loss = fig.subplots(1, 2)
+    for name, result in results.items():
+        history = result.history
+        if not len(history):
+            continue  # popularity: nothing trained
+        # eq. (14) as trained: the history's loss_<term> columns, weighted by the config
+        objective = sum(history[f"loss_{term}"] * w for term, w in result.config.loss_weights.items()
+                        if f"loss_{term}" in history)
+        ax_valid.plot(history["epoch"], history["valid_NDCG@10"], marker=".", label=name)
+        ax_loss.plot(history["epoch"], objective, marker=".", label=name)
+    ax_valid.set(xlabel="epoch", ylabel="valid NDCG@10 (×100, mean of domains)", title="model selection")
+    ax_loss.set(xlabel="epoch", ylabel="weighted training loss", title="training objective (eq. 14)")
+    for ax in (ax_valid, ax_loss):
+        ax.legend(fontsize=8)
+    return fig
+
+
+def write_summary(summary: dict, out_dir: str | Path) -> Path:
+    """``<out_dir>/summary.json``: the numbers a notebook ends with, which the course runner collects."""
+    path = Path(out_dir) / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2))
+    return path

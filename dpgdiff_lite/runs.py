@@ -1,0 +1,83 @@
+"""Run folders and the comparisons printed from them: train-or-reload, several models side by side,
+Table 1 and the fraction of the planted oracle.
+
+The trainer writes each run's record; this module decides when a folder can be reused (it holds
+the same configuration and data spec) and lays several runs out as the paper's Table 1. The CLI's
+``compare`` and the experiment notebooks 05–07 both go through :func:`train_models`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from dpgdiff_lite.config import Config
+from dpgdiff_lite.data.dataset import CrossDomainDataset
+from dpgdiff_lite.data.sources import DataSource
+from dpgdiff_lite.evaluation import results_table
+from dpgdiff_lite.run_folder import RunFolderError, read_config
+from dpgdiff_lite.trainer import TrainResult, recorded_data, run_evaluation, train
+
+log = logging.getLogger(__name__)
+
+
+def same_run(run_dir: Path, config: Config, data: str | None) -> bool:
+    """True when ``run_dir`` was trained with exactly ``config`` on the data spec ``data``."""
+    try:
+        return read_config(run_dir / "config.json") == config and recorded_data(run_dir) == data
+    except (FileNotFoundError, ValueError):  # no run there, or unreadable files (RunFolderError)
+        return False
+
+
+def train_or_load(dataset: CrossDomainDataset, config: Config, run_dir: Path | None, data: str | None,
+                  resume: bool = True, progress: bool = False, truth=None) -> TrainResult:
+    """``train`` into ``run_dir``, resuming (or just reloading) it when it holds the same config and
+    data, and starting over otherwise (the notebooks' ``resume`` parameter); a checkpoint that no
+    longer loads (corrupt, or the model code changed) is retrained from scratch."""
+    reusable = resume and run_dir is not None and same_run(run_dir, config, data)
+    try:
+        return train(dataset, config, run_dir, data=data, truth=truth, progress=progress, resume=reusable)
+    except RunFolderError as error:
+        if not reusable:
+            raise
+        log.warning("could not resume %s (%s); training from scratch", run_dir.name, str(error).split("\n")[0])
+        return train(dataset, config, run_dir, data=data, truth=truth, progress=progress, resume=False)
+
+
+def train_models(source: DataSource, configs: dict[str, Config], out_dir: str | Path | None, data: str | None,
+                 resume: bool = True, progress: bool = False) -> dict[str, TrainResult]:
+    """Train each named config on the same data into ``out_dir/<name>/`` (reusing finished runs)."""
+    out = Path(out_dir) if out_dir is not None else None
+    results = {}
+    for name, config in configs.items():
+        started = time.perf_counter()
+        results[name] = train_or_load(source.dataset, config, out / name if out else None, data, resume,
+                                      progress, source.truth)
+        log.info("%s: %.1f s", name, time.perf_counter() - started)
+    return results
+
+
+def table1(results: dict[str, TrainResult], ours: str = "dpgdiff") -> pd.DataFrame:
+    """The paper's Table 1: rows (domain, metric), one column per model, then "Imp." and "p" of
+    ``ours`` against the best other model (when ``ours`` was trained next to another model)."""
+    tests = {name: result.test for name, result in results.items()}
+    return results_table(tests, ours=ours if ours in tests and len(tests) > 1 else None)
+
+
+def oracle_fraction(results: dict[str, TrainResult], source: DataSource) -> pd.DataFrame | None:
+    """Test NDCG@10 of each model as a fraction of the planted oracle's (synthetic data only, else None)."""
+    if source.truth is None:
+        return None
+    config = next(iter(results.values())).config
+    oracle = run_evaluation(source.truth.oracle_scorer(), source.dataset, config, "test").table["NDCG@10"]
+    return pd.DataFrame({"oracle NDCG@10": oracle,
+                         **{name: r.test.table["NDCG@10"] / oracle for name, r in results.items()}})
+
+
+def run_folder_listing(out_dir: str | Path) -> str:
+    """The files of a run folder, relative to it (no absolute paths in a notebook's output)."""
+    root = Path(out_dir)
+    return "\n".join(sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()))

@@ -1,0 +1,105 @@
+"""lessons/common.py: the papermill parameters of notebooks 05–07, the widget factory, PCA, learning curves."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dpgdiff_lite.config import MODELS
+from dpgdiff_lite.data.synthetic import PRESETS as SYNTHETIC_PRESETS
+from dpgdiff_lite.lessons import common
+from dpgdiff_lite.lessons.common import ExperimentParams
+
+
+# --- parameters -------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(models="dpgdiff,bogus"), f"models: unknown model 'bogus'; choose from {', '.join(MODELS)}"),
+    (dict(models=""), "models: name at least one model"),
+    (dict(models="sasrec,sasrec"), "models: each model once, got sasrec, sasrec"),
+    (dict(preset="huge"), "preset: unknown preset 'huge'; choose one of smoke, teaching, paper"),
+    (dict(device="tpu"), "unknown device 'tpu'; choose auto, cpu, cuda, cuda:N or mps"),
+    (dict(protocol="exact"), "protocol: unknown protocol 'exact'; choose one of sampled, full"),
+    (dict(epochs=-1), "epochs must be an integer >= 0, got -1"),
+    (dict(seed=1.5), "seed must be an integer >= 0, got 1.5"),
+    (dict(data="synthetic:huge"), "data: data spec 'synthetic:huge': unknown synthetic preset 'huge', "
+                                  f"choose one of {sorted(SYNTHETIC_PRESETS)}"),
+    (dict(data="parquet:x"), "data: data spec 'parquet:x' not understood; valid schemes: "
+                             "synthetic[:preset], c2dsr:PATH, amazon:X.csv,Y.csv"),
+    (dict(data="c2dsr:/no/such/Food-Kitchen"), "data: data spec 'c2dsr:/no/such/Food-Kitchen': 'Food-Kitchen' not found"),
+    (dict(data="amazon:only.csv"), "data: data spec 'amazon:only.csv' not understood; valid schemes: "
+                                   "synthetic[:preset], c2dsr:PATH, amazon:X.csv,Y.csv"),
+    (dict(resume="yes"), "resume must be True or False, got 'yes'"),
+])
+def test_experiment_params_errors_name_the_parameter(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        ExperimentParams(**kwargs)
+    assert str(error.value) == message
+
+
+def test_bad_override_names_its_key():
+    with pytest.raises(ValueError, match=r"^unknown config key 'dimm'; known keys: "):
+        ExperimentParams(overrides="dimm=32")
+    with pytest.raises(ValueError, match=r"^config key 'dim' expects int, got 'wide'$"):
+        ExperimentParams(overrides="dim=wide")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_an_error():
+    with pytest.raises(ValueError) as error:
+        ExperimentParams(device="cuda")
+    assert str(error.value) == "device 'cuda' was asked for but this machine has no CUDA GPU; use 'cpu' or 'auto'"
+
+
+def test_params_normalise_strings_and_build_configs():
+    params = ExperimentParams(models=" dpgdiff, pop ", overrides="dim=32,lr=0.001", epochs=3, seed=7,
+                                 protocol="full", device="cpu")
+    assert params.models == ("dpgdiff", "pop")
+    assert params.overrides == ("dim=32", "lr=0.001")
+    config = params.config("dpgdiff")
+    assert (config.dim, config.lr, config.epochs, config.seed, config.eval_protocol, config.device) == \
+           (32, 0.001, 3, 7, "full", "cpu")
+    assert ExperimentParams(preset="paper").config("sasrec").epochs == 100  # epochs = 0 keeps the preset's
+
+
+def test_learning_curves_and_summary_file(robust_runs):
+    params, trained = robust_runs
+    fig = common.plot_learning_curves(trained)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3
+    history = trained["dpgdiff"].history
+    weights = trained["dpgdiff"].config.loss_weights
+    objective = sum(history[f"loss_{k}"] * w for k, w in weights.items())  # eq. (14) as trained
+    assert fig.axes[1].lines[0].get_ydata() == pytest.approx(objective.to_numpy())
+    summary = {"headline": "h", "x": [1, 2]}
+    assert json.loads(common.write_summary(summary, params.output_path).read_text()) == summary
+
+
+def test_widget_factory_returns_the_update_it_redraws_with():
+    calls = []
+    view, update = common.widget(lambda k, r: calls.append((k, r)) or common.figure(2, 2),
+                                 k=common.int_slider("steps k", 3, 1, 8), r=common.float_slider("noise r", 0.3, 0, 1))
+    assert calls[-1] == (3, 0.3)  # drawn once at the sliders' start values
+    slider = view.children[0].children[0]
+    assert (slider.description, slider.value, slider.min, slider.max) == ("steps k", 3, 1, 8)
+    slider.value = 5
+    assert calls[-1] == (5, 0.3)
+    assert view.children[0].children[1].readout_format == ".2f"
+
+
+def test_projection_finds_the_principal_axes():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(500, 3)) * np.array([5.0, 1.0, 0.1])
+    projection = common.Projection.fit(points)
+    assert np.abs(projection.axes[0]) == pytest.approx([1, 0, 0], abs=0.02)
+    assert projection.axes[0][np.abs(projection.axes[0]).argmax()] > 0  # sign fixed: re-runs draw the same picture
+    assert projection.explained[0] == pytest.approx(25 / 26.01, abs=0.02)
+    assert projection(points).shape == (500, 2)
+    assert projection(points).mean(0) == pytest.approx([0, 0], abs=1e-9)
+
+
+def test_not_attempted_convention():
+    assert common.not_attempted(None) and common.not_attempted(...)
+    assert not common.not_attempted(0.0) and not common.not_attempted(torch.zeros(1))
+    assert common.not_attempted_message("guided.target_rank") == "not attempted yet (reference: guided.target_rank)"

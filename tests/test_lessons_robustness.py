@@ -1,0 +1,121 @@
+"""lessons/robustness.py (notebook 06): parameters, Figure 3, Figure 4, widgets, training-time noise, exercise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dpgdiff_lite.lessons import robustness as ex
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(noise_rates="0.1,0.2"), "noise_rates must start at 0 (retention is relative to the clean score) and "
+                                  "increase, got (0.1, 0.2)"),
+    (dict(noise_rates="0,0.2,0.1"), "noise_rates must start at 0 (retention is relative to the clean score) and "
+                                    "increase, got (0.0, 0.2, 0.1)"),
+    (dict(noise_rates="0,a"), "noise_rates must be a comma-separated list of floats, got '0,a'"),
+    (dict(steps="1,40"), "steps must be in 1..T=32, got 40"),
+    (dict(train_noise=0), "train_noise must be in (0, 1], got 0"),
+    (dict(train_noise_models="pop"), "train_noise_models: 'pop' is not in models (dpgdiff, sasrec, diff); "
+                                     "its clean-trained twin is needed"),
+])
+def test_robustness_params_errors(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        ex.RobustnessParams(**kwargs)
+    assert str(error.value) == message
+
+
+def test_robustness_params_step_counts():
+    assert ex.RobustnessParams().step_counts(32) == (1, 2, 5, 10, 20, 32)
+    assert ex.RobustnessParams().step_counts(8) == (1, 2, 5, 8)
+    assert ex.RobustnessParams(steps="4,1").step_counts(32) == (1, 4)
+    assert ex.RobustnessParams(noise_rates="0, 0.5").noise_rates == (0.0, 0.5)
+
+
+# --- Figure 3 -----------------------------------------------------------------------------------
+def test_robustness_curve_at_noise_zero_is_the_clean_evaluation(robust_runs, tiny_source):
+    _, trained = robust_runs
+    curve = ex.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3), seed=0)
+    assert len(curve) == 3 * 2 * 2
+    clean = curve[curve["noise_rate"] == 0.0]
+    for _, row in clean.iterrows():
+        assert row["NDCG@10"] == pytest.approx(trained[row["model"]].test.table.loc[row["domain"], "NDCG@10"], abs=1e-12)
+    assert (clean["retention"] == 1.0).all()
+    noisy = curve[curve["noise_rate"] == 0.3]
+    assert not np.allclose(noisy["NDCG@10"].to_numpy(), clean["NDCG@10"].to_numpy())
+    pd.testing.assert_frame_equal(curve, ex.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3), seed=0))
+    with pytest.raises(ValueError, match="rates must include 0"):
+        ex.robustness_curve(trained, tiny_source.dataset, (0.1,))
+    fig = ex.plot_robustness(curve)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3 + 1  # three models and the paper's 85 %
+
+
+def test_noisy_histories_add_rate_times_n_events_on_average(tiny_source):
+    dataset = tiny_source.dataset
+    clean, noisy = dataset.test.histories, ex.noisy_histories(dataset, 0.4, seed=1)
+    inserted = sum(len(b) - len(a) for a, b in zip(clean, noisy)) / sum(map(len, clean))
+    assert inserted == pytest.approx(0.2, abs=0.02)
+    assert all(np.array_equal(a, b) for a, b in zip(clean, ex.noisy_histories(dataset, 0.0)))
+
+
+def test_noise_widget_update_changes_with_the_rate(robust_runs, tiny_source):
+    _, trained = robust_runs
+    _, update = ex.noise_widget(trained, tiny_source.dataset)
+    heights = [[p.get_height() for p in update(rate).axes[0].patches] for rate in (0.0, 0.5)]
+    assert len(heights[0]) == 3 * 2 * 2  # models × domains × (noisy, clean outline)
+    assert heights[0][:2] == pytest.approx(heights[0][2:4])  # rate 0: noisy bars equal the clean outlines
+    assert heights[0] != heights[1]
+
+
+# --- Figure 4 -----------------------------------------------------------------------------------
+def test_step_curve_length_leaves_the_config_and_matches_k1(robust_runs, tiny_source):
+    _, trained = robust_runs
+    before = trained["dpgdiff"].model.config.inference_steps
+    curve = ex.step_curve(trained, tiny_source.dataset, (1, 2, 32))
+    assert len(curve) == 2 * 3 * 2  # diffusion models (dpgdiff, diff) × steps × domains; sasrec skipped
+    assert list(curve.columns) == ["model", "steps", "domain", "NDCG@10", "seconds"]
+    assert set(curve["model"]) == {"dpgdiff", "diff"}
+    assert trained["dpgdiff"].model.config.inference_steps == before == 1
+    k1 = curve[(curve["model"] == "dpgdiff") & (curve["steps"] == 1)].set_index("domain")["NDCG@10"]
+    assert k1.to_numpy() == pytest.approx(trained["dpgdiff"].test.table["NDCG@10"].to_numpy())
+    with pytest.raises(ValueError, match=r"steps must be in 1..T=32, got 33"):
+        ex.step_curve(trained, tiny_source.dataset, (33,))
+    assert trained["dpgdiff"].model.config.inference_steps == 1
+    fig = ex.plot_steps(curve)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4 and len(fig.axes[1].lines) == 2
+
+
+def test_steps_widget_update_rescores(robust_runs, tiny_source):
+    _, trained = robust_runs
+    _, update = ex.steps_widget(trained["dpgdiff"], tiny_source.dataset)
+    titles = [update(k).axes[0].get_title() for k in (1, 32)]
+    assert titles[0].startswith("dpgdiff, k=1: X ") and titles[1].startswith("dpgdiff, k=32: X ")
+    assert titles[0].split(":")[1] != titles[1].split(":")[1]
+
+
+def test_train_noise_experiment(robust_runs, tiny_source):
+    params, trained = robust_runs
+    frame, noisy_runs = ex.train_noise_experiment(tiny_source, params, trained, out_dir=params.output_path)
+    assert list(frame.columns) == ["model", "trained_on", "domain", "clean test", "test noisy 20%"]
+    assert len(frame) == 2 * 2 * 2 and set(noisy_runs) == {"dpgdiff", "sasrec"}
+    row = frame[(frame["model"] == "sasrec") & (frame["trained_on"] == "clean") & (frame["domain"] == "X")]
+    assert row["clean test"].item() == pytest.approx(trained["sasrec"].test.table.loc["X", "NDCG@10"])
+    assert (params.output_path / "sasrec-train-noise20" / "metrics.json").exists()
+    assert ex.describe_train_noise(frame).count("\n") == 3
+    curve = ex.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3))
+    steps = ex.step_curve(trained, tiny_source.dataset, (1, 2))
+    summary = ex.summarize_robustness(curve, steps, frame, params)
+    assert set(summary["retention_at_max_noise"]) == {"dpgdiff", "sasrec", "diff"}
+    assert summary["headline"].startswith("NDCG@10 retained at 30% test noise")
+
+
+def test_exercise_robustness_score_closed_forms():
+    rates = np.array([0.0, 0.1, 0.2, 0.3])
+    assert ex.robustness_score_by_hand(rates, np.ones(4)) == pytest.approx(1.0)
+    assert ex.robustness_score_by_hand(rates, 1 - rates) == pytest.approx(0.85)  # linear 1 → 0.7
+    assert ex.robustness_score_by_hand([0.0, 0.1, 0.3], [1.0, 0.8, 0.8]) == pytest.approx((0.09 + 0.16) / 0.3)
+    curve = pd.DataFrame({"model": "m", "domain": "X", "noise_rate": rates, "retention": 1 - rates})
+    assert ex.check_robustness_score(ex.robustness_score_by_hand, curve) == "correct: m X 0.850"
+    assert ex.check_robustness_score(lambda r, v: float(v[-1]), curve).startswith("mismatch")
+    assert ex.check_robustness_score(lambda r, v: None, curve).startswith("not attempted yet")
