@@ -14,14 +14,18 @@ for matplotlib.
 from dpgdiff_lite import runs
 from dpgdiff_lite.config import MODELS, Config, preset
 from dpgdiff_lite.data.sources import load_data
+from dpgdiff_lite.diffusion import NoiseSchedule
+from dpgdiff_lite.encoders import ItemEmbeddings
 from dpgdiff_lite.evaluation import evaluate, paired_test, results_table
+from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.runtime import get_device, set_seed
 from dpgdiff_lite.trainer import load_run, run_evaluation, train
 
 __version__ = "0.1.0"
-__all__ = ["MODELS", "Config", "DPGDiff", "evaluate", "get_device", "lessons", "load_data", "load_run",
-           "paired_test", "preset", "results_table", "run_evaluation", "runs", "set_seed", "train"]
+__all__ = ["MODELS", "Config", "DPGDiff", "ItemEmbeddings", "NoiseSchedule", "evaluate", "get_device", "info_nce",
+           "lessons", "load_data", "load_run", "paired_test", "preset", "results_table", "run_evaluation", "runs",
+           "set_seed", "train", "tri_view_loss"]
 
 
 def __getattr__(name: str):

@@ -99,26 +99,27 @@ def format_metrics(metrics: dict, domain_names: tuple[str, ...]) -> str:
     return f"{head}\n{frame.round(2).to_string()}"
 
 
+def _training_arguments(command: argparse.ArgumentParser, fresh: str) -> None:
+    """The options ``train`` and ``compare`` share: data, preset, overrides, progress, --fresh."""
+    command.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv")
+    command.add_argument("--preset", default="teaching", choices=list(PRESETS))
+    command.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    command.add_argument("--quiet", action="store_true", help="no progress bars")
+    command.add_argument("--fresh", action="store_true", help=fresh)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dpgdiff_lite", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train (or fit) one model and write a run folder")
-    t.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv")
     t.add_argument("--model", default="dpgdiff", choices=MODELS)
     t.add_argument("--out", required=True, help="run folder")
-    t.add_argument("--preset", default="teaching", choices=list(PRESETS))
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.add_argument("--fresh", action="store_true", help="start over in --out, deleting the run it holds")
+    _training_arguments(t, fresh="start over in --out, deleting the run it holds")
     t.set_defaults(handler=command_train)
     c = sub.add_parser("compare", help="train several models on one dataset and print Table 1")
-    c.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv")
     c.add_argument("--models", default="dpgdiff,sasrec,pop", help="comma-separated model names")
     c.add_argument("--out", default="runs/compare")
-    c.add_argument("--preset", default="teaching", choices=list(PRESETS))
-    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
-    c.add_argument("--quiet", action="store_true", help="no progress bars")
-    c.add_argument("--fresh", action="store_true", help="start over in each model's folder under --out")
+    _training_arguments(c, fresh="start over in each model's folder under --out")
     c.set_defaults(handler=command_compare)
     b = sub.add_parser("bench", help="measure training/scoring throughput, memory and FLOPs")
     b.add_argument("--data", default="synthetic:paper-scale")

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from dpgdiff_lite.config import MODELS
+from dpgdiff_lite.config import MODELS, preset
 from dpgdiff_lite.data.synthetic import PRESETS as SYNTHETIC_PRESETS
 from dpgdiff_lite.lessons import common
 from dpgdiff_lite.lessons.common import ExperimentParams
+from dpgdiff_lite.trainer import setup_training
 
 
 # --- parameters -------------------------------------------------------------------------------
@@ -103,3 +104,13 @@ def test_not_attempted_convention():
     assert common.not_attempted(None) and common.not_attempted(...)
     assert not common.not_attempted(0.0) and not common.not_attempted(torch.zeros(1))
     assert common.not_attempted_message("guided.target_rank") == "not attempted yet (reference: guided.target_rank)"
+
+
+
+def test_untrained_model_has_the_initial_weights_of_train(tiny):
+    dataset, _ = tiny
+    config = preset("smoke", model="dpgdiff", dim=16, device="cpu")
+    untrained = common.untrained_model(dataset, config)
+    start = setup_training(dataset, config, torch.device("cpu")).model  # what train() starts from
+    assert all(torch.equal(p, q) for p, q in zip(untrained.state_dict().values(), start.state_dict().values()))
+    assert not untrained.training

@@ -5,11 +5,10 @@ import pytest
 import torch
 
 from dpgdiff_lite.config import preset
-from dpgdiff_lite.data.augment import MASK, augment_batch
+from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply, augment, augment_batch
 from dpgdiff_lite.data.dataset import PAD
-from dpgdiff_lite.data.augment import AUGMENTATIONS
 from dpgdiff_lite.data.synthetic import NOISE
-from dpgdiff_lite.lessons import contrast
+from dpgdiff_lite.lessons import common, contrast
 from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
 
@@ -20,7 +19,7 @@ OFFSETS = np.array([0, 10, 25])
 def tiny_model(tiny):
     dataset, _ = tiny
     config = preset("smoke", model="dpgdiff", dim=16, inference_steps=2)
-    return contrast.untrained_model(dataset, config), config
+    return common.untrained_model(dataset, config), config
 
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -32,7 +31,7 @@ def test_lesson_params_build_the_shrunk_teaching_config():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("epochs", 0, "epochs must be a positive integer, got 0"),
+    ("epochs", 0, "epochs must be an integer >= 1, got 0"),
     ("n_show", 1, "n_show must be at least 2"),
     ("weights_cl", (0.1, -1.0), "weights_cl must be a non-empty tuple of weights >= 0"),
     ("inference_steps", 99, "inference_steps"),
@@ -64,14 +63,19 @@ def test_layout_places_crops_under_their_window_and_finds_insertions():
     assert changed.tolist() == [False, True, False, False, True]
 
 
-def test_apply_operator_dispatches_to_the_package_and_rejects_unknown_names():
+def test_the_lesson_and_augment_share_one_dispatch():
     seq = np.arange(10)
     rng = np.random.default_rng(0)
-    assert len(contrast.apply_operator(seq, "crop", 0.6, OFFSETS, rng)) == 6
-    assert (contrast.apply_operator(seq, "mask", 0.3, OFFSETS, rng) == MASK).sum() == 3
-    assert len(contrast.apply_operator(seq, "insert", 0.3, OFFSETS, rng)) == 13
-    with pytest.raises(ValueError, match="unknown augmentation 'shuffle'"):
-        contrast.apply_operator(seq, "shuffle", 0.3, OFFSETS, rng)
+    assert len(apply(seq, "crop", 0.6, OFFSETS, rng)) == 6
+    assert (apply(seq, "mask", 0.3, OFFSETS, rng) == MASK).sum() == 3
+    assert len(apply(seq, "insert", 0.3, OFFSETS, rng)) == 13
+    with pytest.raises(ValueError, match=r"unknown augmentation\(s\) \['shuffle'\]"):
+        apply(seq, "shuffle", 0.3, OFFSETS, rng)
+    # augment draws its operator, then applies it with the very same draws as apply
+    for op in AUGMENTATIONS:
+        rng, again = np.random.default_rng(1), np.random.default_rng(1)
+        again.integers(1)  # augment's pick of the operator among the one allowed
+        assert augment(seq, OFFSETS, rng, ops=(op,)).tolist() == apply(seq, op, DEFAULT_RATES[op], OFFSETS, again).tolist()
 
 
 def test_plot_augmentations_draws_one_box_per_event_of_every_row():
@@ -82,6 +86,11 @@ def test_plot_augmentations_draws_one_box_per_event_of_every_row():
     lengths = 8 + 5 + 8 + 8 + 8 + 10  # original, crop 0.6, mask, reorder, substitute, insert 0.3 (2 new)
     assert len(ax.patches) == lengths
     assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["original", "crop (0.6)"]
+    # the rows are one stream of draws through data.augment.apply, operator after operator
+    rng = np.random.default_rng(0)
+    rows = [apply(seq, op, DEFAULT_RATES[op], OFFSETS, rng) for op in AUGMENTATIONS]
+    drawn = [t.get_text() for t in ax.texts if t.get_text() not in "ISN"]
+    assert drawn == [str(i) for i in seq] + ["M" if i == MASK else str(i) for row in rows for i in row]
 
 
 def test_augmentation_widget_update_redraws_for_a_new_operator_and_rate():
@@ -90,6 +99,7 @@ def test_augmentation_widget_update_redraws_for_a_new_operator_and_rate():
     widget, update = contrast.augmentation_widget(seq, labels, OFFSETS, seed=0)
     operator, rate = widget.children[0].children
     assert tuple(operator.options) == AUGMENTATIONS and (operator.value, rate.value) == ("mask", 0.3)
+    assert (rate.description, rate.min, rate.max, rate.step) == ("rate", 0.0, 1.0, 0.05)
 
     def boxes(fig):
         return [(p.get_x(), p.get_facecolor()) for p in fig.axes[0].patches]
@@ -105,8 +115,9 @@ def test_augmentation_widget_update_redraws_for_a_new_operator_and_rate():
 def test_contrastive_views_are_the_models_own_last_position_outputs(tiny, tiny_model):
     dataset, _ = tiny
     model, config = tiny_model
-    batch = contrast.validation_batch(dataset, 6, config.max_len)
-    assert batch.items.shape == (6, config.max_len)
+    batch = contrast.validation_batch(dataset, 6)
+    assert batch.items.shape == (6, dataset.max_len)
+    assert batch.targets[:, -1].tolist() == dataset.valid.targets[:6].tolist()
     views = contrast.contrastive_views(model, batch, seed=3)
     assert {k: tuple(v.shape) for k, v in views.items()} == {k: (6, 16) for k in contrast.VIEWS}
     x0_hat, guidance = model.generate(batch, generator=torch.Generator().manual_seed(3))
@@ -120,32 +131,25 @@ def test_contrastive_views_are_the_models_own_last_position_outputs(tiny, tiny_m
 def test_h_aug_is_encoder_c_of_the_augmented_sequence(tiny, tiny_model):
     dataset, _ = tiny
     model, config = tiny_model
-    batch = contrast.validation_batch(dataset, 8, config.max_len)
+    batch = contrast.validation_batch(dataset, 8)
     views = contrast.contrastive_views(model, batch, seed=5)
     # the same seed redraws the same s_aug (the views' only numpy randomness)
     s_aug = torch.from_numpy(augment_batch(batch.items.numpy(), dataset.offsets, np.random.default_rng(5),
-                                           rates=model.augment_rates))
+                                           rates=config.augment_rates))
     with torch.no_grad():
-        expected = model.denoiser.encode(model.embed_sequence(s_aug), s_aug == PAD)[:, -1]
-        plain = model.denoiser.encode(model.embed_sequence(batch.items), batch.padding_mask)[:, -1]
+        expected = model.denoiser.encode(model.embed_sequence(s_aug), s_aug == PAD)[:, -1]  # Encoder_c(s_aug)
+        plain = model.context(batch)[:, -1]
     torch.testing.assert_close(views["h_aug"], expected)
     changed = (s_aug != batch.items).any(1)
     assert changed.any()
     assert not torch.allclose(views["h_aug"][changed], plain[changed])
 
 
-def test_untrained_model_has_the_initial_weights_of_train(tiny):
-    dataset, _ = tiny
-    config = preset("smoke", model="dpgdiff", dim=16)
-    a, b = contrast.untrained_model(dataset, config), contrast.untrained_model(dataset, config)
-    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
-    assert not a.training
-
 
 def test_contrastive_views_refuse_a_model_without_h_d(tiny):
     dataset, _ = tiny
     model = DPGDiff(dataset.n_items, preset("smoke", model="diff", dim=16))
-    batch = contrast.validation_batch(dataset, 2, 15)
+    batch = contrast.validation_batch(dataset, 2)
     with pytest.raises(ValueError, match="model 'diff' has no disentangled encoder"):
         contrast.contrastive_views(model, batch)
 
@@ -205,7 +209,7 @@ def test_checkers_recognise_correct_missing_and_wrong_answers():
 def test_geometry_table_reports_every_pair_and_view_and_the_loss(tiny, tiny_model):
     dataset, _ = tiny
     model, config = tiny_model
-    batch = contrast.validation_batch(dataset, 16, config.max_len)
+    batch = contrast.validation_batch(dataset, 16)
     table = contrast.geometry_table({"a": model, "b": model}, batch, seed=0)
     assert list(table.index) == ["a", "b"]
     assert list(table.columns) == ["align(h_c,h_d)", "align(h_c,h_aug)", "align(h_d,h_aug)",

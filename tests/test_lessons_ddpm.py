@@ -43,7 +43,7 @@ def test_lesson_params_reject_bad_values():
         ddpm_toy.LessonParams(T=16)
     with pytest.raises(ValueError, match="schedule must be one of"):
         ddpm_toy.LessonParams(schedule="quadratic")
-    with pytest.raises(ValueError, match="train_steps must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="train_steps must be an integer >= 1, got 0"):
         ddpm_toy.LessonParams(train_steps=0)
 
 
@@ -183,7 +183,8 @@ def test_forward_widget_update_changes_with_t(data, schedule):
     widgets = pytest.importorskip("ipywidgets")
     view, update = ddpm_toy.forward_widget(data, schedule)
     assert isinstance(view, widgets.VBox)
-    assert view.children[0].max == 32
+    (slider,) = view.children[0].children
+    assert (slider.description, slider.value, slider.min, slider.max) == ("t", 0, 0, 32)
     at0, at8 = update(0), update(8)
     np.testing.assert_allclose(_offsets(at0, 0), data)
     assert not np.allclose(_offsets(at8, 0), data)
@@ -194,7 +195,8 @@ def test_step_count_widget_update_changes_with_k(data, schedule, trained):
     pytest.importorskip("ipywidgets")
     curve = ddpm_toy.step_count_curve(trained[0], schedule, data, ks=[1, 4, 32], n=200, repeats=1)
     view, update = ddpm_toy.step_count_widget(trained[0], schedule, data, n=200, curve=curve)
-    assert view.children[0].value == 32 and view.children[0].min == 1
+    (slider,) = view.children[0].children
+    assert (slider.description, slider.value, slider.min, slider.max) == ("steps k", 32, 1, 32)
     fig1, fig4 = update(1), update(4)
     assert len(fig4.axes) == 4
     assert not np.allclose(_offsets(fig1, 0), _offsets(fig4, 0))

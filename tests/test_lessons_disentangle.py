@@ -5,6 +5,7 @@ import torch
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.dataset import PAD, make_batch
 from dpgdiff_lite.data.synthetic import LABEL_NAMES
+from dpgdiff_lite.lessons import common
 from dpgdiff_lite.lessons import disentangle as dis
 from dpgdiff_lite.sasrec import SASRec
 
@@ -14,7 +15,7 @@ OFFSETS = np.array([0, 10, 25])  # X: global ids 0–9, Y: 10–24
 @pytest.fixture(scope="module")
 def tiny_model(tiny):
     dataset, _ = tiny
-    return dis.untrained_model(dataset, preset("smoke", model="dpgdiff", dim=16))
+    return common.untrained_model(dataset, preset("smoke", model="dpgdiff", dim=16))
 
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -26,7 +27,7 @@ def test_lesson_params_build_the_shortened_teaching_config():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("epochs", 0, "epochs must be a positive integer, got 0"),
+    ("epochs", 0, "epochs must be an integer >= 1, got 0"),
     ("probe_alpha", -1.0, "probe_alpha must be >= 0, got -1.0"),
     ("test_fraction", 1.0, "test_fraction must lie strictly between 0 and 1, got 1.0"),
     ("dim", 63, r"'dim' \(63\) must be divisible by 'heads' \(2\)"),
@@ -89,6 +90,8 @@ def test_plot_split_draws_every_event_twice():
 def test_split_widget_update_follows_the_user(tiny):
     dataset, truth = tiny
     widget, update = dis.split_widget(dataset, truth, user=0)
+    (slider,) = widget.children[0].children
+    assert (slider.description, slider.value, slider.min, slider.max) == ("user", 0, 0, len(dataset.train) - 1)
     texts = lambda fig: [t.get_text() for t in fig.axes[0].texts]
     first, second = update(0), update(1)
     assert first.axes[0].get_title().startswith("user 0:") and second.axes[0].get_title().startswith("user 1:")
@@ -99,7 +102,9 @@ def test_split_widget_update_follows_the_user(tiny):
 # --- guidance ----------------------------------------------------------------------------------
 def test_last_guidance_and_fusion(tiny, tiny_model):
     dataset, _ = tiny
-    batch = dis.user_histories(dataset, dataset.max_len)
+    batch = dis.user_histories(dataset)
+    assert batch.users.tolist() == dataset.valid.users.tolist()
+    assert batch.targets[:, -1].tolist() == dataset.valid.targets.tolist()
     views = dis.last_guidance(tiny_model, batch)
     assert list(views) == ["g_x", "g_y", "g_d"]
     assert all(v.shape == (len(dataset.valid), 16) for v in views.values())
@@ -114,7 +119,7 @@ def test_sasrec_representation_shape(tiny):
     dataset, _ = tiny
     torch.manual_seed(0)
     model = SASRec(dataset.n_items, preset("smoke", model="sasrec", dim=16))
-    batch = dis.user_histories(dataset, dataset.max_len)
+    batch = dis.user_histories(dataset)
     assert dis.sasrec_representation(model, batch).shape == (len(dataset.valid), 16)
 
 
@@ -128,22 +133,16 @@ def test_plot_guidance_has_three_panels(tiny, tiny_model):
 
 
 # --- PCA --------------------------------------------------------------------------------------
-def test_pca_2d_finds_the_dominant_directions():
+def test_plot_projections_draws_each_representations_pca_of_the_same_users():
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(500, 5)) * np.array([10.0, 3.0, 0.1, 0.1, 0.1])
-    xy = dis.pca_2d(x)
-    assert xy.shape == (500, 2)
-    assert abs(np.corrcoef(xy[:, 0], x[:, 0])[0, 1]) > 0.999
-    assert abs(np.corrcoef(xy[:, 1], x[:, 1])[0, 1]) > 0.99
-    np.testing.assert_allclose(dis.pca_2d(x), xy)  # deterministic signs
-
-
-def test_plot_projections_grid():
-    rng = np.random.default_rng(0)
-    views = {name: rng.normal(size=(100, 8)) for name in dis.REPRESENTATIONS}
-    fig = dis.plot_projections({"before": views, "after": views}, rng.integers(0, 16, 100), max_points=50)
+    views = {name: rng.normal(size=(100, 8)) * np.arange(8, 0, -1) for name in dis.REPRESENTATIONS}
+    fig = dis.plot_projections({"before": views, "after": views}, rng.integers(0, 16, 100), max_points=50, seed=0)
     assert len(fig.axes) == 6
     assert all(len(ax.collections[0].get_offsets()) == 50 for ax in fig.axes)
+    # the PCA is fitted on all 100 users, then the same 50 of them are drawn in every panel
+    shown = np.sort(np.random.default_rng(0).permutation(100)[:50])
+    expected = common.Projection.fit(views["g_y"])(views["g_y"])[shown]
+    np.testing.assert_allclose(fig.axes[1].collections[0].get_offsets(), expected, rtol=1e-6)
 
 
 # --- the probe ---------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ import torch
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.augment import inject_noise
 from dpgdiff_lite.data.dataset import PAD
+from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, SPECIFIC
 from dpgdiff_lite.denoiser import CrossAttentionDecoder
 from dpgdiff_lite.evaluation import EvalResult, evaluate
-from dpgdiff_lite.lessons import guided
+from dpgdiff_lite.lessons import common, guided
+from dpgdiff_lite.trainer import TrainResult, run_evaluation
 
 from tests.conftest import make_toy_dataset
 
@@ -17,7 +19,7 @@ from tests.conftest import make_toy_dataset
 @pytest.fixture(scope="module")
 def models(tiny):
     dataset, _ = tiny
-    return {name: guided.untrained_model(dataset, preset("smoke", model=name, dim=16))
+    return {name: common.untrained_model(dataset, preset("smoke", model=name, dim=16))
             for name in ("dpgdiff", "diff+de")}
 
 
@@ -36,8 +38,8 @@ def test_lesson_params_build_the_shortened_teaching_config():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("epochs", 0, "epochs must be a positive integer, got 0"),
-    ("n_attention", 2.5, "n_attention must be a positive integer"),
+    ("epochs", 0, "epochs must be an integer >= 1, got 0"),
+    ("n_attention", 2.5, "n_attention must be an integer >= 1, got 2.5"),
     ("noise_rate", 1.5, r"noise_rate must lie in \[0, 1\], got 1.5"),
     ("steps", (1, 33), r"steps must be a non-empty tuple of integers in 1..T=32"),
     ("steps", (), "steps must be a non-empty tuple"),
@@ -60,19 +62,19 @@ def test_pick_user_finds_a_two_domain_history_with_all_three_labels(tiny, user):
 
 def test_case_batch_puts_the_target_last_and_accepts_replacement_histories(tiny):
     dataset, _ = tiny
-    batch = guided.case_batch(dataset, [3, 5])
+    batch = common.case_batch(dataset, [3, 5])
     assert batch.targets[:, -1].tolist() == dataset.test.targets[[3, 5]].tolist()
     assert (batch.targets[:, :-1] == PAD).all()
     assert batch.users.tolist() == [3, 5]
     kept = dataset.test.histories[3][-dataset.max_len:]
     assert batch.items[0, -len(kept):].tolist() == kept.tolist()
-    other = guided.case_batch(dataset, [3], histories=[np.array([1, 2, 3])])
+    other = common.case_batch(dataset, [3], histories=[np.array([1, 2, 3])])
     assert other.items[0, -3:].tolist() == [1, 2, 3] and (other.items[0, :-3] == PAD).all()
 
 
 def test_memory_tokens_hold_every_event_once_with_its_planted_label(tiny, user):
     dataset, truth = tiny
-    batch = guided.case_batch(dataset, [user])
+    batch = common.case_batch(dataset, [user])
     labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
     tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
     history = dataset.test.histories[user][-dataset.max_len:]
@@ -90,7 +92,7 @@ def test_memory_tokens_hold_every_event_once_with_its_planted_label(tiny, user):
 
 def test_memory_kinds_match_the_labels_for_a_whole_padded_batch(tiny):
     dataset, truth = tiny
-    batch = guided.case_batch(dataset, np.arange(20))
+    batch = common.case_batch(dataset, np.arange(20))
     labels = guided.label_rows(truth.test_labels.histories[:20], dataset.max_len)
     kinds = guided.memory_kinds(batch, labels)
     assert (kinds[:, 0] == 0).all()
@@ -103,34 +105,33 @@ def test_memory_kinds_match_the_labels_for_a_whole_padded_batch(tiny):
 def test_decoder_attention_is_a_masked_distribution_whose_last_row_is_generates(tiny, models):
     dataset, _ = tiny
     model = models["dpgdiff"]
-    batch = guided.case_batch(dataset, np.arange(6))
+    batch = common.case_batch(dataset, np.arange(6))
     weights = guided.decoder_attention(model, batch)
     guidance = model.guidance(batch)
     assert weights.shape == guidance.memory_allowed.shape
     assert torch.allclose(weights.sum(-1), torch.ones(weights.shape[:2]), atol=1e-5)
     assert (weights[~guidance.memory_allowed] == 0).all()
-    assert model.denoiser.decoder.record_attention is False  # restored
     # x_t never reaches the queries: another noise draw gives the same weights; t does change them
     assert torch.allclose(weights, guided.decoder_attention(model, batch, seed=1))
     assert not torch.allclose(weights, guided.decoder_attention(model, batch, t=1))
-    # the first reverse step of generate (t = T, last position only) records the same last row
-    model.denoiser.decoder.record_attention = True
-    try:
-        model.generate(batch, steps=1, generator=torch.Generator().manual_seed(0))
-        assert torch.allclose(model.denoiser.decoder.attention[:, 0], weights[:, -1], atol=1e-6)
-    finally:
-        model.denoiser.decoder.record_attention = False
+    # the first reverse step of generate denoises the last position alone at t = T: the same last row
+    T = model.config.T
+    with torch.no_grad():
+        last = model.context(batch)[:, -1:]  # (B, 1, D)
+        _, first_step = model.denoise(last, torch.randn(last.shape), torch.full((6,), T), guidance,
+                                      last_only=True, need_weights=True)  # (B, 1, M)
+    assert torch.allclose(first_step[:, 0], weights[:, -1], atol=1e-6)
 
 
 def test_decoder_attention_refuses_an_unguided_model(tiny, models):
     dataset, _ = tiny
     with pytest.raises(ValueError, match="'diff\\+de' has no guidance"):
-        guided.decoder_attention(models["diff+de"], guided.case_batch(dataset, [0]))
+        guided.decoder_attention(models["diff+de"], common.case_batch(dataset, [0]))
 
 
 def test_memory_recency_counts_events_back_from_the_latest(tiny, user):
     dataset, truth = tiny
-    batch = guided.case_batch(dataset, [user, 0])
+    batch = common.case_batch(dataset, [user, 0])
     recency = guided.memory_recency(batch)
     assert (recency[:, 0] == PAD).all()
     for row, case in enumerate([user, 0]):
@@ -160,7 +161,7 @@ def test_attention_by_label_closed_form():
 
 def test_attention_table_has_one_row_per_model_and_masses_summing_to_one(tiny, models):
     dataset, truth = tiny
-    batch = guided.case_batch(dataset, np.arange(30))
+    batch = common.case_batch(dataset, np.arange(30))
     labels = guided.label_rows(truth.test_labels.histories[:30], dataset.max_len)
     table = guided.attention_table({"a": models["dpgdiff"]}, batch, labels)
     assert list(table.index) == ["a"]
@@ -172,7 +173,7 @@ def test_attention_table_has_one_row_per_model_and_masses_summing_to_one(tiny, m
 
 def test_plot_attention_labels_every_event_and_colours_noise_red(tiny, models, user):
     dataset, truth = tiny
-    batch = guided.case_batch(dataset, [user])
+    batch = common.case_batch(dataset, [user])
     labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
     tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
     fig = guided.plot_attention(guided.decoder_attention(models["dpgdiff"], batch)[0], tokens,
@@ -190,7 +191,7 @@ def test_plot_attention_labels_every_event_and_colours_noise_red(tiny, models, u
 def test_reverse_trajectory_has_k_states_and_ends_at_generates_x0(tiny, models, k):
     dataset, _ = tiny
     model = models["dpgdiff"]
-    batch = guided.case_batch(dataset, [0])
+    batch = common.case_batch(dataset, [0])
     path = guided.reverse_trajectory(model, batch, k)
     assert len(path) == k == len(path.states)
     assert path.steps == model.schedule.timesteps(k) and path.steps[0] == model.config.T
@@ -199,19 +200,10 @@ def test_reverse_trajectory_has_k_states_and_ends_at_generates_x0(tiny, models, 
     assert np.allclose(path.x0_hat, x0_hat[0].numpy(), atol=1e-6)
 
 
-def test_projection_recovers_a_plane_and_centres_the_mean():
-    rng = np.random.default_rng(0)
-    points = rng.normal(size=(50, 2)) @ rng.normal(size=(2, 6)) + 3.0  # rank-2 cloud in 6-D
-    projection = guided.Projection.fit(points)
-    assert projection.explained.sum() == pytest.approx(1.0)
-    assert np.allclose(projection(points.mean(0)), 0.0)
-    flat = projection(points)
-    assert np.allclose(np.linalg.norm(flat - flat.mean(0), axis=1), np.linalg.norm(points - points.mean(0), axis=1))
-
-
 def test_trajectory_widget_redraws_a_chain_of_k_plus_one_points(tiny, models):
     dataset, _ = tiny
-    widget, update = guided.trajectory_widget(models, guided.case_batch(dataset, [0]), default=2)
+    batch = common.case_batch(dataset, [0])
+    widget, update = guided.trajectory_widget(models, batch, default=2)
     figures = {k: update(k) for k in (1, 4)}
     for k, fig in figures.items():
         assert len(fig.axes) == 2  # guided and unguided side by side
@@ -219,12 +211,20 @@ def test_trajectory_widget_redraws_a_chain_of_k_plus_one_points(tiny, models):
             (chain,) = ax.get_lines()
             assert len(chain.get_xdata()) == k + 1  # x_T, …, x_{t_k} and x̂_0
             assert f"k={k}:" in ax.get_title()
-    assert widget.children[0].max == models["dpgdiff"].config.T
+    # the chain is drawn in the PCA of the items and the chain's points together
+    model = models["dpgdiff"]
+    items = guided.item_points(model, int(batch.target_domains[0, -1]))
+    path = guided.reverse_trajectory(model, batch, 4)
+    chain_points = np.vstack([path.states, path.x0_hat[None]])
+    expected = common.Projection.fit(np.vstack([items, chain_points]))(chain_points)
+    np.testing.assert_allclose(figures[4].axes[0].get_lines()[0].get_xydata(), expected, rtol=1e-5, atol=1e-6)
+    (slider,) = widget.children[0].children
+    assert (slider.description, slider.value, slider.min, slider.max) == ("steps k", 2, 1, model.config.T)
 
 
 def test_chain_table_reports_the_rank_and_norm_of_each_models_x0(tiny, models):
     dataset, _ = tiny
-    batch = guided.case_batch(dataset, [0])
+    batch = common.case_batch(dataset, [0])
     table = guided.chain_table(models, batch, (1, 4))
     assert list(table.index) == [1, 4]
     model = models["diff+de"]
@@ -238,21 +238,36 @@ def test_chain_table_reports_the_rank_and_norm_of_each_models_x0(tiny, models):
 
 
 # --- eq. (15), steps and the comparison ---------------------------------------------------------
-def test_fixed_steps_scores_with_the_chosen_k(tiny, models):
+def _trained(model, test: EvalResult | None = None) -> TrainResult:
+    """A TrainResult around ``model`` (nothing trained; ``test`` stands in for its test evaluation)."""
+    return TrainResult(model, model.config, pd.DataFrame(columns=["epoch"]), None, test, 0.0)
+
+
+def test_steps_table_is_run_evaluation_with_k_reverse_steps_on_the_chosen_split(tiny, models):
     dataset, _ = tiny
     model = models["dpgdiff"]
-    batch = guided.case_batch(dataset, np.arange(4))
-    assert torch.allclose(guided.FixedSteps(model, 3).score(batch, 1), model.score(batch, 1, steps=3))
-
-
-def test_steps_table_has_one_row_per_k(tiny, models):
-    dataset, _ = tiny
-    config = models["dpgdiff"].config
-    models["dpgdiff"].eval()
-    table = guided.steps_table(models["dpgdiff"], dataset, config, (1, 8))
-    assert not models["dpgdiff"].training  # evaluating through FixedSteps leaves dropout off
+    config = model.config
+    table = guided.steps_table(_trained(model), dataset, (1, 8))
     assert list(table.index) == [1, 8]
-    assert np.allclose(table["NDCG@10 mean"], table[["NDCG@10 X", "NDCG@10 Y"]].mean(axis=1))
+    assert list(table.columns) == ["NDCG@10 X", "NDCG@10 Y", "NDCG@10 mean"]
+    for k in (1, 8):
+        expected = run_evaluation(model, dataset, config, "valid", steps=k).table["NDCG@10"]
+        assert table.loc[k, ["NDCG@10 X", "NDCG@10 Y"]].tolist() == pytest.approx(expected.tolist())
+        assert table.loc[k, "NDCG@10 mean"] == pytest.approx(expected.mean())
+    test = guided.steps_table(_trained(model), dataset, (8,), split="test")
+    assert test.loc[8, "NDCG@10 X"] == pytest.approx(run_evaluation(model, dataset, config, "test", steps=8).table.loc["X", "NDCG@10"])
+    assert config.inference_steps == 1 and not model.training  # k reaches score as an argument only
+
+
+def test_score_takes_the_number_of_reverse_steps(tiny, models):
+    dataset, _ = tiny
+    model = models["dpgdiff"]
+    batch = common.case_batch(dataset, np.arange(4))
+    generator = torch.Generator().manual_seed(model.config.inference_seed)
+    x0_hat, guidance = model.generate(batch, steps=3, generator=generator)
+    by_hand = (x0_hat + guidance.fused[:, -1]) @ model.items.table(1).T  # eq. (15), preference="fused"
+    torch.testing.assert_close(model.score(batch, 1, steps=3), by_hand)
+    assert not torch.allclose(model.score(batch, 1, steps=3), model.score(batch, 1))  # default k = 1
 
 
 def _result(x: float, y: float) -> EvalResult:
@@ -260,12 +275,20 @@ def _result(x: float, y: float) -> EvalResult:
     return EvalResult(table, pd.DataFrame(), "test", "full", "synthetic")
 
 
-def test_comparison_table_divides_by_the_oracle():
-    table = guided.comparison_table({"a": _result(5.0, 3.0)}, _result(20.0, 10.0))
-    assert table.loc["a", "/ oracle X"] == pytest.approx(0.25)
-    assert table.loc["a", "/ oracle Y"] == pytest.approx(0.3)
-    assert table.loc["a", "/ oracle mean"] == pytest.approx(4.0 / 15.0)
-    assert table.loc["oracle", "/ oracle mean"] == pytest.approx(1.0)
+def test_comparison_table_divides_by_the_planted_oracle(tiny, models):
+    dataset, truth = tiny
+    model = models["dpgdiff"]
+    oracle = run_evaluation(truth.oracle_scorer(), dataset, model.config, "test").table["NDCG@10"]
+    table = guided.comparison_table({"a": _trained(model, _result(5.0, 3.0))}, DataSource(dataset, truth))
+    assert list(table.index) == ["a", "oracle"]
+    assert table.loc["oracle", "NDCG@10 X"] == pytest.approx(oracle["X"]) and oracle["X"] > 5.0
+    assert table.loc["a", "NDCG@10 mean"] == pytest.approx(4.0)
+    assert table.loc["a", "/ oracle X"] == pytest.approx(5.0 / oracle["X"])
+    assert table.loc["a", "/ oracle Y"] == pytest.approx(3.0 / oracle["Y"])
+    assert table.loc["a", "/ oracle mean"] == pytest.approx(4.0 / oracle.mean())
+    assert table.loc["oracle", ["/ oracle X", "/ oracle Y", "/ oracle mean"]].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="comparison_table needs synthetic data"):
+        guided.comparison_table({"a": _trained(model, _result(5.0, 3.0))}, DataSource(dataset, None))
 
 
 # --- test-time noise ----------------------------------------------------------------------------
@@ -308,7 +331,9 @@ def test_noise_widget_update_changes_the_top_10_or_rank(tiny, models, user):
     assert at_zero[0].startswith("r = 0.00: 0 of") and at_half[0].startswith("r = 0.50:")
     assert at_zero[1:] != at_half[1:]
     assert len(at_zero[2]) == 10
-    assert widget.children[0].value == pytest.approx(0.3)
+    (slider,) = widget.children[0].children  # the browser test finds it by description and reads its readout
+    assert (slider.description, slider.value, slider.min, slider.max, slider.step, slider.readout_format) == \
+           ("noise r", pytest.approx(0.3), 0.0, 1.0, 0.05, ".2f")
 
 
 # --- exercises ----------------------------------------------------------------------------------
@@ -316,7 +341,9 @@ def test_target_rank_matches_the_package_evaluation_with_ties():
     dataset = make_toy_dataset()
 
     class Tied:
-        def score(self, batch, domain):  # few distinct values: many ties
+        device = torch.device("cpu")
+
+        def score(self, batch, domain, steps=None):  # few distinct values: many ties
             n = dataset.n_items[domain]
             base = (torch.arange(n) % 3).float()
             return base[None].repeat(len(batch), 1) + (batch.items[:, -1:] % 2).float()
@@ -326,7 +353,7 @@ def test_target_rank_matches_the_package_evaluation_with_ties():
     for case, row in result.per_case.iterrows():
         target = int(dataset.test.targets[case])
         domain = int(dataset.domain_of(np.array([target]))[0])
-        batch = guided.case_batch(dataset, [case])
+        batch = common.case_batch(dataset, [case])
         scores = scorer.score(batch, domain)[0]
         assert guided.target_rank(scores, int(dataset.to_local(np.array([target]))[0])) == row["rank"]
 
@@ -339,15 +366,14 @@ def test_target_rank_closed_forms():
 def test_attention_row_by_hand_matches_the_packages_decoder():
     torch.manual_seed(0)
     decoder = CrossAttentionDecoder(8, 2, dropout=0.0).eval()
-    decoder.record_attention = True
     query, memory = torch.randn(1, 4, 8), torch.randn(1, 6, 8)
     allowed = torch.ones(1, 4, 6, dtype=torch.bool).tril(1)  # causal-ish, the null column always open
     with torch.no_grad():
-        decoder(query, memory, allowed)
+        _, weights = decoder(query, memory, allowed, need_weights=True)  # (1, 4, 6)
         q, kv = decoder.norm_q(query)[0], decoder.norm_kv(memory)[0]
         for i in range(4):
             by_hand = guided.attention_row_by_hand(decoder.attention_layer, q[i], kv, allowed[0, i])
-            assert torch.allclose(by_hand, decoder.attention[0, i], atol=1e-6)
+            assert torch.allclose(by_hand, weights[0, i], atol=1e-6)
 
 
 def test_checkers_recognise_correct_missing_and_wrong_answers():

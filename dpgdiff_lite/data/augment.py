@@ -111,6 +111,18 @@ def _check_ops(ops: tuple[str, ...]) -> None:
         raise ValueError(f"unknown augmentation(s) {unknown}; valid ones are {AUGMENTATIONS}")
 
 
+def apply(seq: np.ndarray, op: str, rate: float, offsets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The operator named ``op`` (one of :data:`AUGMENTATIONS`) at ``rate``: the dispatch that
+    :func:`augment` and the augmentation lesson share."""
+    _check_ops((op,))
+    seq = np.asarray(seq, dtype=np.int64)
+    if op == "substitute":
+        return substitute(seq, rate, offsets, rng)
+    if op == "insert":
+        return insert(seq, rate, offsets, rng)
+    return {"crop": crop, "mask": mask, "reorder": reorder}[op](seq, rate, rng)
+
+
 def augment(
     seq: np.ndarray,
     offsets: np.ndarray,
@@ -135,11 +147,7 @@ def augment(
     if not allowed or not len(seq):
         return seq.copy()
     op = allowed[rng.integers(len(allowed))]
-    if op == "substitute":
-        return substitute(seq, rates[op], offsets, rng)
-    if op == "insert":
-        return insert(seq, rates[op], offsets, rng)
-    return {"crop": crop, "mask": mask, "reorder": reorder}[op](seq, rates[op], rng)
+    return apply(seq, op, rates[op], offsets, rng)
 
 
 def augment_batch(

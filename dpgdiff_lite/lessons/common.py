@@ -19,7 +19,7 @@ import torch
 from matplotlib.figure import Figure
 
 from dpgdiff_lite.config import MODELS, PRESETS, Config, preset
-from dpgdiff_lite.data.dataset import CrossDomainDataset
+from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, EvalSplit, make_batch, pad_eval
 from dpgdiff_lite.data.sources import DataSource, check_data_spec, load_data
 from dpgdiff_lite.data.synthetic import LABEL_NAMES
 from dpgdiff_lite.evaluation import PROTOCOLS
@@ -47,6 +47,19 @@ def untrained_model(dataset: CrossDomainDataset, config: Config) -> DPGDiff:
     """DPG-Diff with exactly the initial weights ``train(dataset, config)`` starts from (same seed)."""
     set_seed(config.seed)
     return DPGDiff(dataset.n_items, config).eval()
+
+
+def case_batch(dataset: CrossDomainDataset, cases, split: str = "test",
+               histories: list[np.ndarray] | None = None) -> Batch:
+    """One batch of evaluation cases (target at the last position), with their user indices.
+
+    ``histories`` replaces the cases' histories (e.g. noisy copies), one per case.
+    """
+    split_cases: EvalSplit = getattr(dataset, split)
+    cases = np.atleast_1d(np.asarray(cases, dtype=np.int64))
+    chosen = [split_cases.histories[c] for c in cases] if histories is None else list(histories)
+    inputs, targets = pad_eval(EvalSplit(chosen, split_cases.targets[cases], split_cases.users[cases]), dataset.max_len)
+    return make_batch(inputs, targets, dataset.offsets, split_cases.users[cases])
 
 
 # --- widgets ------------------------------------------------------------------------------------

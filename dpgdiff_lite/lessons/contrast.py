@@ -5,7 +5,7 @@ augmentation pictures and widget, the three views h_c, h_d, h_aug read off a mod
 uniformity metrics of Wang & Isola (2020), the weight-sweep summary and the reference solutions of
 the exercises. The loss itself is :func:`dpgdiff_lite.losses.info_nce` / ``tri_view_loss``, the
 augmentations are :mod:`dpgdiff_lite.data.augment` and the views come from the model's own public
-methods (``generate``, ``guidance``, ``denoiser.encode``, ``embed_sequence``); this module only calls them.
+methods (``generate`` for h_c, ``views`` for all three, as in training); this module only calls them.
 
 Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
 notebook and tests can inspect them.
@@ -24,22 +24,19 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor
 
-from dpgdiff_lite.config import Config, preset
-from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, augment_batch, crop, insert, mask, \
-    reorder, substitute
-from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, make_batch, pad_eval
-from dpgdiff_lite.data.synthetic import LABEL_NAMES, NOISE, SyntheticTruth
+from dpgdiff_lite.config import Config
+from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply
+from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, domain_of
+from dpgdiff_lite.data.synthetic import NOISE, SyntheticTruth
+from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, check_int, figure, float_slider,
+                                         not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
-from dpgdiff_lite.runtime import set_seed
 
-DPI = 80
 VIEWS = ("h_c", "h_d", "h_aug")
 PAIRS = (("h_c", "h_d"), ("h_c", "h_aug"), ("h_d", "h_aug"))
 """The three intra-user positive pairs of eq. (13)."""
-DOMAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
 MASK_COLOUR = "0.8"
-LABEL_LETTERS = {i: name[0].upper() for i, name in enumerate(LABEL_NAMES)}  # I / S / N
 
 
 @dataclass(frozen=True)
@@ -56,9 +53,7 @@ class LessonParams:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "dim", "n_show", "n_geometry"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), 1)
         if self.n_show < 2:
             raise ValueError(f"n_show must be at least 2 so there is a negative, got {self.n_show}")
         if not self.weights_cl or any(w < 0 for w in self.weights_cl):
@@ -68,8 +63,8 @@ class LessonParams:
     def config(self, weight_cl: float | None = None) -> Config:
         """The teaching preset for DPG-Diff, shrunk to run in seconds; validation only after the last epoch."""
         cl = {} if weight_cl is None else {"weight_cl": float(weight_cl)}
-        return preset("teaching", model="dpgdiff", epochs=self.epochs, dim=self.dim, seed=self.seed,
-                      inference_steps=self.inference_steps, eval_every=self.epochs, **cl)
+        return teaching_config("dpgdiff", epochs=self.epochs, dim=self.dim, seed=self.seed,
+                               inference_steps=self.inference_steps, **cl)
 
 
 # --- augmentations ------------------------------------------------------------------------------
@@ -81,16 +76,6 @@ def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, min_len: int =
         if len(seq) >= min_len and len(domains) == dataset.n_domains and (labels == NOISE).any():
             return user
     raise ValueError(f"no training sequence of length >= {min_len} visits every domain with a noise event")
-
-
-def apply_operator(seq: np.ndarray, op: str, rate: float, offsets: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray:
-    """One of the five operators of :mod:`dpgdiff_lite.data.augment` by name."""
-    if op not in AUGMENTATIONS:
-        raise ValueError(f"unknown augmentation {op!r}; valid ones are {AUGMENTATIONS}")
-    if op in ("substitute", "insert"):
-        return {"substitute": substitute, "insert": insert}[op](seq, rate, offsets, rng)
-    return {"crop": crop, "mask": mask, "reorder": reorder}[op](seq, rate, rng)
 
 
 def layout(original: np.ndarray, augmented: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,9 +136,9 @@ def plot_augmentations(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
     """The original sequence (with its planted labels I/S/N) and one draw of each operator below it."""
     rates = {**DEFAULT_RATES, **(rates or {})}
     rng = np.random.default_rng(seed)
-    rows = [(op, apply_operator(seq, op, rates[op], offsets, rng)) for op in ops]
+    rows = [(op, apply(seq, op, rates[op], offsets, rng)) for op in ops]
     width = max(len(seq), *(len(a) for _, a in rows))
-    fig = Figure(figsize=(0.42 * width + 1.6, 0.55 * (len(rows) + 1) + 0.9), dpi=DPI, layout="constrained")
+    fig = figure(0.42 * width + 1.6, 0.55 * (len(rows) + 1) + 0.9)
     ax = fig.subplots()
     _draw_row(ax, 0, seq, offsets, np.arange(len(seq), dtype=float), labels=labels)
     for i, (op, augmented) in enumerate(rows, start=1):
@@ -168,12 +153,11 @@ def augmentation_widget(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray
     """A dropdown over the five operators and a rate slider; returns (widget, update),
     update(op, rate) -> Figure of the original and its augmented copy (same seed for every move)."""
     import ipywidgets as widgets
-    from IPython.display import display
 
     def update(op: str, rate: float) -> Figure:
-        augmented = apply_operator(seq, op, rate, offsets, np.random.default_rng(seed))
+        augmented = apply(seq, op, rate, offsets, np.random.default_rng(seed))
         width = max(len(seq), len(augmented))
-        fig = Figure(figsize=(0.42 * width + 1.6, 2.1), dpi=DPI, layout="constrained")
+        fig = figure(0.42 * width + 1.6, 2.1)
         ax = fig.subplots()
         _draw_row(ax, 0, seq, offsets, np.arange(len(seq), dtype=float), labels=labels)
         x, changed = layout(seq, augmented)
@@ -181,51 +165,35 @@ def augmentation_widget(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray
         _finish_rows(ax, ["original", f"{op} ({rate:g})"], width, domain_names)
         return fig
 
-    op = widgets.Dropdown(options=AUGMENTATIONS, value="mask", description="operator")
-    rate = widgets.FloatSlider(value=DEFAULT_RATES["mask"], min=0.0, max=1.0, step=0.05, description="rate")
-    out = widgets.interactive_output(lambda op, rate: display(update(op, rate)), {"op": op, "rate": rate})
-    return widgets.VBox([widgets.HBox([op, rate]), out]), update
+    return widget(update, op=widgets.Dropdown(options=AUGMENTATIONS, value="mask", description="operator"),
+                  rate=float_slider("rate", DEFAULT_RATES["mask"], 0.0, 1.0))
 
 
 # --- the three views of eq. (13) ---------------------------------------------------------------
-def validation_batch(dataset: CrossDomainDataset, n_users: int, max_len: int) -> Batch:
+def validation_batch(dataset: CrossDomainDataset, n_users: int) -> Batch:
     """The first ``n_users`` validation histories as one batch (target only at the last position)."""
-    inputs, targets = pad_eval(dataset.valid, max_len)
-    n = min(n_users, len(inputs))
-    return make_batch(inputs[:n], targets[:n], dataset.offsets, dataset.valid.users[:n])
+    return case_batch(dataset, np.arange(min(n_users, len(dataset.valid))), "valid")
 
 
-def untrained_model(dataset: CrossDomainDataset, config: Config) -> DPGDiff:
-    """DPG-Diff with exactly the initial weights ``train(dataset, config)`` starts from (same seed)."""
-    set_seed(config.seed)
-    return DPGDiff(dataset.n_items, config).eval()
-
-
+@torch.no_grad()
 def contrastive_views(model: DPGDiff, batch: Batch, seed: int = 0, steps: int | None = None) -> dict[str, Tensor]:
     """h_c, h_d and h_aug of eq. (13) at the last position of each row, each (B, D), on the CPU.
 
-    As in ``DPGDiff.loss_terms`` except that h_c = x̂_0 is *generated* from x_T ~ N(0, I) (inference,
-    eq. 15) rather than denoised from a noisy copy of the known target (training); h_d = g_d, the
-    fused guidance; h_aug = Encoder_c(s_aug) with s_aug drawn by ``augment_batch`` at the model's rates.
+    ``DPGDiff.views``, as in training, except that h_c = x̂_0 is *generated* from x_T ~ N(0, I)
+    (inference, eq. 15) rather than denoised from a noisy copy of the known target (training);
+    ``seed`` draws both x_T and s_aug.
     """
-    if model.encoder is None:
-        raise ValueError(f"model {model.config.model!r} has no disentangled encoder, hence no h_d view")
     model.eval()
-    device = model.items.offsets.device
-    batch = batch.to(device)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    batch = batch.to(model.device)
+    generator = torch.Generator(device=model.device).manual_seed(seed)
     x0_hat, guidance = model.generate(batch, steps=steps, generator=generator)  # (B, D)
-    augmented = augment_batch(batch.items.cpu().numpy(), model.items.offsets.cpu().numpy(),
-                              np.random.default_rng(seed), rates=model.augment_rates)
-    aug_items = torch.from_numpy(augmented).to(device)  # (B, L)
-    with torch.no_grad():
-        h_aug = model.denoiser.encode(model.embed_sequence(aug_items), aug_items == PAD)[:, -1]  # (B, D)
-    return {"h_c": x0_hat.float().cpu(), "h_d": guidance.fused[:, -1].float().cpu(), "h_aug": h_aug.float().cpu()}
+    views = model.views(batch, x0_hat, guidance, np.random.default_rng(seed))  # refuses a model without h_d
+    return {name: h.float().cpu() for name, h in views.items()}
 
 
 def plot_similarities(views: dict[str, Tensor], temperature: float = 1.0) -> Figure:
     """One heatmap of h_iᵀh_j / τ per positive pair of views; the diagonal (same user) is boxed."""
-    fig = Figure(figsize=(9.0, 3.0), dpi=DPI, layout="constrained")
+    fig = figure(9.0, 3.0)
     for ax, (a, b) in zip(fig.subplots(1, len(PAIRS)), PAIRS):
         sim = (views[a] @ views[b].T / temperature).numpy()  # (B, B)
         image = ax.imshow(sim, cmap="viridis")
@@ -272,7 +240,7 @@ def geometry_table(models: dict[str, DPGDiff], batch: Batch, seed: int = 0) -> p
 
 def plot_geometry(table: pd.DataFrame) -> Figure:
     """Grouped bars: alignment per positive pair (left) and uniformity per view (right); lower is better."""
-    fig = Figure(figsize=(9.0, 3.0), dpi=DPI, layout="constrained")
+    fig = figure(9.0, 3.0)
     for ax, prefix, title in zip(fig.subplots(1, 2), ("align", "unif"),
                                  ("alignment  E‖f(x)−f(y)‖²  (lower: positives closer)",
                                   "uniformity  log E exp(−2‖f(x)−f(y)‖²)  (lower: more spread)")):
@@ -326,7 +294,7 @@ def sweep_table(results: dict) -> pd.DataFrame:
 def plot_weight_sweep(table: pd.DataFrame) -> Figure:
     """Validation NDCG@10 (×100) per domain for each contrastive weight."""
     domains = [c for c in table.columns if c.startswith("NDCG@10 ") and c != "NDCG@10 mean"]
-    fig = Figure(figsize=(4.6, 2.8), dpi=DPI, layout="constrained")
+    fig = figure(4.6, 2.8)
     ax = fig.subplots()
     width = 0.8 / len(domains)
     for k, column in enumerate(domains):
@@ -368,10 +336,6 @@ def info_nce_by_hand(a: Tensor, b: Tensor, temperature: float = 1.0) -> Tensor:
     return ((rows + columns) / 2).float()
 
 
-def _not_attempted(result) -> bool:
-    return result is None or result is Ellipsis
-
-
 def check_info_nce(fn: Callable[[Tensor, Tensor, float], Tensor], seed: int = 0) -> str:
     """Compare a reader's ``fn(a, b, temperature)`` with ``losses.info_nce`` at τ = 1 and τ = 0.2."""
     generator = torch.Generator().manual_seed(seed)
@@ -379,8 +343,8 @@ def check_info_nce(fn: Callable[[Tensor, Tensor, float], Tensor], seed: int = 0)
     errors = []
     for tau in (1.0, 0.2):
         result = fn(a, b, tau)
-        if _not_attempted(result):
-            return "not attempted yet (reference: contrast.info_nce_by_hand)"
+        if not_attempted(result):
+            return not_attempted_message("contrast.info_nce_by_hand")
         errors.append(abs(float(result) - info_nce(a, b, tau).item()))
     if max(errors) < 1e-4:
         return "correct: matches losses.info_nce at τ = 1 and τ = 0.2"
@@ -395,8 +359,8 @@ def check_alignment_uniformity(align_fn: Callable[[Tensor, Tensor], Tensor],
     x = 3 * torch.randn(32, 6, generator=generator)
     y = x + torch.randn(32, 6, generator=generator)
     mine_align, mine_unif = align_fn(x, y), unif_fn(x)
-    if _not_attempted(mine_align) or _not_attempted(mine_unif):
-        return "not attempted yet (reference: contrast.alignment, contrast.uniformity)"
+    if not_attempted(mine_align) or not_attempted(mine_unif):
+        return not_attempted_message("contrast.alignment, contrast.uniformity")
     da = abs(float(mine_align) - alignment(x, y).item())
     du = abs(float(mine_unif) - uniformity(x).item())
     if da < 1e-4 and du < 1e-4:

@@ -24,9 +24,9 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from dpgdiff_lite.diffusion import SCHEDULES, NoiseSchedule, beta_schedule, diffusion_loss
+from dpgdiff_lite.lessons.common import check_int, figure, int_slider, not_attempted, not_attempted_message, widget
 
 TOY_KINDS = ("gaussians", "moons")
-DPI = 80
 SAMPLERS = {"DDPM (η=1)": 1.0, "DDIM (η=0)": 0.0}
 
 
@@ -49,9 +49,7 @@ class LessonParams:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         for name in ("n_points", "train_steps", "n_items", "dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), 1)
         if self.n_items < 2:
             raise ValueError(f"n_items must be at least 2 so retrieval can go wrong, got {self.n_items}")
         NoiseSchedule(self.schedule, self.T)  # raises the package's own message for a bad T
@@ -110,7 +108,7 @@ def plot_forward(data: np.ndarray, schedule: NoiseSchedule, steps: tuple[int, ..
                  seed: int = 0) -> Figure:
     """One panel per t: the toy data pushed through q(x_t | x_0) (eq. 3–4)."""
     states = forward_states(data, schedule, list(steps), seed)
-    fig = Figure(figsize=(1.9 * len(steps), 2.2), dpi=DPI, layout="constrained")
+    fig = figure(1.9 * len(steps), 2.2)
     for ax, t in zip(fig.subplots(1, len(steps)), steps):
         _scatter(ax, states[t], f"t={t}  ᾱ={schedule.alpha_bar_by_step[t].item():.2f}")
     return fig
@@ -118,13 +116,10 @@ def plot_forward(data: np.ndarray, schedule: NoiseSchedule, steps: tuple[int, ..
 
 def forward_widget(data: np.ndarray, schedule: NoiseSchedule, seed: int = 0):
     """A slider over t showing x_t of the toy data; returns (widget, update), update(t) -> Figure."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
     states = forward_states(data, schedule, list(range(schedule.T + 1)), seed)
 
     def update(t: int) -> Figure:
-        fig = Figure(figsize=(3.4, 3.4), dpi=DPI, layout="constrained")
+        fig = figure(3.4, 3.4)
         ax = fig.subplots()
         abar = schedule.alpha_bar_by_step[t].item()
         _scatter(ax, states[t], f"x_t at t={t}: √ᾱ_t={abar ** 0.5:.2f}, √(1-ᾱ_t)={(1 - abar) ** 0.5:.2f}",
@@ -132,15 +127,13 @@ def forward_widget(data: np.ndarray, schedule: NoiseSchedule, seed: int = 0):
         ax.title.set_fontsize(9)
         return fig
 
-    slider = widgets.IntSlider(value=0, min=0, max=schedule.T, description="t")
-    out = widgets.interactive_output(lambda t: display(update(t)), {"t": slider})
-    return widgets.VBox([slider, out]), update
+    return widget(update, t=int_slider("t", 0, 0, schedule.T))
 
 
 # --- schedules ------------------------------------------------------------------------------
 def plot_schedules(T: int = 32) -> Figure:
     """β_t (log scale) and ᾱ_t of the three schedules at the same T (eq. 1 and 3)."""
-    fig = Figure(figsize=(8, 2.8), dpi=DPI, layout="constrained")
+    fig = figure(8, 2.8)
     ax_beta, ax_abar = fig.subplots(1, 2)
     steps = np.arange(1, T + 1)
     for name in SCHEDULES:
@@ -211,7 +204,7 @@ def last_recognised_step(curve: pd.DataFrame, level: float = 0.5) -> int:
 
 def plot_embedding_noise(curve: pd.DataFrame, n_items: int) -> Figure:
     """Cosine(x_t, x_0) and the top-1 retrieval rate against t, with the 1/n_items chance level."""
-    fig = Figure(figsize=(5, 2.8), dpi=DPI, layout="constrained")
+    fig = figure(5, 2.8)
     ax = fig.subplots()
     ax.plot(curve.index, curve["cosine to x_0"], marker=".", label="cosine(x_t, x_0)")
     ax.plot(curve.index, curve["top-1 is x_0"], marker=".", label="argmax_v x_tᵀe_v = x_0")
@@ -311,7 +304,7 @@ def sample_toy(model: nn.Module, schedule: NoiseSchedule, n: int, k: int | None 
 
 def plot_samples(data: np.ndarray, samples: np.ndarray) -> Figure:
     """Data next to generated samples, same axes."""
-    fig = Figure(figsize=(5.8, 2.9), dpi=DPI, layout="constrained")
+    fig = figure(5.8, 2.9)
     ax_data, ax_samples = fig.subplots(1, 2)
     _scatter(ax_data, data, "data x_0 ~ q(x_0)")
     _scatter(ax_samples, samples, "samples x̂_0 (reverse process)")
@@ -320,7 +313,7 @@ def plot_samples(data: np.ndarray, samples: np.ndarray) -> Figure:
 
 def plot_trajectories(data: np.ndarray, trajectories: dict[str, np.ndarray], n_paths: int = 12) -> Figure:
     """One panel per sampler: the first ``n_paths`` points followed from x_T (×) to x̂_0 over the data."""
-    fig = Figure(figsize=(2.9 * len(trajectories), 2.9), dpi=DPI, layout="constrained")
+    fig = figure(2.9 * len(trajectories), 2.9)
     axes = np.atleast_1d(fig.subplots(1, len(trajectories)))
     for ax, (name, trajectory) in zip(axes, trajectories.items()):
         ax.scatter(data[:, 0], data[:, 1], s=2, color="0.8")
@@ -398,7 +391,7 @@ def _plot_curve(ax_quality, ax_time, curve: pd.DataFrame, marker_k: int | None =
 
 def plot_step_count_curve(curve: pd.DataFrame) -> Figure:
     """Sample quality and wall time against the number of reverse steps k, one line per sampler."""
-    fig = Figure(figsize=(8, 2.8), dpi=DPI, layout="constrained")
+    fig = figure(8, 2.8)
     _plot_curve(*fig.subplots(1, 2), curve)
     return fig
 
@@ -409,13 +402,10 @@ def step_count_widget(model: nn.Module, schedule: NoiseSchedule, data: np.ndarra
 
     Returns (widget, update); update(k) -> Figure with four axes (two sample panels, quality, time).
     """
-    import ipywidgets as widgets
-    from IPython.display import display
-
     curve = curve if curve is not None else step_count_curve(model, schedule, data, n=n, seed=seed)
 
     def update(k: int) -> Figure:
-        fig = Figure(figsize=(11, 2.8), dpi=DPI, layout="constrained")
+        fig = figure(11, 2.8)
         axes = fig.subplots(1, 4)
         for ax, (sampler, eta) in zip(axes[:2], SAMPLERS.items()):
             samples = sample_toy(model, schedule, n, k=k, eta=eta, seed=seed)
@@ -425,9 +415,7 @@ def step_count_widget(model: nn.Module, schedule: NoiseSchedule, data: np.ndarra
         _plot_curve(axes[2], axes[3], curve, marker_k=k)
         return fig
 
-    slider = widgets.IntSlider(value=schedule.T, min=1, max=schedule.T, description="steps k")
-    out = widgets.interactive_output(lambda k: display(update(k)), {"k": slider})
-    return widgets.VBox([slider, out]), update
+    return widget(update, k=int_slider("steps k", schedule.T, 1, schedule.T))
 
 
 # --- exercises: reference solutions and checkers -------------------------------------------------
@@ -455,10 +443,6 @@ def posterior_coefficients_by_hand(betas: Tensor) -> tuple[Tensor, Tensor, Tenso
     return c0.float(), ct.float(), variance.float()
 
 
-def _not_attempted(result) -> bool:
-    return result is None or result is Ellipsis
-
-
 def check_q_sample(fn: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor], schedule: NoiseSchedule,
                    seed: int = 0) -> str:
     """Compare a reader's ``fn(x0, t, betas, noise)`` with ``NoiseSchedule.q_sample`` on random inputs."""
@@ -467,8 +451,8 @@ def check_q_sample(fn: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor], sched
     noise = torch.randn(64, 8, generator=generator)
     t = torch.randint(1, schedule.T + 1, (64,), generator=generator)
     result = fn(x0, t, schedule.betas, noise)
-    if _not_attempted(result):
-        return "not attempted yet (reference: ddpm_toy.q_sample_by_hand)"
+    if not_attempted(result):
+        return not_attempted_message("ddpm_toy.q_sample_by_hand")
     expected = schedule.q_sample(x0, t, noise=noise)
     if tuple(result.shape) != tuple(expected.shape):
         return f"wrong shape: got {tuple(result.shape)}, expected {tuple(expected.shape)}"
@@ -480,8 +464,8 @@ def check_posterior(fn: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]], sched
                     seed: int = 0) -> str:
     """Compare a reader's ``fn(betas) -> (c_0, c_t, β̃)`` with ``NoiseSchedule.q_posterior``."""
     result = fn(schedule.betas)
-    if _not_attempted(result):
-        return "not attempted yet (reference: ddpm_toy.posterior_coefficients_by_hand)"
+    if not_attempted(result):
+        return not_attempted_message("ddpm_toy.posterior_coefficients_by_hand")
     c0, ct, variance = (torch.as_tensor(r, dtype=torch.float32) for r in result)
     generator = torch.Generator().manual_seed(seed)
     x0, xt = torch.randn(schedule.T, 8, generator=generator), torch.randn(schedule.T, 8, generator=generator)

@@ -23,14 +23,14 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from dpgdiff_lite.config import Config, preset
-from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, left_pad, make_batch, pad_eval
+from dpgdiff_lite.config import Config
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, left_pad, make_batch
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
+from dpgdiff_lite.lessons.common import (case_batch, Projection, check_int, figure, int_slider, not_attempted,
+                                         not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.model import DPGDiff
-from dpgdiff_lite.runtime import set_seed
 from dpgdiff_lite.sasrec import SASRec
 
-DPI = 80
 LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "0.6"}
 REPRESENTATIONS = ("g_x", "g_y", "g_d")
 
@@ -47,9 +47,7 @@ class LessonParams:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), 1)
         if not self.probe_alpha >= 0:
             raise ValueError(f"probe_alpha must be >= 0, got {self.probe_alpha!r}")
         if not 0 < self.test_fraction < 1:
@@ -58,8 +56,7 @@ class LessonParams:
 
     def config(self, model: str = "dpgdiff") -> Config:
         """The teaching preset for ``model``, shortened; validated once, after the last epoch."""
-        return preset("teaching", model=model, epochs=self.epochs, dim=self.dim, seed=self.seed,
-                      eval_every=self.epochs)
+        return teaching_config(model, epochs=self.epochs, dim=self.dim, seed=self.seed)
 
 
 # --- s_c, s_x and s_y ---------------------------------------------------------------------------
@@ -128,8 +125,7 @@ def plot_split(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
     domains = domain_of(np.asarray(seq), offsets)
     local = np.asarray(seq) - offsets[domains]
     n = len(seq)
-    fig = Figure(figsize=(0.42 * max(n, 8) + 1.8, 0.55 * (len(domain_names) + 1) + 0.9), dpi=DPI,
-                 layout="constrained")
+    fig = figure(0.42 * max(n, 8) + 1.8, 0.55 * (len(domain_names) + 1) + 0.9)
     ax = fig.subplots()
     for i in range(n):
         _box(ax, i, 0, labels[i], f"{domain_names[domains[i]]}{local[i]}")
@@ -152,39 +148,28 @@ def plot_split(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
 
 def split_widget(dataset: CrossDomainDataset, truth: SyntheticTruth, user: int = 0):
     """A user slider; returns (widget, update), update(user) -> Figure of that user's s_c / s_x / s_y."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
     def update(user: int) -> Figure:
         seq, labels = user_events(dataset, truth, user)
         counts = np.bincount(labels, minlength=len(LABEL_NAMES))
         summary = ", ".join(f"{c} {name}" for c, name in zip(counts, LABEL_NAMES))
         return plot_split(seq, labels, dataset.offsets, dataset.domain_names, title=f"user {user}: {summary}")
 
-    slider = widgets.IntSlider(value=user, min=0, max=len(dataset.train) - 1, description="user")
-    out = widgets.interactive_output(lambda user: display(update(user)), {"user": slider})
-    return widgets.VBox([slider, out]), update
+    return widget(update, user=int_slider("user", user, 0, len(dataset.train) - 1))
 
 
 # --- the guidance of eq. (8) --------------------------------------------------------------------
-def untrained_model(dataset: CrossDomainDataset, config: Config) -> DPGDiff:
-    """DPG-Diff with exactly the initial weights ``train(dataset, config)`` starts from (same seed)."""
-    set_seed(config.seed)
-    return DPGDiff(dataset.n_items, config).eval()
-
-
 def plot_guidance(model: DPGDiff, batch: Batch, domain_names: tuple[str, ...] = ("X", "Y"),
                   n_dims: int = 16) -> Figure:
     """Heatmaps of ĝ_x, ĝ_y and g_d = ĝ_x + ĝ_y (first ``n_dims`` dimensions) at every real mixed
     position of the batch's first row; the domain of each event is the tick label."""
     model.eval()
     with torch.no_grad():
-        guidance = model.guidance(batch.to(model.items.offsets.device))
+        guidance = model.guidance(batch.to(model.device))
     real = (batch.items[0] != PAD).numpy()
     ticks = [domain_names[d] for d in batch.domains[0].numpy()[real]]
     panels = [*guidance.per_domain, guidance.fused]
     names = [f"$\\hat g_{name.lower()}$ = Encoder$_{name.lower()}$" for name in domain_names] + ["$g_d$ = sum"]
-    fig = Figure(figsize=(3.0 * len(panels), 2.6), dpi=DPI, layout="constrained")
+    fig = figure(3.0 * len(panels), 2.6)
     axes = fig.subplots(1, len(panels), sharey=True)
     limit = max(float(p[0][real].abs().max()) for p in panels)
     for ax, panel, name in zip(axes, panels, names):
@@ -197,17 +182,16 @@ def plot_guidance(model: DPGDiff, batch: Batch, domain_names: tuple[str, ...] = 
     return fig
 
 
-def user_histories(dataset: CrossDomainDataset, max_len: int) -> Batch:
+def user_histories(dataset: CrossDomainDataset) -> Batch:
     """Every validation history (one per user, ``dataset.valid.users`` in order) as one batch."""
-    inputs, targets = pad_eval(dataset.valid, max_len)
-    return make_batch(inputs, targets, dataset.offsets, dataset.valid.users)
+    return case_batch(dataset, np.arange(len(dataset.valid)), "valid")
 
 
 def last_guidance(model: DPGDiff, batch: Batch) -> dict[str, np.ndarray]:
     """ĝ_x, ĝ_y and g_d at the last position of each row (the user's current preference), (B, D) each."""
     model.eval()
     with torch.no_grad():
-        guidance = model.guidance(batch.to(model.items.offsets.device))
+        guidance = model.guidance(batch.to(model.device))
     views = {f"g_{chr(ord('x') + d)}": g[:, -1] for d, g in enumerate(guidance.per_domain)}
     views["g_d"] = guidance.fused[:, -1]
     return {name: v.float().cpu().numpy() for name, v in views.items()}
@@ -217,7 +201,7 @@ def sasrec_representation(model: SASRec, batch: Batch) -> np.ndarray:
     """SASRec's causal representation of the mixed sequence at the last position, (B, D)."""
     model.eval()
     with torch.no_grad():
-        return model.represent(batch.items.to(model.items.offsets.device))[:, -1].float().cpu().numpy()
+        return model.represent(batch.items.to(model.device))[:, -1].float().cpu().numpy()
 
 
 def seen_domains(batch: Batch) -> np.ndarray:
@@ -226,31 +210,20 @@ def seen_domains(batch: Batch) -> np.ndarray:
 
 
 # --- PCA --------------------------------------------------------------------------------------
-def pca_2d(features: np.ndarray) -> np.ndarray:
-    """Projection of centred rows onto their two leading principal directions (numpy SVD), (N, 2).
-
-    The sign of each direction is fixed (largest loading positive) so re-runs draw the same picture."""
-    centred = features - features.mean(0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    top = vt[:2]  # (2, D)
-    signs = np.sign(top[np.arange(2), np.abs(top).argmax(1)])
-    return centred @ (top * signs[:, None]).T
-
-
 def plot_projections(stages: dict[str, dict[str, np.ndarray]], colour: np.ndarray,
                      colour_name: str = "dominant shared topic", max_points: int = 600, seed: int = 0) -> Figure:
     """One row per stage (e.g. before / after training), one column per representation: PCA of the
-    representation (fitted on all users) with each user coloured by ``colour`` (an integer class);
+    representation (:class:`~dpgdiff_lite.lessons.common.Projection`, fitted on all users) with each user coloured by ``colour`` (an integer class);
     ``max_points`` users (the same random ones in every panel) are drawn, to keep the PNG small."""
     names = list(next(iter(stages.values())))
     n = len(colour)
     shown = np.sort(np.random.default_rng(seed).permutation(n)[:max_points])
-    fig = Figure(figsize=(2.5 * len(names) + 0.4, 2.2 * len(stages) + 0.4), dpi=DPI, layout="constrained")
+    fig = figure(2.5 * len(names) + 0.4, 2.2 * len(stages) + 0.4)
     axes = np.atleast_2d(fig.subplots(len(stages), len(names)))
     for r, (stage, views) in enumerate(stages.items()):
         for c, name in enumerate(names):
             ax = axes[r, c]
-            xy = pca_2d(views[name])[shown]
+            xy = Projection.fit(views[name])(views[name][shown])  # (shown, 2)
             ax.scatter(xy[:, 0], xy[:, 1], c=colour[shown], cmap="tab20", vmin=0, vmax=19, s=5, linewidths=0)
             ax.set_title(f"{name} ({stage})", fontsize=9)
             ax.set_xticks([]), ax.set_yticks([])
@@ -391,7 +364,7 @@ def collapse_report(gx: np.ndarray, gy: np.ndarray, centre: bool = False) -> dic
 def plot_collapse(stages: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
     """One column per stage, raw (top) and centred (bottom): histograms of cos(g_x, g_y) for the same
     user and for different users."""
-    fig = Figure(figsize=(3.2 * len(stages), 4.4), dpi=DPI, layout="constrained")
+    fig = figure(3.2 * len(stages), 4.4)
     axes = np.array(fig.subplots(2, len(stages), sharex=True, sharey="row")).reshape(2, len(stages))
     bins = np.linspace(-1, 1, 41)
     for c, (stage, (gx, gy)) in enumerate(stages.items()):
@@ -423,10 +396,6 @@ def describe_collapse(report: dict[str, float], collapsed: float = 0.9, margin: 
 
 
 # --- exercises: checkers ------------------------------------------------------------------------
-def _not_attempted(result) -> bool:
-    return result is None or result is Ellipsis
-
-
 def check_split(fn: Callable[[np.ndarray, np.ndarray], list], dataset: CrossDomainDataset,
                 n_users: int = 50) -> str:
     """Compare a reader's ``fn(seq, offsets) -> [s_x, s_y]`` (local ids) with ``make_batch``'s
@@ -434,8 +403,8 @@ def check_split(fn: Callable[[np.ndarray, np.ndarray], list], dataset: CrossDoma
     for user, seq in enumerate(dataset.train[:n_users]):
         seq = seq[-dataset.max_len:]
         mine = fn(seq, dataset.offsets)
-        if _not_attempted(mine):
-            return "not attempted yet (reference: disentangle.split_sequence)"
+        if not_attempted(mine):
+            return not_attempted_message("disentangle.split_sequence")
         expected = batch_subsequences(sequence_batch(seq, dataset.offsets, dataset.max_len))
         if len(mine) != len(expected) or any(not np.array_equal(np.asarray(m), e) for m, e in zip(mine, expected)):
             return f"mismatch at user {user}: got {[np.asarray(m).tolist() for m in mine]}, " \
@@ -452,8 +421,8 @@ def check_collapse(fn: Callable[[np.ndarray, np.ndarray], float], seed: int = 0)
     errors = {}
     for name, (a, b) in cases.items():
         result = fn(a, b)
-        if _not_attempted(result):
-            return "not attempted yet (reference: disentangle.collapse_statistic)"
+        if not_attempted(result):
+            return not_attempted_message("disentangle.collapse_statistic")
         errors[name] = abs(float(result) - collapse_statistic(a, b))
     if max(errors.values()) < 1e-6:
         return "correct: 1 for identical and scaled inputs, near 0 for independent ones"

@@ -5,8 +5,9 @@ Everything ``03_guided_denoising.ipynb`` computes or draws lives here, so it is 
 cross-attention read off a model and labelled with the planted truth, the reverse trajectory
 x_T → x̂_0 projected onto the item embeddings, the guided-vs-unguided comparison, the noise-injection
 widget and the reference solutions of the exercises. The model itself is :mod:`dpgdiff_lite.model`
-(``generate``, ``score``, ``guidance``, ``denoise``) and :mod:`dpgdiff_lite.denoiser`; this module
-only calls their public methods.
+(``context``, ``guidance``, ``denoise``, ``generate``, ``score``) and :mod:`dpgdiff_lite.denoiser`;
+this module only calls their public methods. NDCG@10 against k is lesson 06's
+:func:`~dpgdiff_lite.lessons.robustness.step_curve`, the oracle's share :func:`dpgdiff_lite.runs.oracle_fraction`.
 
 Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
 notebook and tests can inspect them.
@@ -25,20 +26,19 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
-from dpgdiff_lite.config import Config, preset
+from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.augment import inject_noise
-from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of, left_pad, make_batch, \
-    pad_eval
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of, left_pad
+from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SHARED_TOPIC, SyntheticTruth
-from dpgdiff_lite.evaluation import EvalResult
+from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, check_int, figure, float_slider,
+                                         int_slider, not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.lessons.robustness import step_curve
 from dpgdiff_lite.model import DPGDiff
-from dpgdiff_lite.runtime import set_seed
-from dpgdiff_lite.trainer import run_evaluation
+from dpgdiff_lite.runs import oracle_fraction
+from dpgdiff_lite.trainer import TrainResult
 
-DPI = 80
-DOMAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
 LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "tab:red"}
-LABEL_LETTERS = {i: name[0].upper() for i, name in enumerate(LABEL_NAMES)}  # I / S / N
 TOKEN_KINDS = ("null", *LABEL_NAMES)
 """Memory tokens by what they hold: the learned null token, or an event with its planted label."""
 
@@ -56,9 +56,7 @@ class LessonParams:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "dim", "n_attention"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), 1)
         if not 0.0 <= self.noise_rate <= 1.0:
             raise ValueError(f"noise_rate must lie in [0, 1], got {self.noise_rate!r}")
         T = self.config().T
@@ -67,14 +65,7 @@ class LessonParams:
 
     def config(self, model: str = "dpgdiff") -> Config:
         """The teaching preset for ``model``, shortened; validated once, after the last epoch."""
-        return preset("teaching", model=model, epochs=self.epochs, dim=self.dim, seed=self.seed,
-                      eval_every=self.epochs)
-
-
-def untrained_model(dataset: CrossDomainDataset, config: Config) -> DPGDiff:
-    """DPG-Diff with exactly the initial weights ``train(dataset, config)`` starts from (same seed)."""
-    set_seed(config.seed)
-    return DPGDiff(dataset.n_items, config).eval()
+        return teaching_config(model, epochs=self.epochs, dim=self.dim, seed=self.seed)
 
 
 # --- cases and their planted labels ---------------------------------------------------------------
@@ -94,18 +85,6 @@ def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, split: str = "
             return case
     raise ValueError(f"no {split} case has >= {min_len} events in every domain with all three planted labels")
 
-
-def case_batch(dataset: CrossDomainDataset, cases, split: str = "test",
-               histories: list[np.ndarray] | None = None) -> Batch:
-    """One batch of evaluation cases (target at the last position), with their user indices.
-
-    ``histories`` replaces the cases' histories (e.g. noisy copies), one per case.
-    """
-    split_cases: EvalSplit = getattr(dataset, split)
-    cases = np.atleast_1d(np.asarray(cases, dtype=np.int64))
-    chosen = [split_cases.histories[c] for c in cases] if histories is None else list(histories)
-    inputs, targets = pad_eval(EvalSplit(chosen, split_cases.targets[cases], split_cases.users[cases]), dataset.max_len)
-    return make_batch(inputs, targets, dataset.offsets, split_cases.users[cases])
 
 
 def label_rows(labels: list[np.ndarray], max_len: int) -> np.ndarray:
@@ -160,22 +139,15 @@ def decoder_attention(model: DPGDiff, batch: Batch, t: int | None = None, seed: 
     Encoder_c's output plus the timestep embedding, so x_t itself never reaches the weights, only t
     does. The last row equals the weights of the first reverse step of ``model.generate``.
     """
-    if not model.guided:
-        raise ValueError(f"model {model.config.model!r} has no guidance, hence no cross-attention")
     model.eval()
-    device = model.items.offsets.device
+    device = model.device
     batch = batch.to(device)
     t = model.config.T if t is None else t
-    decoder = model.denoiser.decoder
-    context = model.denoiser.encode(model.embed_sequence(batch.items), batch.padding_mask)  # (B, L, D)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    x_t = torch.randn(context.shape, generator=generator, device=device)
-    recording, decoder.record_attention = decoder.record_attention, True
-    try:
-        model.denoise(context, x_t, torch.full((len(batch),), t, device=device), model.guidance(batch))
-        return decoder.attention.float().cpu()
-    finally:
-        decoder.record_attention = recording
+    context = model.context(batch)  # (B, L, D)
+    x_t = torch.randn(context.shape, generator=torch.Generator(device=device).manual_seed(seed), device=device)
+    steps = torch.full((len(batch),), t, device=device)
+    _, weights = model.denoise(context, x_t, steps, model.guidance(batch), need_weights=True)  # (B, L, M)
+    return weights.float().cpu()
 
 
 def plot_attention(weights: Tensor, tokens: pd.DataFrame, items: np.ndarray, labels: np.ndarray,
@@ -189,7 +161,7 @@ def plot_attention(weights: Tensor, tokens: pd.DataFrame, items: np.ndarray, lab
     columns = np.flatnonzero(tokens["kind"].to_numpy() != "padding")
     w = weights.numpy()[np.ix_(rows, columns)]  # (events, tokens)
     blocked = np.isclose(w, 0.0)
-    fig = Figure(figsize=(0.36 * len(columns) + 2.4, 0.3 * len(rows) + 1.9), dpi=DPI, layout="constrained")
+    fig = figure(0.36 * len(columns) + 2.4, 0.3 * len(rows) + 1.9)
     ax = fig.subplots()
     image = ax.imshow(np.ma.masked_where(blocked, w), cmap="viridis", vmin=0.0, aspect="auto")
     ax.set_xticks(range(len(columns)), tokens["tick"].to_numpy()[columns], rotation=90, fontsize=7)
@@ -260,7 +232,7 @@ def plot_attention_by_label(table: pd.DataFrame) -> Figure:
     """Grouped bars: the mean weight one memory token of each group receives at the last query, per
     model (rows of :func:`attention_table`), with uniform attention as a dashed line."""
     groups = list(ATTENTION_GROUPS)
-    fig = Figure(figsize=(7.0, 2.9), dpi=DPI, layout="constrained")
+    fig = figure(7.0, 2.9)
     ax = fig.subplots()
     width = 0.8 / len(table)
     for k, (name, row) in enumerate(table.iterrows()):
@@ -295,40 +267,18 @@ def reverse_trajectory(model: DPGDiff, batch: Batch, k: int) -> Trajectory:
     x_T is drawn with the model's ``inference_seed``, exactly as ``model.score`` (eq. 15) does.
     """
     model.eval()
-    device = model.items.offsets.device
+    device = model.device
     generator = torch.Generator(device=device).manual_seed(model.config.inference_seed)
     x0_hat, trajectory, _ = model.generate(batch.to(device), steps=k, generator=generator, return_trajectory=True)
     states = torch.stack(trajectory)[:, 0].float().cpu().numpy()  # (k, D)
     return Trajectory(model.schedule.timesteps(k), states, x0_hat[0].float().cpu().numpy())
 
 
-@dataclass
-class Projection:
-    """A 2-D PCA of one domain's item embeddings (at the √D scale x_0 lives on) together with the
-    points of a reverse trajectory, so both share one plane."""
-
-    mean: np.ndarray  # (D,)
-    axes: np.ndarray  # (2, D)
-    explained: np.ndarray  # (2,) fraction of the variance along each axis
-
-    @classmethod
-    def fit(cls, points: np.ndarray) -> "Projection":
-        """PCA of ``points`` (N, D) by SVD of the centred matrix (torch's SVD: numpy's multi-threaded
-        one is a hundred times slower on a busy 2-core machine)."""
-        mean = points.mean(0)
-        _, s, vt = (a.numpy() for a in torch.linalg.svd(torch.from_numpy(points - mean).double(), full_matrices=False))
-        return cls(mean, vt[:2], s[:2] ** 2 / (s ** 2).sum())
-
-    def __call__(self, points: np.ndarray) -> np.ndarray:
-        """(…, D) → (…, 2)."""
-        return (points - self.mean) @ self.axes.T
-
-
 @torch.no_grad()
 def item_points(model: DPGDiff, domain: int) -> np.ndarray:
     """x_0 of every item of ``domain``: its embedding at the scale the diffusion runs on, (n_items, D)."""
     lo, hi = model.items.bounds[domain], model.items.bounds[domain + 1]
-    return model.target_embedding(torch.arange(lo, hi, device=model.items.offsets.device)).float().cpu().numpy()
+    return model.target_embedding(torch.arange(lo, hi, device=model.device)).float().cpu().numpy()
 
 
 def target_rank(scores: Tensor, target: int) -> int:
@@ -340,15 +290,15 @@ def target_rank(scores: Tensor, target: int) -> int:
 @torch.no_grad()
 def plot_trajectories(models: dict[str, DPGDiff], batch: Batch, k: int) -> Figure:
     """One panel per model: items of the target's domain (grey), the eq. (15) top 10 (black rings),
-    the target (red star) and the reverse chain x_T → … → x̂_0 in k steps, in the 2-D PCA of the
-    items and the chain's points."""
+    the target (red star) and the reverse chain x_T → … → x̂_0 in k steps, in one 2-D PCA of the
+    items (at the √D scale x_0 lives on) and the chain's points together."""
     domain, target = int(batch.target_domains[0, -1]), int(batch.target_local[0, -1])
-    fig = Figure(figsize=(4.0 * len(models), 3.6), dpi=DPI, layout="constrained")
+    fig = figure(4.0 * len(models), 3.6)
     for ax, (name, model) in zip(np.atleast_1d(fig.subplots(1, len(models))), models.items()):
         items, path = item_points(model, domain), reverse_trajectory(model, batch, k)
         chain = np.vstack([path.states, path.x0_hat[None]])  # (k + 1, D): x_T, …, x_{t_k}, x̂_0
         projection = Projection.fit(np.vstack([items, chain]))
-        scores = model.score(batch.to(model.items.offsets.device), domain, steps=k)[0].float().cpu()
+        scores = model.score(batch.to(model.device), domain, steps=k)[0].float().cpu()
         top = scores.topk(10).indices.numpy()
         flat = projection(items)
         ax.scatter(*flat.T, s=4, color="0.75", label="items (x_0)")
@@ -378,7 +328,7 @@ def chain_table(models: dict[str, DPGDiff], batch: Batch, steps: tuple[int, ...]
     for k in steps:
         row = {}
         for name, model in models.items():
-            scores = model.score(batch.to(model.items.offsets.device), domain, steps=k)[0].float().cpu()
+            scores = model.score(batch.to(model.device), domain, steps=k)[0].float().cpu()
             row[f"{name} rank"] = target_rank(scores, target)
             row[f"{name} ‖x̂_0‖"] = float(np.linalg.norm(reverse_trajectory(model, batch, k).x0_hat))
         row["‖x_0‖ of the target"] = float(np.linalg.norm(target_x0))
@@ -389,57 +339,39 @@ def chain_table(models: dict[str, DPGDiff], batch: Batch, steps: tuple[int, ...]
 def trajectory_widget(models: dict[str, DPGDiff], batch: Batch, default: int = 4):
     """An integer slider over k = 1 … T; returns (widget, update), update(k) -> Figure of
     :func:`plot_trajectories`."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    T = next(iter(models.values())).config.T
-
     def update(k: int) -> Figure:
         return plot_trajectories(models, batch, k)
 
-    slider = widgets.IntSlider(value=default, min=1, max=T, step=1, description="steps k")
-    out = widgets.interactive_output(lambda k: display(update(k)), {"k": slider})
-    return widgets.VBox([slider, out]), update
+    return widget(update, k=int_slider("steps k", default, 1, next(iter(models.values())).config.T))
 
 
 # --- eq. (15) with a chosen k, and guided vs unguided --------------------------------------------------
-class FixedSteps(nn.Module):
-    """A scorer running eq. (15) with k reverse steps, whatever the model's ``inference_steps``.
-
-    It takes the model's train / eval mode, so ``evaluate`` (which restores the mode it found)
-    does not switch an evaluated model's dropout back on.
-    """
-
-    def __init__(self, model: DPGDiff, steps: int):
-        super().__init__()
-        self.model, self.steps = model, steps
-        self.train(model.training)
-
-    def score(self, batch: Batch, domain: int) -> Tensor:
-        return self.model.score(batch, domain, steps=self.steps)
+def _ndcg_row(ndcg: pd.Series) -> dict[str, float]:
+    """NDCG@10 per domain (a Series indexed by domain) and their mean, as one table row."""
+    return {**{f"NDCG@10 {d}": float(v) for d, v in ndcg.items()}, "NDCG@10 mean": float(ndcg.mean())}
 
 
-def steps_table(model: DPGDiff, dataset: CrossDomainDataset, config: Config, steps: tuple[int, ...],
+def steps_table(result: TrainResult, dataset: CrossDomainDataset, steps: tuple[int, ...],
                 split: str = "valid") -> pd.DataFrame:
-    """NDCG@10 (×100) per domain and their mean for each number of reverse steps k."""
-    rows = {}
-    for k in steps:
-        ndcg = run_evaluation(FixedSteps(model, k), dataset, config, split).table["NDCG@10"]
-        rows[k] = {**{f"NDCG@10 {d}": float(v) for d, v in ndcg.items()}, "NDCG@10 mean": float(ndcg.mean())}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("k")
+    """NDCG@10 (×100) per domain and their mean for each number of reverse steps k, on ``split``:
+    :func:`dpgdiff_lite.lessons.robustness.step_curve` (Figure 4), one row per k."""
+    curve = step_curve({result.config.model: result}, dataset, steps, split)
+    ndcg = curve.pivot(index="steps", columns="domain", values="NDCG@10")[list(dataset.domain_names)]
+    return pd.DataFrame.from_dict({k: _ndcg_row(row) for k, row in ndcg.iterrows()}, orient="index").rename_axis("k")
 
 
-def comparison_table(results: dict[str, EvalResult], oracle: EvalResult) -> pd.DataFrame:
-    """Test NDCG@10 (×100) per domain and mean for each model and the oracle, and each as a fraction
-    of the oracle's (the ceiling a model could reach on the synthetic data)."""
+def comparison_table(results: dict[str, TrainResult], source: DataSource) -> pd.DataFrame:
+    """Test NDCG@10 (×100) per domain and mean for each model and the planted oracle, and each as a
+    fraction of the oracle's (:func:`dpgdiff_lite.runs.oracle_fraction`: the ceiling on synthetic data)."""
+    fractions = oracle_fraction(results, source)  # (domains,): the oracle's NDCG@10, then each model's fraction
+    if fractions is None:
+        raise ValueError("comparison_table needs synthetic data: only there is a planted oracle to divide by")
+    oracle = fractions["oracle NDCG@10"]
     rows = {}
-    for name, result in {**results, "oracle": oracle}.items():
-        ndcg = result.table["NDCG@10"]
-        row = {**{f"NDCG@10 {d}": float(v) for d, v in ndcg.items()}, "NDCG@10 mean": float(ndcg.mean())}
-        ratio = ndcg / oracle.table["NDCG@10"]
-        row |= {f"/ oracle {d}": float(v) for d, v in ratio.items()}
-        row["/ oracle mean"] = float(ndcg.mean() / oracle.table["NDCG@10"].mean())
-        rows[name] = row
+    for name, ndcg in {**{n: r.test.table["NDCG@10"] for n, r in results.items()}, "oracle": oracle}.items():
+        ratio = fractions[name] if name in results else ndcg / oracle
+        rows[name] = {**_ndcg_row(ndcg), **{f"/ oracle {d}": float(v) for d, v in ratio.items()},
+                      "/ oracle mean": float(ndcg.mean() / oracle.mean())}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
@@ -500,8 +432,7 @@ def noisy_ranking(model, dataset: CrossDomainDataset, truth: SyntheticTruth, cas
     noisy = inject_noise(history, rate, dataset.offsets, np.random.default_rng(seed))
     batch = case_batch(dataset, [case], split, histories=[noisy])
     domain, target = int(batch.target_domains[0, -1]), int(batch.target_local[0, -1])
-    device = next(model.parameters()).device
-    scores = model.score(batch.to(device), domain)[0].float().cpu()  # (n_items[domain],)
+    scores = model.score(batch.to(model.device), domain)[0].float().cpu()  # (n_items[domain],)
     top = scores.topk(10).indices.numpy()
     offset = int(dataset.offsets[domain])
     table = pd.DataFrame({"rank": np.arange(1, 11), "item": top + offset,
@@ -517,7 +448,7 @@ def plot_noisy_ranking(result: NoisyRanking, truth: SyntheticTruth, offsets: np.
     """Top: the corrupted history (domain colours, injected events outlined red, topic under each).
     Bottom: the top 10 of eq. (15) with their planted topic; bars of a topic the original history
     contains in blue, of a topic only injected events brought in red, others grey; the target hatched."""
-    fig = Figure(figsize=(7.2, 4.6), dpi=DPI, layout="constrained")
+    fig = figure(7.2, 4.6)
     strip, bars = fig.subplots(2, 1, height_ratios=[1, 3])
     domains = domain_of(result.noisy, offsets)
     for x, (item, dom, injected, label) in enumerate(zip(result.noisy, domains, result.injected, result.labels)):
@@ -559,15 +490,10 @@ def noise_widget(model, dataset: CrossDomainDataset, truth: SyntheticTruth, case
                  default: float = 0.3):
     """A noise-rate slider r ∈ [0, 1]; returns (widget, update), update(r) -> Figure of
     :func:`plot_noisy_ranking` for :func:`noisy_ranking` at rate r."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
     def update(rate: float) -> Figure:
         return plot_noisy_ranking(noisy_ranking(model, dataset, truth, case, rate, seed), truth, dataset.offsets)
 
-    slider = widgets.FloatSlider(value=default, min=0.0, max=1.0, step=0.05, description="noise r")
-    out = widgets.interactive_output(lambda rate: display(update(rate)), {"rate": slider})
-    return widgets.VBox([slider, out]), update
+    return widget(update, rate=float_slider("noise r", default, 0.0, 1.0))
 
 
 # --- exercises: reference solutions and checkers -------------------------------------------------
@@ -588,10 +514,6 @@ def attention_row_by_hand(mha: nn.MultiheadAttention, query: Tensor, memory: Ten
     return logits.masked_fill(~allowed, float("-inf")).softmax(-1).mean(0)
 
 
-def _not_attempted(result) -> bool:
-    return result is None or result is Ellipsis
-
-
 def check_attention_row(fn: Callable[[nn.MultiheadAttention, Tensor, Tensor, Tensor], Tensor], seed: int = 0) -> str:
     """Compare a reader's ``fn(mha, query, memory, allowed)`` with the weights nn.MultiheadAttention
     returns, for every query of a tiny masked example, with 1 and with 2 heads."""
@@ -607,8 +529,8 @@ def check_attention_row(fn: Callable[[nn.MultiheadAttention, Tensor, Tensor, Ten
             _, expected = mha(queries[None], memory[None], memory[None], attn_mask=~allowed)  # (1, 3, 5)
             for i in range(len(queries)):
                 result = fn(mha, queries[i], memory, allowed[i])
-                if _not_attempted(result):
-                    return "not attempted yet (reference: guided.attention_row_by_hand)"
+                if not_attempted(result):
+                    return not_attempted_message("guided.attention_row_by_hand")
                 errors.append(float((torch.as_tensor(result) - expected[0, i]).abs().max()))
     if max(errors) < 1e-5:
         return "correct: matches nn.MultiheadAttention's weights for every query, with 1 and 2 heads"
@@ -621,8 +543,8 @@ def check_target_rank(fn: Callable[[Tensor, int], int]) -> str:
              (torch.tensor([1.0, 1.0, 1.0]), 0), (torch.tensor([3.0, 2.0, 1.0]), 0)]
     for scores, target in cases:
         result = fn(scores, target)
-        if _not_attempted(result):
-            return "not attempted yet (reference: guided.target_rank)"
+        if not_attempted(result):
+            return not_attempted_message("guided.target_rank")
         if int(result) != target_rank(scores, target):
             return (f"mismatch: scores {scores.tolist()}, target {target}: got rank {int(result)}, "
                     f"expected {target_rank(scores, target)} (ties count against the target)")

@@ -149,10 +149,11 @@ def noise_widget(trained: dict[str, TrainResult], dataset: CrossDomainDataset, s
 
 
 # --- Figure 4: inference steps (RQ4) ----------------------------------------------------------
-def step_curve(trained: dict[str, TrainResult], dataset: CrossDomainDataset, steps: tuple[int, ...]) -> pd.DataFrame:
-    """Test NDCG@10 and scoring time with k reverse steps (eq. 15), for each diffusion model.
+def step_curve(trained: dict[str, TrainResult], dataset: CrossDomainDataset, steps: tuple[int, ...],
+               split: str = "test") -> pd.DataFrame:
+    """NDCG@10 on ``split`` and scoring time with k reverse steps (eq. 15), for each diffusion model.
 
-    Columns: model, steps, domain, NDCG@10, seconds (wall time to score the whole test split).
+    Columns: model, steps, domain, NDCG@10, seconds (wall time to score the whole split).
     """
     rows = []
     for name, result in trained.items():
@@ -162,7 +163,7 @@ def step_curve(trained: dict[str, TrainResult], dataset: CrossDomainDataset, ste
             if not 1 <= k <= result.config.T:
                 raise ValueError(f"steps must be in 1..T={result.config.T}, got {k}")
             started = time.perf_counter()
-            scores = run_evaluation(result.model, dataset, result.config, "test", steps=k)
+            scores = run_evaluation(result.model, dataset, result.config, split, steps=k)
             seconds = time.perf_counter() - started
             rows += [{"model": name, "steps": k, "domain": d, "NDCG@10": v, "seconds": seconds}
                      for d, v in scores.table["NDCG@10"].items()]
