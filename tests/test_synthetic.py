@@ -1,4 +1,5 @@
 import dataclasses
+import hashlib
 import time
 
 import numpy as np
@@ -6,8 +7,21 @@ import pytest
 
 from dpgdiff_lite.data.dataset import PAD, make_batch, pad_eval
 from dpgdiff_lite.data.synthetic import (
-    INVARIANT, NOISE, PRESETS, SHARED_TOPIC, SPECIFIC, SyntheticTruth, generate,
+    INVARIANT, NOISE, PRESETS, SHARED_TOPIC, SPECIFIC, SyntheticTruth, generate, reverse_ranks,
 )
+
+# sha256 of the arrays today's course numbers were computed on, taken before the conflict /
+# imbalance / training-noise knobs existed: with the knobs off nothing may move
+BEFORE_KNOBS = {
+    "tiny": {"train": "e5b3e1f2ba148ec6eae7545683536a4314c70d762180cc452a932eee123742ab",
+             "test": "cdc0c049b31dcdb60414024c54b78484d7968746bbe828649a5dbd3b908ed03c",
+             "labels": "4e291f22d5e482b07e8c64d282fa07c5c37997633a521eb757d840d33301d340",
+             "world": "b1073f00fb782f12f436fcc2b21722e418b9c640c69c6fa20f3ed06f51292ce3"},
+    "teaching": {"train": "a947b50245d1f81ae9aa655124931fe1ad5c4afac0c3b930695c9421fac34872",
+                 "test": "c0637e7a0fd646278499a3d7822da5e45a66bb809907ba48e29ed464fba66db7",
+                 "labels": "6ab55711c0d80a7725055b5a0e65548e42f210035792c2e3e8beb7b1ff345368",
+                 "world": "f91b0e544d9380c80ed6da134228c3660cddb4faca0758fe7925dc2316ebb34a"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +58,28 @@ def hit_rate_at_10(dataset, truth: SyntheticTruth) -> tuple[float, float]:
         pop = counts[offsets[d]:offsets[d + 1]]
         popular_hits += ((pop[None, :] > pop[local][:, None]).sum(1) < 10).sum()
     return oracle_hits / len(split), popular_hits / len(split)
+
+
+def digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("name", ["tiny", "teaching"])
+def test_knobs_off_leave_every_array_bit_identical(name, tiny, teaching):
+    dataset, truth = tiny if name == "tiny" else teaching
+    prefs = truth.user_preferences
+    assert {
+        "train": digest(np.concatenate(dataset.train)),
+        "test": digest(np.concatenate(dataset.test.histories), dataset.test.targets, dataset.valid.targets),
+        "labels": digest(np.concatenate(truth.train_labels), truth.test_labels.targets),
+        "world": digest(truth.item_topic, truth.item_weight, prefs.shared, prefs.domain),
+    } == BEFORE_KNOBS[name]
+    assert not prefs.conflicted.any() and (prefs.sparse_domain == -1).all()
+    for theta in prefs.shared_by_domain:
+        np.testing.assert_array_equal(theta, prefs.shared)
 
 
 def test_same_seed_same_arrays_other_seed_differs(tiny):
@@ -183,7 +219,7 @@ def test_oracle_scorer_reads_users_and_last_items(tiny):
     dataset, truth = tiny
     inputs, targets = pad_eval(dataset.test, dataset.max_len)
     batch = make_batch(inputs[:8], targets[:8], dataset.offsets, dataset.test.users[:8])
-    scores = truth.oracle_scorer().score(batch, 1)
+    scores = truth.oracle_scorer().score(batch, 1, steps=4)  # steps is ignored
     last = np.array([h[-1] for h in dataset.test.histories[:8]])
     np.testing.assert_allclose(scores.numpy(), truth.next_item_probabilities(np.arange(8), last, 1))
     with pytest.raises(ValueError, match="batch.users"):
@@ -212,6 +248,11 @@ def test_three_domains_one_without_specific_topics():
     (dict(persistence=-0.1), "persistence"),
     (dict(min_length=2), "min_length"),
     (dict(topic_concentration=0.0), "topic_concentration"),
+    (dict(conflict_rate=1.5), "conflict_rate"),
+    (dict(conflict_kind="mirror"), "conflict_kind"),
+    (dict(imbalance_rate=-0.1), "imbalance_rate"),
+    (dict(imbalance_share=1.0), "imbalance_share"),
+    (dict(train_noise_rate=2.0), "train_noise_rate"),
 ])
 def test_bad_config_names_the_field(change, field):
     with pytest.raises(ValueError, match=f"SyntheticConfig.{field} "):
@@ -221,3 +262,153 @@ def test_bad_config_names_the_field(change, field):
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         generate("huge")
+
+
+def test_knob_messages():
+    with pytest.raises(ValueError, match=r"SyntheticConfig.conflict_kind must be one of \('independent', "
+                                         r"'opposed'\), got 'mirror'"):
+        dataclasses.replace(PRESETS["tiny"], conflict_kind="mirror")
+    with pytest.raises(ValueError, match=r"SyntheticConfig.imbalance_share must lie in \(0, 1\), got 0.0"):
+        dataclasses.replace(PRESETS["tiny"], imbalance_share=0.0)
+
+
+def test_negative_transfer_presets_are_the_teaching_world_with_one_knob():
+    teaching = PRESETS["teaching"]
+    assert (teaching.conflict_rate, teaching.imbalance_rate, teaching.train_noise_rate) == (0.0, 0.0, None)
+    assert PRESETS["conflict"] == dataclasses.replace(teaching, name="conflict", conflict_rate=1.0,
+                                                      conflict_kind="opposed")
+    assert PRESETS["conflict-independent"] == dataclasses.replace(
+        teaching, name="conflict-independent", conflict_rate=1.0, conflict_kind="independent")
+    assert PRESETS["imbalanced"] == dataclasses.replace(teaching, name="imbalanced", imbalance_rate=1.0)
+    assert PRESETS["noisy-train"] == dataclasses.replace(teaching, name="noisy-train", train_noise_rate=0.3)
+
+
+def test_reverse_ranks_swaps_most_and_least_liked():
+    theta = np.array([[0.5, 0.1, 0.3, 0.02, 0.08], [0.2, 0.2001, 0.0999, 0.25, 0.25001]])
+    opposed = reverse_ranks(theta)
+    np.testing.assert_array_equal(opposed[0], [0.02, 0.1, 0.08, 0.5, 0.3])  # ranks 1…5 ↔ 5…1
+    np.testing.assert_array_equal(np.sort(opposed, 1), np.sort(theta, 1))  # the same weights
+    np.testing.assert_array_equal(opposed.argmax(1), theta.argmin(1))
+    np.testing.assert_array_equal(reverse_ranks(opposed), theta)  # an involution
+
+
+def test_conflict_labels_and_data():
+    opposed, truth = generate(dataclasses.replace(PRESETS["teaching"], conflict_rate=1.0, conflict_kind="opposed"))
+    prefs = truth.user_preferences
+    assert prefs.conflicted.all()
+    np.testing.assert_array_equal(prefs.shared_by_domain[0], prefs.shared)
+    np.testing.assert_array_equal(prefs.shared_by_domain[1], reverse_ranks(prefs.shared))
+    # per user, the preference over the shared topics in Y anti-correlates with the one in X
+    x, y = prefs.shared_by_domain
+    correlation = ((x - x.mean(1, keepdims=True)) * (y - y.mean(1, keepdims=True))).sum(1)
+    assert (correlation < 0).all()
+    # and so do the events: Y's invariant events come from topics the user avoids in X
+    users = np.concatenate([np.full(len(s), u) for u, s in zip(opposed.train_users, opposed.train)])
+    items, labels = np.concatenate(opposed.train), np.concatenate(truth.train_labels)
+    in_y = (opposed.domain_of(items) == 1) & (labels == INVARIANT)
+    topics = truth.item_topic[items[in_y]]
+    assert x[users[in_y], topics].mean() < 0.4 * y[users[in_y], topics].mean()
+    # half the users, drawn from the knob's own stream: nested in the rate, θ_u and the events' other
+    # draws unchanged, unconflicted users keep θ_u in Y; "independent" draws an unrelated θ_{u,Y}
+    half = dataclasses.replace(PRESETS["teaching"], conflict_rate=0.5)
+    _, half_truth = generate(half)
+    _, fewer_truth = generate(dataclasses.replace(half, conflict_rate=0.2))
+    conflicted = half_truth.user_preferences.conflicted
+    assert 0.45 < conflicted.mean() < 0.55
+    assert not (fewer_truth.user_preferences.conflicted & ~conflicted).any()
+    np.testing.assert_array_equal(half_truth.user_preferences.shared, prefs.shared)
+    theta_x, theta_y = half_truth.user_preferences.shared_by_domain
+    np.testing.assert_array_equal(theta_y[~conflicted], theta_x[~conflicted])
+    assert abs(np.corrcoef(theta_x[conflicted].ravel(), theta_y[conflicted].ravel())[0, 1]) < 0.05
+
+
+def test_imbalance_labels_and_data():
+    config = dataclasses.replace(PRESETS["teaching"], imbalance_rate=0.5, imbalance_share=0.1, mean_length=40.0)
+    dataset, truth = generate(config)
+    prefs = truth.user_preferences
+    sparse = prefs.sparse_domain
+    assert 0.45 < (sparse >= 0).mean() < 0.55 and set(sparse) == {-1, 0, 1}
+    imbalanced = np.flatnonzero(sparse >= 0)
+    np.testing.assert_allclose(prefs.domain[imbalanced, sparse[imbalanced]], 0.1)
+    np.testing.assert_allclose(prefs.domain.sum(1), 1.0)
+    # the labelled sparse domain holds about imbalance_share of each such user's events
+    full = [np.concatenate([dataset.train[u], dataset.test.targets[u:u + 1]]) for u in range(config.n_users)]
+    shares = np.array([np.mean(dataset.domain_of(full[u]) == sparse[u]) for u in imbalanced])
+    assert abs(shares.mean() - 0.1) < 0.01
+    balanced = np.flatnonzero(sparse < 0)
+    np.testing.assert_array_equal(prefs.domain[balanced], generate("teaching")[1].user_preferences.domain[balanced])
+
+
+def test_training_noise_labels():
+    config = dataclasses.replace(PRESETS["teaching"], noise_rate=0.0, train_noise_rate=0.5)
+    dataset, truth = generate(config)
+    train_labels = np.concatenate(truth.train_labels)
+    assert abs(np.mean(train_labels == NOISE) - 0.5) < 0.01
+    assert not (truth.valid_labels.targets == NOISE).any() and not (truth.test_labels.targets == NOISE).any()
+    items = np.concatenate(dataset.train)
+    clean = train_labels != NOISE  # the labels stay right for every event
+    np.testing.assert_array_equal(train_labels[clean], truth.topic_kind[truth.item_topic[items[clean]]])
+    # the reverse: noisy targets, clean training events
+    _, reverse = generate(dataclasses.replace(PRESETS["teaching"], noise_rate=0.5, train_noise_rate=0.0))
+    assert not (np.concatenate(reverse.train_labels) == NOISE).any()
+    assert abs(np.mean(reverse.test_labels.targets == NOISE) - 0.5) < 0.05
+
+
+def total_variation(truth: SyntheticTruth, user: int, last: int, domain: int, draws: int,
+                    rng: np.random.Generator, **sample) -> tuple[float, np.ndarray]:
+    """TV between sample_next's empirical next items in ``domain`` and the law, with the frequencies."""
+    items, _ = truth.sample_next(np.full(draws, user), np.full(draws, last), rng,
+                                 domains=np.full(draws, domain), **sample)
+    freq = np.bincount(items - truth.offsets[domain], minlength=truth.config.n_items[domain]) / draws
+    probs = truth.next_item_probabilities(np.array([user]), np.array([last]), domain)[0]
+    return 0.5 * np.abs(freq - probs).sum(), freq
+
+
+@pytest.mark.parametrize("kind", ["opposed", "independent"])
+def test_oracle_exact_under_conflict(kind):
+    _, truth = generate(dataclasses.replace(PRESETS["tiny"], conflict_rate=1.0, conflict_kind=kind))
+    rng = np.random.default_rng(7)
+    prefs = truth.user_preferences
+    # θ_u of domain 0 used in Y: the law the knob replaces
+    unconflicted = dataclasses.replace(truth, user_preferences=dataclasses.replace(
+        prefs, shared_by_domain=(prefs.shared,) * 2))
+    x_shared = np.flatnonzero(truth.item_topic[:100] < 6)[0]
+    for user in range(4):
+        for last in (x_shared, PAD):
+            tv, freq = total_variation(truth, user, last, 1, 20_000, rng)
+            assert tv < 0.035
+            wrong = unconflicted.next_item_probabilities(np.array([user]), np.array([last]), 1)[0]
+            assert 0.5 * np.abs(freq - wrong).sum() > 0.1
+        assert total_variation(truth, user, x_shared, 0, 20_000, rng)[0] < 0.035  # X keeps θ_u
+
+
+def test_oracle_exact_under_imbalance_and_training_noise():
+    config = dataclasses.replace(PRESETS["tiny"], imbalance_rate=1.0, imbalance_share=0.1, train_noise_rate=0.5)
+    _, truth = generate(config)
+    rng = np.random.default_rng(8)
+    sparse = truth.user_preferences.sparse_domain
+    for user in range(3):  # the domain draw puts imbalance_share of the events in the sparse domain
+        items, _ = truth.sample_next(np.full(20_000, user), np.full(20_000, PAD), rng)
+        in_sparse = (items >= truth.offsets[sparse[user]]) & (items < truth.offsets[sparse[user] + 1])
+        assert abs(in_sparse.mean() - 0.1) < 0.01
+        for domain in (0, 1):  # the law within a domain is untouched, and the oracle's η is the targets'
+            assert total_variation(truth, user, PAD, domain, 20_000, rng)[0] < 0.035
+    # training events are drawn with train_noise_rate: the oracle with η = 0.5 is their law
+    noisy = dataclasses.replace(truth, config=dataclasses.replace(config, noise_rate=0.5))
+    items, labels = truth.sample_next(np.zeros(20_000, np.int64), np.full(20_000, 5), rng,
+                                      domains=np.zeros(20_000, np.int64), noise_rates=0.5)
+    assert abs(np.mean(labels == NOISE) - 0.5) < 0.015
+    freq = np.bincount(items, minlength=100) / 20_000
+    assert 0.5 * np.abs(freq - noisy.next_item_probabilities(np.array([0]), np.array([5]), 0)[0]).sum() < 0.035
+    assert 0.5 * np.abs(freq - truth.next_item_probabilities(np.array([0]), np.array([5]), 0)[0]).sum() > 0.1
+
+
+def test_knobs_compose_for_the_regime_grid():
+    base = PRESETS["conflict"]
+    _, truth = generate(dataclasses.replace(base, n_users=300))
+    for rate, noise in ((0.0, 0.0), (0.5, 0.3), (1.0, 0.6)):
+        _, swept = generate(dataclasses.replace(base, n_users=300, conflict_rate=rate, noise_rate=noise,
+                                                imbalance_rate=0.5, train_noise_rate=noise / 2))
+        prefs = swept.user_preferences
+        np.testing.assert_array_equal(prefs.shared, truth.user_preferences.shared)
+        assert abs(prefs.conflicted.mean() - rate) < 0.1 and 0.4 < (prefs.sparse_domain >= 0).mean() < 0.6

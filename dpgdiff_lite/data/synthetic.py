@@ -6,13 +6,14 @@ domain (domain-invariant preferences, "Marvel"), *specific* topics own items in 
 
     θ_u ~ Dir(α·1) over shared topics,  φ_{u,d} ~ Dir(α·1) over domain d's specific topics,
     ρ_{u,d} ~ Beta (mean ``specific_rate``): share of domain d's events taken from specific topics,
-    π_u ~ Dir(c·w) over domains: the domain of each next event.
+    π_u ~ Dir(c·w) over domains: the domain of each next event,
 
+and uses θ_{u,d} = θ_u over the shared topics in every domain d, unless conflicted (below).
 An event of user u after an item of topic s is generated as
 
     d ~ π_u;  with prob. η (``noise_rate``) the item is uniform over domain d (ad-hoc noise), else
     k = s with prob. p (``persistence``) when s exists in d, otherwise k ~ P_{u,d}(k) where
-    P_{u,d}(k) = (1-ρ_{u,d}) θ_{u,k} for shared k and ρ_{u,d} φ_{u,d,k} for d-specific k;
+    P_{u,d}(k) = (1-ρ_{u,d}) θ_{u,d,k} for shared k and ρ_{u,d} φ_{u,d,k} for d-specific k;
     the item is drawn from topic k's Zipf-like popularity w_i ∝ rank^(-zipf_exponent).
 
 So the true next-item distribution in domain d is
@@ -23,6 +24,30 @@ the law depends on the history only through (u, last item). Each event is labell
 from a shared topic), SPECIFIC (from a domain-specific topic) or NOISE (the uniform draw).
 The split is the paper's leave-one-out (Experiment settings): last event = test, second-to-last =
 validation, the rest = training.
+
+Three knobs plant the harder regimes of the paper's Introduction; each is off by default, and off it
+leaves every array bit-identical. Conflict and imbalance draw from their own generators
+``default_rng([seed, 1])`` and ``default_rng([seed, 2])``, training noise compares each event's
+existing noise draw with another threshold, so sweeping one knob keeps every other draw fixed (and a
+user conflicted at rate 0.3 is conflicted at 0.6 too):
+
+* **conflict** (``conflict_rate``, ``conflict_kind``; Challenge 2, negative transfer): a conflicted
+  user keeps θ_{u,0} = θ_u in the first domain, and every other domain d gets either an independent
+  θ_{u,d} ~ Dir(α·1) ("independent") or θ_u re-ranked in reverse ("opposed",
+  :func:`reverse_ranks`): the topic with the j-th largest weight in domain 0 gets the j-th
+  smallest weight in d, so the most liked shared topic in X is the least liked in Y (the same
+  weights, hence still Dir(α·1)-distributed). ``UserPreferences.conflicted`` labels the users.
+  Persistence still carries a topic across a switch of domain, so an opposed user's X and Y events
+  keep some topics in common.
+* **imbalance** (``imbalance_rate``, ``imbalance_share``): an imbalanced user's mix π_u is set to
+  exactly ``imbalance_share`` on one uniformly drawn domain (``UserPreferences.sparse_domain``, -1
+  for balanced users); the other domains share the rest in their drawn proportions.
+* **training noise** (``train_noise_rate``): events in the training part of a sequence (all but the
+  last two) are noise with probability ``train_noise_rate`` instead of η; the validation and test
+  targets keep η, so the oracle (which ranks targets) uses η.
+
+The oracle knows θ_u; the ceiling of a model that sees only the history is
+:class:`dpgdiff_lite.data.bayes.BayesPredictor`.
 """
 
 from __future__ import annotations
@@ -42,6 +67,8 @@ INVARIANT, SPECIFIC, NOISE = 0, 1, 2
 LABEL_NAMES = ("invariant", "specific", "noise")
 SHARED_TOPIC = -1
 """``SyntheticTruth.topic_domain`` value of a shared (domain-invariant) topic."""
+CONFLICT_KINDS = ("independent", "opposed")
+"""How a conflicted user's shared-topic preference in domains d ≥ 1 relates to domain 0's."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +91,13 @@ class SyntheticConfig:
     domain_weights: tuple[float, ...] | None = None  # mean domain mix w (None: equal)
     domain_concentration: float = 4.0  # c of π_u ~ Dir(c·w); small → users stick to one domain
     zipf_exponent: float = 1.0  # within-topic popularity w_i ∝ rank^(-zipf_exponent); 0 = flat
+    conflict_rate: float = 0.0  # share of users whose shared-topic preference differs across domains
+    conflict_kind: str = "independent"  # a conflicted user's θ_{u,d}, d ≥ 1: a fresh Dir draw or "opposed"
+    imbalance_rate: float = 0.0  # share of users with one sparse domain
+    imbalance_share: float = 0.1  # π_u of an imbalanced user's sparse domain
+    train_noise_rate: float | None = None  # η of the training events (None: noise_rate)
     max_len: int = 15  # history length kept (C2DSR)
-    seed: int = 0  # the only source of randomness: numpy.random.default_rng(seed)
+    seed: int = 0  # the only source of randomness: default_rng(seed), and default_rng([seed, j]) for knob j
 
     def __post_init__(self) -> None:
         n = len(self.domain_names)
@@ -90,9 +122,14 @@ class SyntheticConfig:
             raise bad("min_length", "must be at least 4 (train pair + validation + test)")
         if self.mean_length < self.min_length:
             raise bad("mean_length", f"must be at least min_length={self.min_length}")
-        for field in ("noise_rate", "persistence", "specific_rate"):
+        for field in ("noise_rate", "persistence", "specific_rate", "conflict_rate", "imbalance_rate") + (
+                ("train_noise_rate",) if self.train_noise_rate is not None else ()):
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise bad(field, "must lie in [0, 1]")
+        if self.conflict_kind not in CONFLICT_KINDS:
+            raise bad("conflict_kind", f"must be one of {CONFLICT_KINDS}")
+        if not 0.0 < self.imbalance_share < 1.0:
+            raise bad("imbalance_share", "must lie in (0, 1)")
         for field in ("specific_concentration", "topic_concentration", "domain_concentration"):
             if not getattr(self, field) > 0:
                 raise bad(field, "must be positive")
@@ -107,6 +144,11 @@ class SyntheticConfig:
     def n_domains(self) -> int:
         return len(self.domain_names)
 
+    @property
+    def train_eta(self) -> float:
+        """η of the training events: ``train_noise_rate``, or ``noise_rate`` when it is None."""
+        return self.noise_rate if self.train_noise_rate is None else self.train_noise_rate
+
 
 PRESETS: dict[str, SyntheticConfig] = {
     # unit tests: generated in a few milliseconds
@@ -120,16 +162,32 @@ PRESETS: dict[str, SyntheticConfig] = {
                                    n_shared_topics=120, n_specific_topics=(60, 80),
                                    mean_length=12.0, domain_weights=(1 / 3, 2 / 3)),
 }
+# the negative-transfer lessons: the teaching world with one hard regime switched on
+PRESETS |= {
+    # every user loves in Y the shared topics they avoid in X (Challenge 2)
+    "conflict": dataclasses.replace(PRESETS["teaching"], name="conflict", conflict_rate=1.0,
+                                    conflict_kind="opposed"),
+    # every user's shared-topic taste in Y is unrelated to X: nothing shared left to transfer
+    "conflict-independent": dataclasses.replace(PRESETS["teaching"], name="conflict-independent",
+                                                conflict_rate=1.0, conflict_kind="independent"),
+    # every user has one domain holding about 10% of their events (the cold side of transfer)
+    "imbalanced": dataclasses.replace(PRESETS["teaching"], name="imbalanced", imbalance_rate=1.0),
+    # misclicks in the training sequences only, clean targets (Challenge 3)
+    "noisy-train": dataclasses.replace(PRESETS["teaching"], name="noisy-train", train_noise_rate=0.3),
+}
 
 
 @dataclass(frozen=True)
 class UserPreferences:
     """Each user's latent preferences (rows are users)."""
 
-    shared: np.ndarray  # (users, K_shared) θ_u
+    shared: np.ndarray  # (users, K_shared) θ_u, the shared-topic preference of domain 0
     specific: tuple[np.ndarray, ...]  # [domain] (users, K_d) φ_{u,d}
     specificity: np.ndarray  # (users, domains) ρ_{u,d}
     domain: np.ndarray  # (users, domains) π_u
+    shared_by_domain: tuple[np.ndarray, ...]  # [domain] (users, K_shared) θ_{u,d}; = θ_u unless conflicted
+    conflicted: np.ndarray  # (users,) bool: θ_{u,d} differs from θ_u in domains d ≥ 1
+    sparse_domain: np.ndarray  # (users,) the domain holding imbalance_share of π_u, or -1
 
 
 @dataclass(frozen=True)
@@ -170,7 +228,8 @@ class SyntheticTruth:
         """P_{u,d}(k) over :meth:`domain_topics` (the redraw law), shape (cases, topics in d)."""
         prefs = self.user_preferences
         rho = prefs.specificity[users, domain][:, None]  # (cases, 1)
-        return np.concatenate([(1 - rho) * prefs.shared[users], rho * prefs.specific[domain][users]], 1)
+        theta = prefs.shared_by_domain[domain][users]  # (cases, K_shared) θ_{u,d}
+        return np.concatenate([(1 - rho) * theta, rho * prefs.specific[domain][users]], 1)
 
     def _last_topics(self, last_items: np.ndarray) -> np.ndarray:
         last_items = np.asarray(last_items, dtype=np.int64)
@@ -179,13 +238,20 @@ class SyntheticTruth:
     def next_item_probabilities(self, users: np.ndarray, last_items: np.ndarray, domain: int) -> np.ndarray:
         """True P(next item = i | user, last item, next event in ``domain``) over the domain's local
         items, shape (cases, n_items[domain]); ``last_items`` are global ids (PAD: no history)."""
-        cfg, users = self.config, np.asarray(users, dtype=np.int64)
+        users = np.asarray(users, dtype=np.int64)
+        return self.next_item_law(self.topic_distribution(users, domain), last_items, domain)
+
+    def next_item_law(self, redraw: np.ndarray, last_items: np.ndarray, domain: int) -> np.ndarray:
+        """P(i | u, s, d) of the module docstring from a redraw law ``redraw`` = P_{u,d}(k) over
+        :meth:`domain_topics` (cases, topics in d) and the last items (global ids, PAD: no history);
+        reads no user preference, so a history-only predictor can pass its posterior mean of P_{u,d}."""
+        cfg = self.config
         lo, hi = self.offsets[domain], self.offsets[domain + 1]
         topics = self.domain_topics(domain)
         last = self._last_topics(last_items)
         # persistence only applies when the last topic has items in this domain
         stays = np.isin(last, topics) * cfg.persistence  # (cases,)
-        topic_prob = (1 - stays)[:, None] * self.topic_distribution(users, domain)  # (cases, topics in d)
+        topic_prob = (1 - stays)[:, None] * redraw  # (cases, topics in d)
         topic_prob += stays[:, None] * (topics[None, :] == last[:, None])
         column = np.searchsorted(topics, self.item_topic[lo:hi])  # each item's topic column
         # η/|I_d| + (1-η) w_i P(k_i)
@@ -193,16 +259,18 @@ class SyntheticTruth:
         return cfg.noise_rate / (hi - lo) + (1 - cfg.noise_rate) * item_prob
 
     def sample_next(self, users: np.ndarray, last_items: np.ndarray, rng: np.random.Generator,
-                    domains: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    domains: np.ndarray | None = None,
+                    noise_rates: np.ndarray | float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw one next event per case, exactly as the generator does: (global item ids, labels).
 
-        ``domains`` fixes each event's domain; by default it is drawn from the user's π_u."""
+        ``domains`` fixes each event's domain; by default it is drawn from the user's π_u.
+        ``noise_rates`` is each case's η (default ``noise_rate``, the law of the targets)."""
         cfg, users = self.config, np.asarray(users, dtype=np.int64)
         n = len(users)
         if domains is None:
             domains = _inverse_cdf(self.user_preferences.domain[users], rng.random(n))
         last = self._last_topics(last_items)
-        noisy = rng.random(n) < cfg.noise_rate
+        noisy = rng.random(n) < (cfg.noise_rate if noise_rates is None else noise_rates)
         stay_draw, topic_draw, item_draw = rng.random(n), rng.random(n), rng.random(n)
         items, labels = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
         for d in range(cfg.n_domains):
@@ -254,11 +322,13 @@ class SyntheticTruth:
 class OracleScorer:
     """Scores = true next-item probabilities given the user's latent preferences and last item."""
 
+    device = torch.device("cpu")
+
     def __init__(self, truth: SyntheticTruth) -> None:
         self.truth = truth
 
-    def score(self, batch: Batch, domain: int) -> Tensor:
-        """(batch, n_items[domain]) scores for the last position of each row."""
+    def score(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
+        """(batch, n_items[domain]) scores for the last position of each row (``steps`` is ignored)."""
         users = batch.users.cpu().numpy()
         if (users == PAD).any():
             raise ValueError("OracleScorer.score: the batch carries no user index (batch.users is PAD)")
@@ -287,7 +357,9 @@ def generate(config: SyntheticConfig | str = "teaching") -> tuple[CrossDomainDat
     last = np.full(config.n_users, PAD, dtype=np.int64)
     for t in range(items.shape[1]):  # one vectorised step for all users still active at time t
         active = np.flatnonzero(lengths > t)
-        items[active, t], labels[active, t] = truth.sample_next(active, last[active], rng)
+        # the last two events are the validation and test targets: they keep η
+        eta = np.where(t < lengths[active] - 2, config.train_eta, config.noise_rate)
+        items[active, t], labels[active, t] = truth.sample_next(active, last[active], rng, noise_rates=eta)
         last[active] = items[active, t]
     return _leave_one_out(config, truth, items, labels, lengths)
 
@@ -312,16 +384,65 @@ def _draw_world(config: SyntheticConfig, rng: np.random.Generator) -> SyntheticT
     specificity = (rng.beta(mean * conc, (1 - mean) * conc, (n_users, config.n_domains))
                    if 0 < mean < 1 else np.full((n_users, config.n_domains), mean))
     weights = np.array(config.domain_weights or [1.0] * config.n_domains)
+    theta = rng.dirichlet(np.full(shared, alpha), n_users)
+    specific = tuple(rng.dirichlet(np.full(k, alpha), n_users) if k else np.zeros((n_users, 0))
+                     for k in k_spec)
+    domain = rng.dirichlet(config.domain_concentration * weights / weights.sum(), n_users)
+    conflicted, shared_by_domain = _draw_conflicts(config, theta)
+    sparse_domain, domain = _draw_imbalance(config, domain)
     preferences = UserPreferences(
-        shared=rng.dirichlet(np.full(shared, alpha), n_users),
-        specific=tuple(rng.dirichlet(np.full(k, alpha), n_users) if k else np.zeros((n_users, 0))
-                       for k in k_spec),
+        shared=theta, specific=specific,
         specificity=np.where(k_spec > 0, specificity, 0.0),  # no specific topics: all shared
-        domain=rng.dirichlet(config.domain_concentration * weights / weights.sum(), n_users),
+        domain=domain, shared_by_domain=shared_by_domain, conflicted=conflicted, sparse_domain=sparse_domain,
     )
     no_labels = EvalLabels([], np.zeros(0, dtype=np.int64))
     return SyntheticTruth(config, np.concatenate(item_topic), np.concatenate(item_weight), topic_domain,
                           preferences, [], no_labels, no_labels)
+
+
+def reverse_ranks(weights: np.ndarray) -> np.ndarray:
+    """The "opposed" preference: each row's weights re-assigned in reverse rank order, so the topic
+    with the j-th largest weight gets the j-th smallest (an involution; rows along the last axis)."""
+    order = np.argsort(weights, axis=-1)  # (…, K) ascending
+    opposed = np.empty_like(weights)
+    np.put_along_axis(opposed, order, np.take_along_axis(weights, np.flip(order, -1), -1), -1)
+    return opposed
+
+
+def _draw_conflicts(config: SyntheticConfig, theta: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """(conflicted flags, θ_{u,d} per domain) from θ_u, with the knob's own generator [seed, 1]."""
+    knob = np.random.default_rng([config.seed, 1])
+    n_users, k = theta.shape
+    conflicted = knob.random(n_users) < config.conflict_rate
+    by_domain = [theta]
+    for _ in range(1, config.n_domains):
+        if not conflicted.any():
+            other = theta
+        elif config.conflict_kind == "opposed":
+            other = reverse_ranks(theta)
+        else:  # drawn for every user, so a user's draw does not depend on the rate
+            other = knob.dirichlet(np.full(k, config.topic_concentration), n_users)
+        by_domain.append(np.where(conflicted[:, None], other, theta))
+    return conflicted, tuple(by_domain)
+
+
+def _draw_imbalance(config: SyntheticConfig, domain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sparse domain or -1, π_u) with the knob's own generator [seed, 2]: an imbalanced user's
+    π_u is ``imbalance_share`` on the sparse domain, the rest rescaled to share 1 - imbalance_share."""
+    knob = np.random.default_rng([config.seed, 2])
+    n_users, n_domains = domain.shape
+    imbalanced = knob.random(n_users) < config.imbalance_rate
+    sparse = np.where(imbalanced, knob.integers(n_domains, size=n_users), PAD)
+    rows = np.flatnonzero(imbalanced)
+    if len(rows):
+        sparse_column = np.arange(n_domains) == sparse[rows][:, None]  # (rows, domains)
+        rest = np.where(sparse_column, 0.0, domain[rows])
+        total = rest.sum(1, keepdims=True)
+        # a user whose draw put everything on the sparse domain spreads the rest evenly
+        rest = np.where(total > 0, rest / np.maximum(total, np.finfo(float).tiny), ~sparse_column / (n_domains - 1))
+        domain = domain.copy()
+        domain[rows] = np.where(sparse_column, config.imbalance_share, (1 - config.imbalance_share) * rest)
+    return sparse, domain
 
 
 def _leave_one_out(config: SyntheticConfig, truth: SyntheticTruth, items: np.ndarray, labels: np.ndarray,
