@@ -70,9 +70,9 @@ class DPGDenoiser(nn.Module):
         self.decoder = CrossAttentionDecoder(dim, heads, dropout) if guided else None
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
 
-    def encode(self, h_c: Tensor, padding: Tensor) -> Tensor:
-        """Encoder_c over the sequence representation h_c (B, L, D) → (B, L, D)."""
-        return self.encoder_c(h_c, padding)
+    def encode(self, h_c: Tensor, padding: Tensor, last_only: bool = False) -> Tensor:
+        """Encoder_c over the sequence representation h_c (B, L, D) → (B, L, D), or (B, 1, D)."""
+        return self.encoder_c(h_c, padding, last_only)
 
     def forward(self, context: Tensor, x_t: Tensor, t: Tensor, signal: Tensor,
                 memory: Tensor | None = None, memory_allowed: Tensor | None = None,

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dpgdiff_lite.data.augment import MASK
-from dpgdiff_lite.data.dataset import PAD, Batch
+from dpgdiff_lite.data.dataset import PAD, Batch, positions
 
 
 class ItemEmbeddings(nn.Module):
@@ -67,15 +67,21 @@ class SelfAttentionBlock(nn.Module):
         # attention probabilities and the 4·D-wide MLP hidden layer took a fifth of a training step
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
-        """``allowed`` (B, 1, L, L) is True where a query position may attend to a key position."""
+    def forward(self, x: Tensor, allowed: Tensor, last_only: bool = False) -> Tensor:
+        """``allowed`` (B, 1, L, L) is True where a query position may attend to a key position.
+
+        With ``last_only`` only the last position is computed (its keys and values still come from
+        every position): (B, 1, D), what inference and the h_aug view need.
+        """
         b, length, dim = x.shape
         q, k, v = self.qkv(self.norm_attn(x)).view(b, length, 3, self.heads, dim // self.heads).unbind(2)
-        # (B, heads, L, D/heads) each
+        if last_only:
+            q, x, allowed = q[:, -1:], x[:, -1:], allowed[:, :, -1:]
+        # (B, heads, L or 1, D/heads) each
         attended = F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=allowed
         )
-        x = x + self.drop(self.out(attended.transpose(1, 2).reshape(b, length, dim)))
+        x = x + self.drop(self.out(attended.transpose(1, 2).reshape(b, x.shape[1], dim)))
         return x + self.drop(self.mlp(self.norm_mlp(x)))
 
 
@@ -98,11 +104,12 @@ class SequenceEncoder(nn.Module):
         self.blocks = nn.ModuleList(SelfAttentionBlock(dim, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, h: Tensor, padding: Tensor) -> Tensor:
-        """h (B, L, D), padding (B, L) → (B, L, D); position i only sees positions ≤ i."""
+    def forward(self, h: Tensor, padding: Tensor, last_only: bool = False) -> Tensor:
+        """h (B, L, D), padding (B, L) → (B, L, D), or (B, 1, D) for the last position only;
+        position i only sees positions ≤ i."""
         allowed = causal_mask(padding)
-        for block in self.blocks:
-            h = block(h, allowed)
+        for i, block in enumerate(self.blocks):
+            h = block(h, allowed, last_only=last_only and i == len(self.blocks) - 1)
         return self.norm(h)
 
 
@@ -140,7 +147,8 @@ class DisentangledEncoder(nn.Module):
     FUSIONS = ("memory", "pooled")
 
     def __init__(self, items: ItemEmbeddings, position: nn.Embedding, n_domains: int, dim: int,
-                 layers: int, heads: int, dropout: float, fusion: str = "memory", memory: bool = True):
+                 layers: int, heads: int, dropout: float, fusion: str = "memory", memory: bool = True,
+                 own_positions: bool = False):
         super().__init__()
         if fusion not in self.FUSIONS:
             raise ValueError(f"fusion must be one of {self.FUSIONS}, got {fusion!r}")
@@ -148,6 +156,7 @@ class DisentangledEncoder(nn.Module):
         self.encoders = nn.ModuleList(SequenceEncoder(dim, layers, heads, dropout) for _ in range(n_domains))
         self.empty = nn.Parameter(torch.zeros(n_domains, dim))  # ĝ_d before any domain-d event
         self.with_memory = memory
+        self.own_positions = own_positions  # Pos = position within s_d (single-domain SASRec), not in s_c
         if memory:
             self.domain_tag = nn.Parameter(torch.randn(n_domains, dim) * dim ** -0.5)
             self.null = nn.Parameter(torch.zeros(1, 1, dim))
@@ -161,8 +170,9 @@ class DisentangledEncoder(nn.Module):
             local = batch.domain_items[d]  # (B, L_d)
             width = local.shape[1]
             padding = local == PAD
-            # h_d = Emb(s_d) + Pos(s_d); Pos is the shared embedding of each event's mixed position
-            h = self.items(torch.where(padding, PAD, local + offsets[d])) + self.position(batch.domain_positions[d])
+            # h_d = Emb(s_d) + Pos(s_d); Pos embeds each event's mixed position (own_positions: its index in s_d)
+            pos = positions(local) if self.own_positions else batch.domain_positions[d]  # (B, L_d)
+            h = self.items(torch.where(padding, PAD, local + offsets[d])) + self.position(pos)
             g = encoder(self.drop(h), padding)  # (B, L_d, D)
             index = batch.domain_index[d]  # (B, L)
             seen = index >= 0

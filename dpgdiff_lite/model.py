@@ -51,9 +51,10 @@ class DPGDiff(Recommender):
         """h_c = Emb(s_c) + Pos(s_c) for left-padded global ids (B, L) → (B, L, D)."""
         return self.drop(self.items(items) + self.position(positions(items)))
 
-    def context(self, batch: Batch) -> Tensor:
-        """Encoder_c over the clean mixed sequence s_c, (B, L, D): the history the Decoder reads (eq. 9)."""
-        return self.denoiser.encode(self.embed_sequence(batch.items), batch.padding_mask)
+    def context(self, batch: Batch, last_only: bool = False) -> Tensor:
+        """Encoder_c over the clean mixed sequence s_c, (B, L, D) or the last position (B, 1, D):
+        the history the Decoder reads (eq. 9)."""
+        return self.denoiser.encode(self.embed_sequence(batch.items), batch.padding_mask, last_only)
 
     def target_embedding(self, items: Tensor) -> Tensor:
         """x_0: the embedding of the next item, gradients flowing into E_d.
@@ -108,11 +109,12 @@ class DPGDiff(Recommender):
         rows = has_target.nonzero(as_tuple=True)
         local, domains = batch.target_local[rows], batch.target_domains[rows]
         terms = {"diff": diffusion_loss(x0_hat, x0, has_target)}  # line 8, eq. (6)
-        rec = domain_cross_entropy(x0_hat[rows], local, domains, self.items)  # eq. (11)
-        if guidance is not None:
-            single = torch.stack(self.preferences(guidance))[domains, rows[0], rows[1]]  # ĝ_d, target's domain
-            rec = rec + domain_cross_entropy(single, local, domains, self.items)  # eq. (12)
-        terms["rec"] = rec  # line 9, eq. (10)
+        if guidance is None:
+            terms["rec"] = domain_cross_entropy(x0_hat[rows], local, domains, self.items)  # eq. (11)
+        else:  # eq. (11) for x̂_0 and eq. (12) for ĝ_d of the target's domain, scored in one pass
+            single = torch.stack(self.preferences(guidance))[domains, rows[0], rows[1]]
+            both = torch.cat([x0_hat[rows], single])  # (2N, D)
+            terms["rec"] = 2 * domain_cross_entropy(both, local.repeat(2), domains.repeat(2), self.items)  # line 9, eq. (10)
         if self.tri_cl:
             views = self.views(batch, x0_hat[:, -1], guidance, rng if rng is not None else np.random.default_rng())
             terms["cl"] = tri_view_loss(*views.values(), cfg.temperature, cfg.cl_similarity)  # line 10
@@ -134,7 +136,7 @@ class DPGDiff(Recommender):
         if guidance is None:
             raise ValueError(f"model {self.config.model!r} has no disentangled encoder, hence no h_d view")
         aug_items = self.augment(batch.items, rng)
-        h_aug = self.denoiser.encode(self.embed_sequence(aug_items), aug_items == PAD)[:, -1]  # Encoder_c(s_aug)
+        h_aug = self.denoiser.encode(self.embed_sequence(aug_items), aug_items == PAD, last_only=True)[:, 0]
         return {"h_c": x0_hat, "h_d": guidance.fused[:, -1], "h_aug": h_aug}
 
     def preferences(self, guidance: Guidance) -> list[Tensor]:
@@ -155,7 +157,7 @@ class DPGDiff(Recommender):
         """
         cfg = self.config
         steps = steps or cfg.inference_steps or cfg.T
-        context = self.context(batch)[:, -1:]
+        context = self.context(batch, last_only=True)  # (B, 1, D)
         guidance = self.guidance(batch)
         schedule = self.schedule.to(context.device)
 

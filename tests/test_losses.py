@@ -2,7 +2,9 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from dpgdiff_lite import losses
 from dpgdiff_lite.encoders import ItemEmbeddings
 from dpgdiff_lite.losses import domain_cross_entropy, info_nce, total_loss, tri_view_loss
 
@@ -55,3 +57,22 @@ def test_cosine_tri_view_loss_ignores_vector_length():
     assert tri_view_loss(*scaled, 0.2).item() != pytest.approx(tri_view_loss(*h, 0.2).item(), rel=1e-3)
     with pytest.raises(ValueError, match="similarity must be 'dot' or 'cosine', got 'l1'"):
         tri_view_loss(*h, similarity="l1")
+
+
+@pytest.mark.parametrize("logits_per_chunk", [7, 2**21])  # 7: one row per chunk; 2**21: one chunk
+def test_domain_cross_entropy_gradients_equal_the_materialised_softmax(monkeypatch, logits_per_chunk):
+    monkeypatch.setitem(losses.LOGITS_PER_CHUNK, "cpu", logits_per_chunk)
+    torch.manual_seed(0)
+    items = ItemEmbeddings((5, 7), dim=4)
+    reps = torch.randn(9, 4, requires_grad=True)
+    domains = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1, 1])
+    local = torch.tensor([4, 6, 0, 0, 3, 2, 1, 5, 5])
+    fused = domain_cross_entropy(reps, local, domains, items)
+    grads = torch.autograd.grad(fused, (reps, items.weight.weight))
+    by_hand = sum(F.cross_entropy(reps[domains == d] @ items.table(d).T, local[domains == d], reduction="sum")
+                  for d in (0, 1)) / len(reps)
+    expected = torch.autograd.grad(by_hand, (reps, items.weight.weight))
+    assert fused.item() == pytest.approx(by_hand.item(), rel=1e-6)
+    for got, want in zip(grads, expected):
+        assert torch.allclose(got, want, atol=1e-6)
+    assert grads[1][-2:].abs().sum() == 0  # padding and mask rows are never scored

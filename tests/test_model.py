@@ -83,3 +83,15 @@ def test_sasrec_scores_every_item_of_the_domain(toy_dataset):
     batch = first_batch(toy_dataset, toy_dataset.test)
     assert model.score(batch, 0).shape == (len(batch), 12)
     assert set(model.loss_terms(first_batch(toy_dataset))) == {"rec"}
+
+
+def test_last_only_encoding_equals_the_last_row_of_the_full_one():
+    from dpgdiff_lite.encoders import SequenceEncoder
+
+    torch.manual_seed(0)
+    encoder = SequenceEncoder(16, 2, 2, dropout=0.0).eval()
+    h, padding = torch.randn(5, 7, 16), torch.zeros(5, 7, dtype=torch.bool)
+    padding[0, :3] = True  # a left-padded row
+    last = encoder(h, padding, last_only=True)
+    assert last.shape == (5, 1, 16)
+    assert torch.allclose(last, encoder(h, padding)[:, -1:], atol=1e-6)
