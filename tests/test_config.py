@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from dpgdiff_lite.config import Config, preset
@@ -40,3 +42,13 @@ def test_bad_values_are_refused():
         Config(dim=30, heads=4)
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         preset("huge")
+
+
+def test_cpu_threads_chosen_by_workload():
+    from dpgdiff_lite.runtime import cpu_threads
+
+    assert cpu_threads(3, (100, 100), 64) == 3  # asked for: kept
+    assert cpu_threads(0, (400, 500), 64) == 1  # the synthetic data: one thread
+    assert cpu_threads(0, (29_207, 34_886), 64) in (1, os.cpu_count())  # timed
+    with pytest.raises(ValueError, match="'cpu_threads' must be >= 0"):
+        Config(cpu_threads=-1)
