@@ -1,4 +1,4 @@
-"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench,course} …``.
+"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench,course,regimes} …``.
 
 ``train --data SPEC --model NAME --out DIR [--preset P] [--set key=value …]`` writes
 ``DIR/metrics.json`` (×100 metrics per domain letter X, Y, …), ``history.csv``, ``config.json``
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpgdiff_lite import distributed
+from dpgdiff_lite import distributed, regimes
 from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
+from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.run_folder import read_json, write_json
 from dpgdiff_lite.runs import oracle_fraction, table1
@@ -90,6 +91,20 @@ def command_bench(args: argparse.Namespace) -> dict:
     return result
 
 
+def command_regimes(args: argparse.Namespace) -> pd.DataFrame:
+    """Train every model in every cell of a generator-knob grid × seed; print and return the summary."""
+    grid = regimes.parse_grid(args.grid) if args.grid else None
+    result = regimes.run_grid(grid, args.seeds, args.out, data_preset=args.data_preset, preset_name=args.preset,
+                              overrides=args.set or [], models=args.models, resume=not args.fresh,
+                              progress=not args.quiet)
+    seeds = f"{len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}"
+    print(f"test NDCG@10 ×100, mean ± std over {seeds} (data {args.data_preset} + grid, "
+          f"config preset {args.preset}); p: paired t-test over (seed, case)")
+    print(regimes.format_summary(result))
+    print(f"rows: {Path(args.out) / 'regimes.csv'}, summary: {Path(args.out) / 'summary.csv'}")
+    return result.summary
+
+
 def format_metrics(metrics: dict, domain_names: tuple[str, ...]) -> str:
     """A small printable table of the test metrics of one run."""
     letters = list(metrics["test"])
@@ -134,6 +149,20 @@ def parser() -> argparse.ArgumentParser:
 
     r = course.configure_parser(sub.add_parser("course", help="execute notebooks 01–07 headless with papermill"))
     r.set_defaults(handler=course.command_course)
+    g = sub.add_parser("regimes", help="negative transfer over a grid of generator knobs × seeds")
+    g.add_argument("--out", required=True, help="grid folder (run folders, per-case files, regimes.csv, summary.csv)")
+    g.add_argument("--grid", action="append", metavar="KNOB=V1,V2,…",
+                   help="one SyntheticConfig knob and its values, repeatable; replaces the default grid "
+                        + " × ".join(f"{k}={','.join(map(str, v))}" for k, v in regimes.DEFAULT_GRID.items()))
+    g.add_argument("--seeds", type=int, default=regimes.DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
+    g.add_argument("--data-preset", default="teaching", choices=sorted(DATA_PRESETS),
+                   help="base synthetic preset the knobs are applied to")
+    g.add_argument("--models", default=",".join(regimes.DEFAULT_MODELS), help="comma-separated model names")
+    g.add_argument("--preset", default="teaching", choices=list(PRESETS), help="config preset of every model")
+    g.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--fresh", action="store_true", help="retrain every run, re-evaluate the oracle and Bayes")
+    g.set_defaults(handler=command_regimes)
     e = sub.add_parser("evaluate", help="re-evaluate a run under test-time noise or another step count")
     e.add_argument("--run", required=True)
     e.add_argument("--noise-rate", type=float, default=0.0)

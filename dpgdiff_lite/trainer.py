@@ -35,8 +35,8 @@ from dpgdiff_lite.losses import total_loss
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.popularity import PopularityScorer
 from dpgdiff_lite.recommender import Recommender, Scorer
-from dpgdiff_lite.runtime import explain_out_of_memory, get_device, set_seed
-from dpgdiff_lite.sasrec import SASRec
+from dpgdiff_lite.runtime import cpu_threads, explain_out_of_memory, get_device, set_seed
+from dpgdiff_lite.sasrec import SASRec, SingleDomainSASRec
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ def build_model(dataset: CrossDomainDataset, config: Config, truth=None) -> Scor
         return truth.oracle_scorer()
     if config.model == "sasrec":
         return SASRec(dataset.n_items, config)
+    if config.model == "sasrec-single":
+        return SingleDomainSASRec(dataset.n_items, config)
     return DPGDiff(dataset.n_items, config)
 
 
@@ -131,8 +133,8 @@ def setup_training(dataset: CrossDomainDataset, config: Config, device: torch.de
     """Seed, build the model on ``device``, its Adam optimiser, the padded training data and the
     random streams (each rank draws its own noise and augmentations under torchrun)."""
     set_seed(config.seed)
-    if device.type == "cpu" and config.cpu_threads > 0:
-        torch.set_num_threads(config.cpu_threads)
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads(config.cpu_threads, dataset.n_items, config.dim))
     model = build_model(dataset, config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed + distributed.rank())

@@ -1,0 +1,391 @@
+"""The regime grid: when does DPG-Diff beat both a mixed-sequence and a single-domain model?
+
+For every cell of a grid of synthetic-generator knobs (default: opposed conflict at rates
+{0, 0.5, 1} × ad-hoc noise η ∈ {0, 0.1, 0.3}) and every seed (data seed = model seed), the data is
+drawn from a base synthetic preset with the cell's knobs, each model is trained with one config
+preset, and the planted oracle and the history-only Bayes predictor give the two ceilings. Each
+(cell, seed, model) trains into its own run folder through :func:`dpgdiff_lite.runs.train_or_load`,
+so a killed grid continues where it stopped:
+
+    DIR/grid.json                                     the settings of the grid
+    DIR/runs/<cell>/seed<k>/<model>/                  a run folder (config.json, metrics.json, …)
+    DIR/per_case/<cell>/seed<k>/<name>.csv.gz         test per-case metrics of a model, oracle or bayes
+    DIR/per_case/<cell>/seed<k>/<name>.json           what produced it (data spec, config) and its cost
+    DIR/regimes.csv                                   one row per cell × model × seed × domain
+    DIR/summary.csv                                   per cell × domain: mean ± std over seeds, the
+                                                      transfer of SASRec and DPG-Diff's gain (paired p)
+
+A (cell, seed, name) whose per-case file was written for the same data and settings (and, for a
+trained model, whose run folder holds the same run) is only re-read. The summary is computed from
+the per-case files, so a resumed grid writes the same CSVs. The transfer is that of
+:mod:`dpgdiff_lite.transfer` (Challenge 2 of the paper): ``sasrec`` − ``sasrec-single``; DPG-Diff's
+gain is ``dpgdiff`` − the better of the two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import itertools
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from dpgdiff_lite import run_folder
+from dpgdiff_lite.config import MODELS, PRESETS as CONFIG_PRESETS, Config, preset
+from dpgdiff_lite.data.bayes import DEFAULT_BAYES_SAMPLES, BayesPredictor
+from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, SyntheticConfig, generate
+from dpgdiff_lite.runs import same_run, train_or_load
+from dpgdiff_lite.trainer import run_evaluation
+from dpgdiff_lite.transfer import gain_over_best, transfer
+
+DEFAULT_GRID: dict[str, tuple] = {"conflict_kind": ("opposed",), "conflict_rate": (0.0, 0.5, 1.0),
+                                  "noise_rate": (0.0, 0.1, 0.3)}
+"""Conflict × noise, 3 × 3; a one-value knob just fixes it (and is still a column of the CSV)."""
+DEFAULT_MODELS = ("pop", "sasrec", "sasrec-single", "diff", "dpgdiff")
+DEFAULT_SEEDS = 3
+REFERENCES = ("oracle", "bayes")
+"""The two ceilings evaluated in every (cell, seed): the planted oracle and the history-only Bayes predictor."""
+ROW_METRICS = ("NDCG@10", "HR@10", "MRR@10")
+ROW_COLUMNS = ("model", "seed", "domain", *ROW_METRICS, "oracle_NDCG@10", "bayes_NDCG@10", "epochs_run",
+               "train_seconds")
+"""Columns of ``regimes.csv`` after the grid knobs."""
+NOT_KNOBS = {"name": "it names the dataset", "seed": "seeds come from the seeds argument (--seeds)",
+             "domain_names": "it names the domains"}
+_SCALAR_TYPES = {"int": (int,), "float": (float,), "str": (str,), "float | None": (float, type(None))}
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(SyntheticConfig)}
+
+
+@dataclass
+class GridResult:
+    """What :func:`run_grid` wrote: the rows of ``regimes.csv`` and ``summary.csv``, and the folder."""
+
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    out_dir: Path
+    knobs: list[str]
+    models: list[str]
+    seeds: list[int]
+
+
+# --- the grid -------------------------------------------------------------------------------------
+def _knob_type(knob: str, where: str) -> str:
+    if knob in NOT_KNOBS:
+        raise ValueError(f"{where}: {knob!r} cannot be a grid knob ({NOT_KNOBS[knob]})")
+    if knob not in _FIELD_TYPES:
+        known = sorted(k for k in _FIELD_TYPES if k not in NOT_KNOBS)
+        raise ValueError(f"{where}: unknown knob {knob!r}; SyntheticConfig fields: {', '.join(known)}")
+    kind = _FIELD_TYPES[knob]
+    if kind not in _SCALAR_TYPES:
+        raise ValueError(f"{where}: knob {knob!r} holds {kind} (one value per domain); the grid takes "
+                         f"scalar knobs only")
+    return kind
+
+
+def _typed(knob: str, kind: str, value, where: str):
+    """``value`` as the knob's type (an int is a float too), or a ValueError naming the knob."""
+    if value is None and kind == "float | None":
+        return None
+    if kind in ("int", "float") and isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {value!r}")
+    if kind == "int" and isinstance(value, (int, np.integer)):
+        return int(value)
+    if kind.startswith("float") and isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if kind == "str" and isinstance(value, str):
+        return value
+    raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {value!r}")
+
+
+def _parse(knob: str, kind: str, raw: str, where: str):
+    try:
+        if kind == "float | None" and raw.lower() == "none":
+            return None
+        return {"int": int, "float": float, "float | None": float, "str": str}[kind](raw)
+    except ValueError:
+        raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {raw!r}") from None
+
+
+def parse_grid(assignments: Sequence[str]) -> dict[str, tuple]:
+    """The grid of the CLI's ``--grid knob=v1,v2,…`` strings (one knob each, any scalar
+    :class:`~dpgdiff_lite.data.synthetic.SyntheticConfig` field), values parsed to the field's type."""
+    grid: dict[str, tuple] = {}
+    for assignment in assignments:
+        where = f"--grid {assignment!r}"
+        knob, sep, raw = assignment.partition("=")
+        knob = knob.strip()
+        if not sep or not knob:
+            raise ValueError(f"{where}: expected knob=value[,value…], e.g. conflict_rate=0,0.5,1")
+        kind = _knob_type(knob, where)
+        if knob in grid:
+            raise ValueError(f"{where}: knob {knob!r} given twice")
+        values = [v.strip() for v in raw.split(",")]
+        if not all(values):
+            raise ValueError(f"{where}: give at least one value, separated by commas")
+        grid[knob] = tuple(_parse(knob, kind, v, where) for v in values)
+    return grid
+
+
+def check_grid(grid: Mapping[str, Sequence]) -> dict[str, tuple]:
+    """``grid`` with every knob checked (a scalar SyntheticConfig field) and its values typed."""
+    if not grid:
+        raise ValueError("grid: give at least one knob with at least one value")
+    checked = {}
+    for knob, values in grid.items():
+        kind = _knob_type(knob, "grid")
+        values = [values] if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") else list(values)
+        if not values:
+            raise ValueError(f"grid: knob {knob!r} has no values")
+        checked[knob] = tuple(dict.fromkeys(_typed(knob, kind, v, "grid") for v in values))
+    return checked
+
+
+def grid_cells(grid: Mapping[str, Sequence]) -> list[dict]:
+    """Every combination of the grid's values, the last knob varying fastest."""
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def cell_id(cell: Mapping) -> str:
+    """A cell's folder name, e.g. ``conflict_kind=opposed__conflict_rate=0.5__noise_rate=0.1``."""
+    return "__".join(f"{knob}={value!r}" if isinstance(value, float) else f"{knob}={value}"
+                     for knob, value in cell.items())
+
+
+def data_spec(data_preset: str, cell: Mapping, seed: int) -> str:
+    """The data spec recorded in a run folder: the base preset, the cell's knobs and the seed."""
+    return f"synthetic:{data_preset}[{cell_id(cell).replace('__', ',')},seed={seed}]"
+
+
+def draw_cell(data_preset: str, cell: Mapping, seed: int) -> tuple:
+    """(dataset, truth) of one cell and seed: the synthetic preset with the cell's knobs and ``seed``."""
+    return generate(dataclasses.replace(DATA_PRESETS[data_preset], **cell, seed=seed))
+
+
+def _seeds(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, (bool, np.bool_)) or not isinstance(seeds, (int, np.integer, Sequence)):
+        raise ValueError(f"seeds must be a count (int ≥ 1) or a list of seeds, got {seeds!r}")
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {seeds}")
+        return list(range(int(seeds)))
+    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds: give at least one seed, each an int ≥ 0, got {list(seeds)!r}")
+    return list(dict.fromkeys(int(s) for s in seeds))
+
+
+def _models(models: str | Sequence[str]) -> list[str]:
+    names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models)
+    allowed = [m for m in MODELS if m != "oracle"]
+    for name in names:
+        if name == "oracle":
+            raise ValueError("models: 'oracle' is not a model row; every row carries it as oracle_NDCG@10")
+        if name not in allowed:
+            raise ValueError(f"models: unknown model {name!r}; choose from {', '.join(allowed)}")
+    if not names:
+        raise ValueError("models: give at least one model")
+    return list(dict.fromkeys(names))
+
+
+def _base_config(preset_name: str, overrides: Sequence[str]) -> Config:
+    if preset_name not in CONFIG_PRESETS:
+        raise ValueError(f"preset: unknown config preset {preset_name!r}; choose one of {', '.join(CONFIG_PRESETS)}")
+    for assignment in overrides:
+        key = assignment.partition("=")[0].strip()
+        if key in ("model", "seed"):
+            raise ValueError(f"--set {assignment!r}: {key!r} is set by the grid (models, seeds), not by --set")
+    return preset(preset_name).with_overrides(list(overrides))
+
+
+# --- one (cell, seed) ---------------------------------------------------------------------------------
+def _write_gz_csv(path: Path, frame: pd.DataFrame) -> None:
+    run_folder.write_bytes(path, gzip.compress(frame.to_csv(index=False).encode(), mtime=0))
+
+
+def _read_record(folder: Path, name: str) -> dict | None:
+    path = folder / f"{name}.json"
+    if not path.exists() or not (folder / f"{name}.csv.gz").exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None
+
+
+def _eval_settings(config: Config) -> dict:
+    return {"eval_protocol": config.eval_protocol, "eval_negatives": config.eval_negatives,
+            "eval_seed": config.eval_seed}
+
+
+def _run_model(source, config: Config, spec: str, run_dir: Path, folder: Path, resume: bool) -> None:
+    """Train (or reload) one model into ``run_dir``; its test per-case metrics and cost into ``folder``."""
+    key = {"data": spec, "config": dataclasses.asdict(config)}
+    record = _read_record(folder, config.model) if resume else None
+    if record is not None and {k: record.get(k) for k in key} == key and same_run(run_dir, config, spec):
+        return
+    dataset, truth = source()
+    result = train_or_load(dataset, config, run_dir, spec, resume=resume, progress=False, truth=truth)
+    history = result.history
+    _write_gz_csv(folder / f"{config.model}.csv.gz", result.test.per_case)
+    run_folder.write_json(folder / f"{config.model}.json", {
+        **key, "epochs_run": result.epochs_run,
+        "train_seconds": float(history["seconds"].sum()) if len(history) else 0.0})
+
+
+def _run_reference(source, name: str, config: Config, spec: str, folder: Path, resume: bool,
+                   bayes_samples: int) -> None:
+    """Evaluate the oracle or the Bayes predictor on the test split, cached like a model."""
+    key = {"data": spec, "scorer": name, "eval": _eval_settings(config),
+           **({"n_samples": bayes_samples} if name == "bayes" else {})}
+    record = _read_record(folder, name) if resume else None
+    if record is not None and {k: record.get(k) for k in key} == key:
+        return
+    dataset, truth = source()
+    scorer = truth.oracle_scorer() if name == "oracle" else BayesPredictor(truth, n_samples=bayes_samples)
+    started = time.perf_counter()
+    result = run_evaluation(scorer, dataset, config, "test")
+    _write_gz_csv(folder / f"{name}.csv.gz", result.per_case)
+    run_folder.write_json(folder / f"{name}.json", {**key, "seconds": time.perf_counter() - started})
+
+
+def _read_per_case(folder: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(folder / f"{name}.csv.gz")
+
+
+# --- the whole grid -----------------------------------------------------------------------------------
+def run_grid(grid: Mapping[str, Sequence] | None = None, seeds: int | Sequence[int] = DEFAULT_SEEDS,
+             out_dir: str | Path = "runs/regimes", *, data_preset: str = "teaching", preset_name: str = "teaching",
+             overrides: Sequence[str] = (), models: str | Sequence[str] = DEFAULT_MODELS,
+             bayes_samples: int = DEFAULT_BAYES_SAMPLES, resume: bool = True, progress: bool = True) -> GridResult:
+    """Train ``models`` in every cell of ``grid`` × seed into ``out_dir`` and summarise (module docstring).
+
+    ``grid`` maps SyntheticConfig knobs to their values (default :data:`DEFAULT_GRID`); ``seeds`` is a
+    count (seeds 0 … n-1) or a list; the data is ``data_preset`` (a synthetic preset) with the cell's
+    knobs and ``seed=seed``; every model is the config preset ``preset_name`` with ``overrides``
+    (``key=value``, as ``--set``) and ``seed=seed``. ``resume=False`` retrains every run.
+    Every argument is checked before any training.
+    """
+    grid = check_grid(DEFAULT_GRID if grid is None else grid)
+    seeds, models = _seeds(seeds), _models(models)
+    if data_preset not in DATA_PRESETS:
+        raise ValueError(f"data_preset: unknown synthetic preset {data_preset!r}; choose one of {sorted(DATA_PRESETS)}")
+    if isinstance(bayes_samples, bool) or not isinstance(bayes_samples, int) or bayes_samples < 1:
+        raise ValueError(f"bayes_samples must be an int ≥ 1, got {bayes_samples!r}")
+    base = _base_config(preset_name, overrides)
+    cells = grid_cells(grid)
+    for cell in cells:  # a bad value fails here, naming the SyntheticConfig field, before any training
+        try:
+            dataclasses.replace(DATA_PRESETS[data_preset], **cell)
+        except ValueError as error:
+            raise ValueError(f"grid cell {cell_id(cell)}: {error}") from None
+    out = Path(out_dir)
+    run_folder.ensure_writable(out)
+    run_folder.write_json(out / "grid.json", {
+        "grid": {k: list(v) for k, v in grid.items()}, "seeds": seeds, "models": models,
+        "data_preset": data_preset, "preset": preset_name, "overrides": list(overrides),
+        "bayes_samples": bayes_samples})
+
+    tasks = [(cell, seed) for cell in cells for seed in seeds]
+    bar = tqdm(total=len(tasks) * (len(models) + len(REFERENCES)), desc="regimes", disable=not progress)
+    for cell, seed in tasks:
+        spec = data_spec(data_preset, cell, seed)
+        folder = out / "per_case" / cell_id(cell) / f"seed{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        source = functools.cache(functools.partial(draw_cell, data_preset, cell, seed))  # drawn once, if needed
+        for name in [*models, *REFERENCES]:
+            bar.set_postfix_str(f"{cell_id(cell)} seed{seed} {name}")
+            config = dataclasses.replace(base, model="oracle" if name == "bayes" else name, seed=seed)
+            if name in REFERENCES:
+                _run_reference(source, name, config, spec, folder, resume, bayes_samples)
+            else:
+                _run_model(source, config, spec, out / "runs" / cell_id(cell) / f"seed{seed}" / name, folder, resume)
+            bar.update()
+    bar.close()
+    domains = list(DATA_PRESETS[data_preset].domain_names)
+    rows = collect_rows(out, cells, seeds, models, domains)
+    summary = summarise(out, cells, seeds, models, domains)
+    run_folder.write_csv(out / "regimes.csv", rows)
+    run_folder.write_csv(out / "summary.csv", summary)
+    return GridResult(rows, summary, out, list(grid), models, seeds)
+
+
+def collect_rows(out_dir: Path, cells: list[dict], seeds: list[int], models: list[str],
+                 domains: list[str]) -> pd.DataFrame:
+    """``regimes.csv``: one row per cell × model × seed × domain (in that order), from the per-case files."""
+
+    def domain_means(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
+        return _read_per_case(folder, name).groupby("domain")[columns].mean().reindex(domains)
+
+    rows = []
+    for cell in cells:
+        folders = {seed: Path(out_dir) / "per_case" / cell_id(cell) / f"seed{seed}" for seed in seeds}
+        ceilings = {seed: {name: domain_means(folder, name, ["NDCG@10"])["NDCG@10"] for name in REFERENCES}
+                    for seed, folder in folders.items()}
+        for model, seed in itertools.product(models, seeds):
+            record = json.loads((folders[seed] / f"{model}.json").read_text())
+            for domain, metrics in domain_means(folders[seed], model, list(ROW_METRICS)).iterrows():
+                rows.append({**cell, "model": model, "seed": seed, "domain": domain, **metrics.to_dict(),
+                             **{f"{name}_NDCG@10": ceilings[seed][name][domain] for name in REFERENCES},
+                             "epochs_run": record["epochs_run"], "train_seconds": record["train_seconds"]})
+    return pd.DataFrame(rows, columns=[*cells[0], *ROW_COLUMNS])
+
+
+def summarise(out_dir: Path, cells: list[dict], seeds: list[int], models: list[str],
+              domains: list[str]) -> pd.DataFrame:
+    """``summary.csv``: per cell × domain, each model's mean and std over seeds of NDCG@10, the two
+    ceilings, the transfer of SASRec (sasrec − sasrec-single) and DPG-Diff's gain over the better
+    SASRec, each with its paired p over (seed, case) and its verdict (when those models were run)."""
+    rows = []
+    for cell in cells:
+        folders = {seed: Path(out_dir) / "per_case" / cell_id(cell) / f"seed{seed}" for seed in seeds}
+        per_case = {name: {seed: _read_per_case(folder, name) for seed, folder in folders.items()}
+                    for name in [*models, *REFERENCES]}
+        ndcg = {name: pd.DataFrame({seed: frame.groupby("domain")["NDCG@10"].mean().reindex(domains)
+                                    for seed, frame in by_seed.items()})  # (domains, seeds)
+                for name, by_seed in per_case.items()}
+        sasrecs = [m for m in ("sasrec", "sasrec-single") if m in models]
+        moved = transfer(per_case["sasrec"], per_case["sasrec-single"]) if len(sasrecs) == 2 else None
+        gain = (gain_over_best(per_case["dpgdiff"], {m: per_case[m] for m in sasrecs})
+                if "dpgdiff" in models and sasrecs else None)
+        for domain in domains:
+            row = {**cell, "domain": domain}
+            for name in models:
+                row[name] = ndcg[name].loc[domain].mean()
+                row[f"{name}_std"] = ndcg[name].loc[domain].std(ddof=1) if len(seeds) > 1 else np.nan
+            row |= {name: ndcg[name].loc[domain].mean() for name in REFERENCES}
+            if moved is not None and domain in moved.index:
+                t = moved.loc[domain]
+                row |= {"transfer": t["transfer"], "transfer_std": t["std"], "transfer_p": t["p"],
+                        "transfer_verdict": t["verdict"]}
+            if gain is not None and domain in gain.index:
+                g = gain.loc[domain]
+                row |= {"dpg_gain": g["gain"], "dpg_gain_std": g["std"], "dpg_gain_p": g["p"],
+                        "dpg_gain_vs": g["best"], "dpg_gain_verdict": g["verdict"]}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_summary(result: GridResult) -> str:
+    """The summary as printed: NDCG@10 mean ± std per model, the ceilings, transfer and gain with p."""
+    summary, knobs, models = result.summary, result.knobs, result.models
+
+    def pm(mean: float, std: float) -> str:
+        return f"{mean:.2f}" if np.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+
+    table = summary[[*knobs, "domain"]].copy()
+    for name in models:
+        table[name] = [pm(m, s) for m, s in zip(summary[name], summary[f"{name}_std"])]
+    for name in REFERENCES:
+        table[name] = summary[name].map("{:.2f}".format)
+    for column, title in (("transfer", "sasrec − single (p)"), ("dpg_gain", "dpgdiff − best SASRec (p)")):
+        if column in summary:
+            table[title] = [f"{pm(m, s)} ({p:.3g}, {v})" for m, s, p, v in
+                            zip(summary[column], summary[f"{column}_std"], summary[f"{column}_p"],
+                                summary[f"{column}_verdict"])]
+    return table.to_string(index=False)
