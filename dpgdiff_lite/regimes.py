@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from dpgdiff_lite import run_folder
 from dpgdiff_lite.config import MODELS, PRESETS as CONFIG_PRESETS, Config, preset
 from dpgdiff_lite.data.bayes import DEFAULT_BAYES_SAMPLES, BayesPredictor
-from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, SyntheticConfig, generate
+from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, generate, knob_value
 from dpgdiff_lite.runs import same_run, train_or_load
 from dpgdiff_lite.trainer import run_evaluation
 from dpgdiff_lite.transfer import gain_over_best, transfer
@@ -59,8 +59,6 @@ ROW_COLUMNS = ("model", "seed", "domain", *ROW_METRICS, "oracle_NDCG@10", "bayes
 """Columns of ``regimes.csv`` after the grid knobs."""
 NOT_KNOBS = {"name": "it names the dataset", "seed": "seeds come from the seeds argument (--seeds)",
              "domain_names": "it names the domains"}
-_SCALAR_TYPES = {"int": (int,), "float": (float,), "str": (str,), "float | None": (float, type(None))}
-_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(SyntheticConfig)}
 
 
 @dataclass
@@ -76,41 +74,11 @@ class GridResult:
 
 
 # --- the grid -------------------------------------------------------------------------------------
-def _knob_type(knob: str, where: str) -> str:
+def _knob(knob: str, where: str) -> str:
+    """``knob`` if it can vary over the grid (a scalar SyntheticConfig field other than name and seed)."""
     if knob in NOT_KNOBS:
         raise ValueError(f"{where}: {knob!r} cannot be a grid knob ({NOT_KNOBS[knob]})")
-    if knob not in _FIELD_TYPES:
-        known = sorted(k for k in _FIELD_TYPES if k not in NOT_KNOBS)
-        raise ValueError(f"{where}: unknown knob {knob!r}; SyntheticConfig fields: {', '.join(known)}")
-    kind = _FIELD_TYPES[knob]
-    if kind not in _SCALAR_TYPES:
-        raise ValueError(f"{where}: knob {knob!r} holds {kind} (one value per domain); the grid takes "
-                         f"scalar knobs only")
-    return kind
-
-
-def _typed(knob: str, kind: str, value, where: str):
-    """``value`` as the knob's type (an int is a float too), or a ValueError naming the knob."""
-    if value is None and kind == "float | None":
-        return None
-    if kind in ("int", "float") and isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {value!r}")
-    if kind == "int" and isinstance(value, (int, np.integer)):
-        return int(value)
-    if kind.startswith("float") and isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    if kind == "str" and isinstance(value, str):
-        return value
-    raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {value!r}")
-
-
-def _parse(knob: str, kind: str, raw: str, where: str):
-    try:
-        if kind == "float | None" and raw.lower() == "none":
-            return None
-        return {"int": int, "float": float, "float | None": float, "str": str}[kind](raw)
-    except ValueError:
-        raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {raw!r}") from None
+    return knob
 
 
 def parse_grid(assignments: Sequence[str]) -> dict[str, tuple]:
@@ -123,13 +91,13 @@ def parse_grid(assignments: Sequence[str]) -> dict[str, tuple]:
         knob = knob.strip()
         if not sep or not knob:
             raise ValueError(f"{where}: expected knob=value[,value…], e.g. conflict_rate=0,0.5,1")
-        kind = _knob_type(knob, where)
+        _knob(knob, where)
         if knob in grid:
             raise ValueError(f"{where}: knob {knob!r} given twice")
         values = [v.strip() for v in raw.split(",")]
         if not all(values):
             raise ValueError(f"{where}: give at least one value, separated by commas")
-        grid[knob] = tuple(_parse(knob, kind, v, where) for v in values)
+        grid[knob] = tuple(knob_value(knob, v, where) for v in values)
     return grid
 
 
@@ -139,11 +107,11 @@ def check_grid(grid: Mapping[str, Sequence]) -> dict[str, tuple]:
         raise ValueError("grid: give at least one knob with at least one value")
     checked = {}
     for knob, values in grid.items():
-        kind = _knob_type(knob, "grid")
+        _knob(knob, "grid")
         values = [values] if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") else list(values)
         if not values:
             raise ValueError(f"grid: knob {knob!r} has no values")
-        checked[knob] = tuple(dict.fromkeys(_typed(knob, kind, v, "grid") for v in values))
+        checked[knob] = tuple(dict.fromkeys(knob_value(knob, v, "grid", parse=False) for v in values))
     return checked
 
 

@@ -112,8 +112,8 @@ def test_a_finished_grid_only_re_reads_and_a_stopped_one_continues(tiny_grid, tm
     (["--grid", "conflict_rate=0,high"],
      "--grid 'conflict_rate=0,high': knob 'conflict_rate' expects float, got 'high'"),
     (["--grid", "n_users=100.5"], "--grid 'n_users=100.5': knob 'n_users' expects int, got '100.5'"),
-    (["--grid", "n_items=10"], "--grid 'n_items=10': knob 'n_items' holds tuple[int, ...] (one value per domain); "
-                               "the grid takes scalar knobs only"),
+    (["--grid", "n_items=10"], "--grid 'n_items=10': knob 'n_items' holds one value per domain; only scalar knobs "
+                               "can be set here"),
     (["--grid", "seed=1,2"], "--grid 'seed=1,2': 'seed' cannot be a grid knob (seeds come from the seeds argument "
                              "(--seeds))"),
     (["--grid", "conflict_rate=0,2"], "grid cell conflict_rate=2.0: SyntheticConfig.conflict_rate must lie in [0, 1], "

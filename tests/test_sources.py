@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dpgdiff_lite.data.sources import load_data
@@ -60,3 +61,44 @@ def test_unknown_preset_lists_the_presets():
     message = f"data spec 'synthetic:huge': unknown synthetic preset 'huge', choose one of {sorted(PRESETS)}"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         load_data("synthetic:huge")
+
+
+def test_synthetic_options_set_generator_knobs_and_are_what_the_grid_records():
+    import dataclasses
+
+    from dpgdiff_lite import regimes
+    from dpgdiff_lite.data.synthetic import PRESETS, generate
+
+    spec = regimes.data_spec("tiny", {"conflict_kind": "opposed", "conflict_rate": 1.0}, 3)
+    assert spec == "synthetic:tiny[conflict_kind=opposed,conflict_rate=1.0,seed=3]"
+    source = load_data(spec)
+    expected, _ = generate(dataclasses.replace(PRESETS["tiny"], conflict_kind="opposed", conflict_rate=1.0, seed=3))
+    assert all(np.array_equal(a, b) for a, b in zip(source.dataset.train, expected.train))
+    assert source.truth.config.conflict_rate == 1.0 and source.truth.config.seed == 3
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("synthetic:tiny[noise_rate=high]", "data spec 'synthetic:tiny[noise_rate=high]': knob 'noise_rate' expects float, "
+                                        "got 'high'"),
+    ("synthetic:tiny[n_items=3]", "data spec 'synthetic:tiny[n_items=3]': knob 'n_items' holds one value per domain; "
+                                  "only scalar knobs can be set here"),
+    ("synthetic:tiny[noise_rate]", "data spec 'synthetic:tiny[noise_rate]': expected key=value in brackets, "
+                                   "got 'noise_rate'"),
+    ("c2dsr:somewhere[users=1.5]", "data spec 'c2dsr:somewhere[users=1.5]': users must be a fraction in (0, 1], got 1.5"),
+    ("c2dsr:somewhere[items=3]", "data spec 'c2dsr:somewhere[items=3]': unknown option(s) items; real data takes "
+                                 "users: a fraction in (0, 1] of the users to keep; seed: an integer seed of that draw"),
+])
+def test_bad_options_name_the_spec(spec, message):
+    with pytest.raises(ValueError) as error:
+        load_data(spec)
+    assert str(error.value) == message
+
+
+def test_subsampled_users_keep_their_sequences_and_cases(toy_dataset):
+    half = toy_dataset.subsample_users(0.5, seed=1)
+    kept = set(half.train_users.tolist())
+    assert len(kept) == 20 and half.n_items == toy_dataset.n_items
+    assert set(half.valid.users.tolist()) == set(half.test.users.tolist()) == kept
+    for user, sequence in zip(half.train_users, half.train):
+        assert np.array_equal(sequence, toy_dataset.train[int(np.flatnonzero(toy_dataset.train_users == user)[0])])
+    assert half.train_users.tolist() != toy_dataset.subsample_users(0.5, seed=2).train_users.tolist()

@@ -8,6 +8,7 @@ Formulation) and predicts ``v_{i+1}`` (eq. 7). An evaluation case is one history
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,6 +83,22 @@ class CrossDomainDataset:
         """How often each global item occurs in the training sequences, shape (total items,)."""
         flat = np.concatenate(self.train) if self.train else np.zeros(0, dtype=np.int64)
         return np.bincount(flat, minlength=int(self.offsets[-1]))
+
+    def subsample_users(self, fraction: float, seed: int = 0) -> "CrossDomainDataset":
+        """The same catalogue with a random ``fraction`` of the users (their training sequences and
+        their validation and test cases): fewer events per item, a sparser catalogue."""
+        users = np.unique(np.concatenate([self.train_users, self.valid.users, self.test.users]))
+        rng = np.random.default_rng(seed)
+        kept = rng.choice(users, size=max(1, round(fraction * len(users))), replace=False)
+
+        def cases(split: EvalSplit) -> EvalSplit:
+            rows = np.flatnonzero(np.isin(split.users, kept))
+            return EvalSplit([split.histories[r] for r in rows], split.targets[rows], split.users[rows])
+
+        train_rows = np.flatnonzero(np.isin(self.train_users, kept))
+        return dataclasses.replace(self, name=f"{self.name}-users{fraction:g}",
+                                   train=[self.train[r] for r in train_rows], valid=cases(self.valid),
+                                   test=cases(self.test), train_users=self.train_users[train_rows])
 
     def statistics(self) -> pd.DataFrame:
         """Dataset statistics in the layout of the paper's Table 2 (one column per dataset)."""

@@ -150,6 +150,40 @@ class SyntheticConfig:
         return self.noise_rate if self.train_noise_rate is None else self.train_noise_rate
 
 
+SCALAR_KNOBS = {f.name: f.type for f in dataclasses.fields(SyntheticConfig)
+                if f.type in ("int", "float", "str", "float | None") and f.name != "name"}
+"""The generator's one-value knobs by type: what a data spec (``synthetic:teaching[noise_rate=0.2]``)
+and the regimes grid may set."""
+
+
+def knob_value(knob: str, value, where: str, parse: bool = True):
+    """``value`` — a string to parse when ``parse``, else a value to check — as the type of the
+    :class:`SyntheticConfig` field ``knob``; errors name ``where``."""
+    if knob not in SCALAR_KNOBS:
+        if knob in {f.name for f in dataclasses.fields(SyntheticConfig)}:
+            raise ValueError(f"{where}: knob {knob!r} holds one value per domain; only scalar knobs can be set here")
+        raise ValueError(f"{where}: unknown knob {knob!r}; SyntheticConfig fields: {', '.join(sorted(SCALAR_KNOBS))}")
+    kind = SCALAR_KNOBS[knob]
+    if parse and isinstance(value, str):
+        try:
+            if kind == "float | None" and value.lower() == "none":
+                return None
+            return {"int": int, "float": float, "float | None": float, "str": str}[kind](value)
+        except ValueError:
+            raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {value!r}") from None
+    if value is None and kind == "float | None":
+        return None
+    if kind in ("int", "float", "float | None") and isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {value!r}")
+    if kind == "int" and isinstance(value, (int, np.integer)):
+        return int(value)
+    if kind != "int" and kind != "str" and isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if kind == "str" and isinstance(value, str):
+        return value
+    raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {value!r}")
+
+
 PRESETS: dict[str, SyntheticConfig] = {
     # unit tests: generated in a few milliseconds
     "tiny": SyntheticConfig(name="tiny", n_users=200, n_items=(100, 120), n_shared_topics=6,
