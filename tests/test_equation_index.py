@@ -1,8 +1,10 @@
 """The equation → code → test → notebook index (notebooks/equations.md) cannot go stale.
 
 Fails when a listed function, test or notebook heading is gone, when an equation (1)–(15) or a
-line of Algorithm 1 is missing, or when a package docstring says "Implements eq. (N)" for an
-object the index does not list under (N).
+line of Algorithm 1 is missing, when a package docstring says "Implements eq. (N)" for an
+object the index does not list under (N), or when the deviations table and ``Config`` drift apart:
+a ``--set`` flag naming no field, a value ``Config`` refuses or one equal to the default, a quoted
+default that is no longer the default.
 """
 
 from __future__ import annotations
@@ -15,12 +17,18 @@ from pathlib import Path
 
 import pytest
 
+from dpgdiff_lite.config import Config
+
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "notebooks" / "equations.md"
 CODE = re.compile(r"`(dpgdiff_lite\.[\w.]+)`")
 TEST = re.compile(r"`(tests/test_\w+\.py)::(\w+)`")
 NOTEBOOK = re.compile(r"`(\d\d_\w+\.ipynb)` § ([^|;]+)")
 IMPLEMENTS = re.compile(r"Implements eq\. \(([\d–,() ]+)\)")
+DEVIATIONS = "Deviations from the paper's literal text"
+FLAGS = re.compile(r"`([^`]*--set [^`]*)`")  # one backticked group of flags, applied together
+FLAG = re.compile(r"--set (\w+)=(\S+)")
+DEFAULT = re.compile(r"`(\w+)=([^`\s]+)`")  # a default quoted as `key=value`
 
 
 def table_rows(heading: str) -> list[list[str]]:
@@ -58,7 +66,8 @@ def notebook_headings(name: str) -> set[str]:
 
 
 def all_rows() -> list[list[str]]:
-    return table_rows("Equations") + table_rows("Algorithm 1") + table_rows("Choices the paper leaves open")
+    return (table_rows("Equations") + table_rows("Algorithm 1") + table_rows("Choices the paper leaves open")
+            + table_rows(DEVIATIONS))
 
 
 def test_every_equation_and_algorithm_line_is_listed():
@@ -80,7 +89,7 @@ def test_listed_test_exists(path, name):
 
 
 @pytest.mark.parametrize("notebook, heading",
-                         sorted({(nb, h.strip()) for row in all_rows() for nb, h in NOTEBOOK.findall(" ".join(row))}))
+                         sorted({(nb, h.strip()) for row in all_rows() for nb, h in NOTEBOOK.findall(" | ".join(row))}))
 def test_listed_notebook_heading_exists(notebook, heading):
     assert heading in notebook_headings(notebook), f"{notebook} has no heading {heading!r}"
 
@@ -110,3 +119,43 @@ def test_every_implementing_docstring_is_indexed():
                     if not equation_numbers(f"({ref})") <= listed.get(f"{module}.{name}", set()):
                         missing.append(f"{module}.{name} (eq. {ref})")
     assert missing == [], f"implementing functions not in notebooks/equations.md: {missing}"
+
+
+def deviation_flags() -> list[tuple[str, list[tuple[str, str]]]]:
+    """(row's equation, [(key, value), …]) for each backticked group of ``--set`` flags of the deviations table."""
+    groups = []
+    for row in table_rows(DEVIATIONS):
+        for group in FLAGS.findall(row[4]):
+            groups.append((row[0], FLAG.findall(group)))
+    return groups
+
+
+def test_every_deviation_has_a_reason_and_a_flag_or_says_there_is_none():
+    rows = table_rows(DEVIATIONS)
+    assert len(rows) >= 6
+    for row in rows:
+        assert len(row) == 5 and all(row), f"incomplete deviation row: {row}"
+        assert FLAGS.search(row[4]) or "no flag" in row[4], f"deviation {row[0]}: name a flag or say 'no flag'"
+
+
+@pytest.mark.parametrize("equation, flags", deviation_flags(), ids=lambda v: v if isinstance(v, str) else None)
+def test_every_flag_of_the_deviations_is_a_real_field_with_a_new_accepted_value(equation, flags):
+    default = Config()
+    assert flags, f"deviation {equation}: a backticked '--set' group without key=value"
+    for key, _ in flags:
+        assert hasattr(default, key), f"deviation {equation}: --set {key}: no such Config field"
+    changed = default.with_overrides([f"{key}={value}" for key, value in flags])  # raises on a refused value
+    for key, value in flags:
+        assert getattr(changed, key) != getattr(default, key), (
+            f"deviation {equation}: --set {key}={value} is the default already")
+
+
+def test_every_default_the_deviations_quote_is_the_current_default():
+    default = Config()
+    quoted = [(row[0], key, value) for row in table_rows(DEVIATIONS) for key, value in DEFAULT.findall(row[2])]
+    assert {key for _, key, _ in quoted} >= {"cl_similarity", "temperature", "preference", "inference_steps", "eta",
+                                              "weight_cl"}
+    for equation, key, value in quoted:
+        assert hasattr(default, key), f"deviation {equation}: `{key}=…`: no such Config field"
+        assert getattr(default.with_overrides([f"{key}={value}"]), key) == getattr(default, key), (
+            f"deviation {equation}: the table quotes {key}={value}, the default is {getattr(default, key)!r}")
