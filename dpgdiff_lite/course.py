@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,13 +68,33 @@ def _executed_facts(path: Path) -> dict:
             "figures": sum("image/png" in o.get("data", {}) for o in outputs)}
 
 
+def _local_kernel(sockets: Path) -> dict:
+    """papermill options that start each kernel on IPC (Unix-domain) sockets in the folder ``sockets``.
+
+    On TCP without CurveZMQ keys ipykernel (7.4 and later, ``IPKernelApp.init_sockets``) logs "Kernel
+    is running over TCP without encryption" at every start, once per notebook. A kernel on this machine
+    needs no network port: over IPC no other machine can reach it, and there is nothing to warn about.
+    Where libzmq has no IPC (some Windows builds) the kernel stays on TCP.
+    """
+    import zmq
+    from traitlets.config import Config
+
+    if not zmq.has("ipc"):
+        return {}
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(sockets / "kernel")  # socket files kernel-1 … kernel-5, removed at shutdown
+    return {"config": config}
+
+
 def run_course(out_dir: str | Path, notebooks: list[str] | None = None, parameters: dict[str, dict] | None = None,
                kernel_name: str = "python3", folder: str | Path = NOTEBOOKS_DIR) -> pd.DataFrame:
     """Execute the notebooks with papermill into ``out_dir`` and return (and print) one row per notebook.
 
     ``parameters`` maps a notebook's stem or number ("05") to its papermill parameters; the key ``*``
     applies to every notebook declaring the parameter. A failing notebook is recorded and the rest run.
-    Writes ``out_dir/course.json`` (the rows and the full summaries) and ``out_dir/course.csv``.
+    Each kernel runs on IPC sockets where libzmq has them (see ``_local_kernel``). Writes
+    ``out_dir/course.json`` (the rows and the full summaries) and ``out_dir/course.csv``.
     """
     import papermill
 
@@ -94,11 +115,12 @@ def run_course(out_dir: str | Path, notebooks: list[str] | None = None, paramete
         executed = out / path.name
         started = time.perf_counter()
         status, error = "ok", ""
-        try:
-            papermill.execute_notebook(str(path), str(executed), parameters=chosen, kernel_name=kernel_name,
-                                       cwd=str(path.parent), progress_bar=False)
-        except papermill.PapermillExecutionError as failure:
-            status, error = "failed", f"{failure.ename}: {failure.evalue}"
+        with tempfile.TemporaryDirectory(prefix="dpgdiff-kernel-") as sockets:
+            try:
+                papermill.execute_notebook(str(path), str(executed), parameters=chosen, kernel_name=kernel_name,
+                                           cwd=str(path.parent), progress_bar=False, **_local_kernel(Path(sockets)))
+            except papermill.PapermillExecutionError as failure:
+                status, error = "failed", f"{failure.ename}: {failure.evalue}"
         seconds = time.perf_counter() - started
         summary_file = Path(chosen["output"]) / "summary.json" if "output" in chosen else None
         summary = json.loads(summary_file.read_text()) if summary_file and summary_file.exists() and status == "ok" else {}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
+import logging
 
 import nbformat
 import pytest
@@ -109,3 +112,46 @@ def test_find_notebooks_and_parse_parameter(tmp_path):
     args = course.configure_parser(__import__("argparse").ArgumentParser()).parse_args(
         ["--out", str(tmp_path), "--notebooks", "05,06", "-p", "05:epochs=2"])
     assert (args.notebooks, args.param, args.kernel) == ("05,06", ["05:epochs=2"], "python3")
+
+
+def test_the_runner_starts_its_kernels_without_the_tcp_warning(tmp_path, capfd):
+    import ipykernel.kernelapp
+    import papermill
+    import zmq
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _tiny_notebook(folder / "01_transport.ipynb", "import ipykernel, json\n"
+                   "print('transport:', json.load(open(ipykernel.get_connection_file()))['transport'])")
+    frame = course.run_course(tmp_path / "out", folder=folder)
+    captured = capfd.readouterr()  # file-descriptor level: the kernel process writes to the same stderr
+    assert frame.loc["01_transport", "status"] == "ok"
+    assert "without encryption" not in captured.out + captured.err
+    if zmq.has("ipc"):
+        assert "transport: ipc" in _outputs_text(tmp_path / "out" / "01_transport.ipynb")
+
+    if "without encryption" in inspect.getsource(ipykernel.kernelapp):  # the control: papermill's own default
+        papermill.execute_notebook(str(folder / "01_transport.ipynb"), str(tmp_path / "tcp.ipynb"), progress_bar=False)
+        assert "Kernel is running over TCP without encryption" in capfd.readouterr().err
+
+
+def _parameters_cell(path):
+    cells = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged 'parameters', expected one"
+    return cells[0]
+
+
+@pytest.mark.parametrize("path", course.find_notebooks(), ids=lambda path: path.stem)
+def test_papermill_reads_every_line_of_the_parameters_cell(path, caplog):
+    """papermill's parser skips a line holding more than one '=' (even inside a string or a comment):
+    that parameter is then undeclared, and ``course -p NB:name=…`` refuses it as unknown."""
+    import papermill
+
+    cell = _parameters_cell(path)
+    assigned = [target.id for node in ast.parse(cell.source).body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])]
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        declared = list(papermill.inspect_notebook(str(path)))
+    unparsed = [record.getMessage() for record in caplog.records if record.name.startswith("papermill")]
+    assert unparsed == [], f"{path.name}, parameters cell: {unparsed}"
+    assert declared == assigned, f"{path.name}: papermill declares {declared}, the cell assigns {assigned}"

@@ -114,3 +114,47 @@ def test_untrained_model_has_the_initial_weights_of_train(tiny):
     start = setup_training(dataset, config, torch.device("cpu")).model  # what train() starts from
     assert all(torch.equal(p, q) for p, q in zip(untrained.state_dict().values(), start.state_dict().values()))
     assert not untrained.training
+
+
+# --- claims in the prose ----------------------------------------------------------------------
+def test_a_claim_that_holds_prints_the_statement_and_the_values(capsys):
+    common.claim("DPG-Diff beats popularity by 2.5x", 19.33 > 2.5 * 5.33, dpg=19.33, pop=np.float32(5.33))
+    common.claim("the oracle is the best model", torch.tensor(True), oracle=27, models=["dpgdiff", "sasrec"])
+    common.claim("no values, just a fact", np.bool_(True))
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ DPG-Diff beats popularity by 2.5x (dpg=19.33, pop=5.33)",
+        "✓ the oracle is the best model (oracle=27, models=['dpgdiff', 'sasrec'])",
+        "✓ no values, just a fact",
+    ]
+
+
+def test_a_false_claim_raises_naming_the_statement_and_the_values(capsys):
+    with pytest.raises(common.ClaimError) as failure:
+        common.claim("DPG-Diff beats popularity by 5x", 19.33 > 5 * 5.33, dpg=torch.tensor(19.3333), pop=5.33)
+    message = "✗ DPG-Diff beats popularity by 5x (dpg=19.33, pop=5.33): the claim does not hold"
+    assert str(failure.value) == message and isinstance(failure.value, AssertionError)
+    assert failure.value._render_traceback_() == [f"ClaimError: {message}"]  # Jupyter: no traceback
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("condition", [2.5, 0, None, "yes", torch.tensor([True, False]), torch.tensor(1.0)])
+def test_a_claim_needs_a_bool(condition):
+    with pytest.raises(TypeError, match=r"^claim 'x beats y': condition must be a bool, got "):
+        common.claim("x beats y", condition, x=1)
+
+
+def test_a_false_claim_stops_the_notebook_without_a_traceback(tmp_path):
+    import nbformat
+    import papermill
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("from dpgdiff_lite.lessons.common import claim\n"
+                                                "claim('2 beats 3', 2 > 3, two=2, three=3.0)"),
+                      nbformat.v4.new_code_cell("print('not reached')")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "claim.ipynb")
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook(str(tmp_path / "claim.ipynb"), str(tmp_path / "out.ipynb"), progress_bar=False)
+    assert failure.value.ename == "ClaimError"
+    assert failure.value.evalue == "✗ 2 beats 3 (two=2, three=3): the claim does not hold"
+    assert "Traceback" not in str(failure.value)

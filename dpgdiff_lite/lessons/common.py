@@ -268,3 +268,40 @@ def write_summary(summary: dict, out_dir: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2))
     return path
+
+
+# --- claims in the prose --------------------------------------------------------------------------
+class ClaimError(AssertionError):
+    """A sentence of a notebook's prose that the numbers just computed contradict. Jupyter shows the
+    statement and the measured values, not a traceback; nbval fails the notebook on it."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for an exception's own display
+        return [f"ClaimError: {self}"]
+
+
+def claim(statement: str, condition, **measured) -> None:
+    """Print ``✓ statement (name=value, …)`` when ``condition`` holds, else raise :class:`ClaimError`
+    naming the statement and the values, so a notebook stops the moment its prose and its output part.
+
+    ``condition`` must be a bool (a numpy bool or a one-element torch bool tensor is fine; a number is
+    refused, so ``claim(s, ratio)`` cannot pass by being non-zero). Floats are shown to 4 significant
+    digits: ``claim("DPG-Diff beats popularity by 2.5x", dpg > 2.5 * pop, dpg=19.33, pop=5.33)``
+    prints ``✓ DPG-Diff beats popularity by 2.5x (dpg=19.33, pop=5.33)``.
+    """
+    if isinstance(condition, torch.Tensor) and condition.dtype == torch.bool and condition.numel() == 1:
+        condition = condition.item()
+    if not isinstance(condition, (bool, np.bool_)):
+        raise TypeError(f"claim {statement!r}: condition must be a bool, got {type(condition).__name__} {condition!r}")
+
+    def shown(value) -> str:
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (float, np.floating)):
+            return f"{float(value):.4g}"
+        return str(value)
+
+    values = ", ".join(f"{name}={shown(value)}" for name, value in measured.items())
+    line = f"{statement} ({values})" if values else statement
+    if not condition:
+        raise ClaimError(f"✗ {line}: the claim does not hold")
+    print(f"✓ {line}")
