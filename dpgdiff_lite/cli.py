@@ -8,6 +8,7 @@ and the checkpoint. SPEC is ``synthetic[:preset]``, ``c2dsr:PATH`` or ``amazon:X
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.run_folder import read_json, write_json
-from dpgdiff_lite.runs import oracle_fraction, table1
+from dpgdiff_lite.runs import format_seeds_table, oracle_fraction, seeds_table, table1
 from dpgdiff_lite.trainer import load_run, metrics_record, run_evaluation, train
 
 
@@ -64,6 +65,8 @@ def command_compare(args: argparse.Namespace) -> pd.DataFrame:
         if name not in MODELS:
             raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
     configs = {name: preset(args.preset, model=name).with_overrides(args.set or []) for name in models}
+    if args.seeds:
+        return _compare_seeds(args, source, configs, _seed_list(args.seeds))
     results = {name: train(source.dataset, config, Path(args.out) / name, data=args.data, truth=source.truth,
                            progress=not args.quiet, resume=not args.fresh) for name, config in configs.items()}
     table = table1(results)
@@ -75,6 +78,35 @@ def command_compare(args: argparse.Namespace) -> pd.DataFrame:
         print("NDCG@10 as a fraction of the planted oracle's:")
         print(ratios.round(3).to_string())
     table.to_csv(Path(args.out) / "table1.csv")
+    return table
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds expects distinct integers >= 0, got {text!r}")
+    return seeds
+
+
+def _compare_seeds(args: argparse.Namespace, source, configs: dict, seeds: list[int]) -> pd.DataFrame:
+    """``compare --seeds``: every model with every seed into DIR/<model>/seed<k>/, Table 1 as mean ± std."""
+    strict = {name: {seed: train(source.dataset, dataclasses.replace(config, seed=seed),
+                                 Path(args.out) / name / f"seed{seed}", data=args.data, truth=source.truth,
+                                 progress=not args.quiet, resume=not args.fresh) for seed in seeds}
+              for name, config in configs.items()}
+    table = seeds_table(strict)
+    print(f"test metrics ×100 on {args.data} [{source.dataset.protocol}], mean ± std over seeds {seeds}; "
+          f"p: paired t-test over (seed, case) pairs against the model named in 'vs'")
+    print(format_seeds_table(table).to_string())
+    per_seed = pd.DataFrame([{"model": name, "seed": seed, "domain": d, "metric": m, "value": r.test.table.loc[d, m],
+                              "epochs_run": r.epochs_run, "seconds_per_epoch": r.seconds_per_epoch}
+                             for name, runs in strict.items() for seed, r in runs.items()
+                             for d in r.test.table.index for m in r.test.table.columns])
+    table.to_csv(Path(args.out) / "table1_seeds.csv")
+    per_seed.to_csv(Path(args.out) / "per_seed.csv", index=False)
     return table
 
 
@@ -133,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(handler=command_train)
     c = sub.add_parser("compare", help="train several models on one dataset and print Table 1")
     c.add_argument("--models", default="dpgdiff,sasrec,pop", help="comma-separated model names")
+    c.add_argument("--seeds", default=None, help="comma-separated model seeds: Table 1 as mean ± std, paired tests")
     c.add_argument("--out", default="runs/compare")
     _training_arguments(c, fresh="start over in each model's folder under --out")
     c.set_defaults(handler=command_compare)

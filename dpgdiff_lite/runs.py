@@ -8,18 +8,21 @@ the same configuration and data spec) and lays several runs out as the paper's T
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.sources import DataSource
-from dpgdiff_lite.evaluation import results_table
+from dpgdiff_lite.evaluation import METRICS, results_table
 from dpgdiff_lite.run_folder import RunFolderError, read_config
 from dpgdiff_lite.trainer import TrainResult, recorded_data, run_evaluation, train
+from dpgdiff_lite.transfer import paired_difference
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +84,62 @@ def run_folder_listing(out_dir: str | Path) -> str:
     """The files of a run folder, relative to it (no absolute paths in a notebook's output)."""
     root = Path(out_dir)
     return "\n".join(sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()))
+
+
+def train_seeds(source: DataSource, configs: dict[str, Config], seeds: list[int], out_dir: str | Path | None,
+                data: str | None, resume: bool = True, progress: bool = False) -> dict[str, dict[int, TrainResult]]:
+    """Each named config trained with every model seed (same data) into ``out_dir/<name>/seed<k>/``:
+    ``{name: {seed: result}}``; finished runs are reloaded."""
+    out = Path(out_dir) if out_dir is not None else None
+    return {name: {seed: train_or_load(source.dataset, dataclasses.replace(config, seed=seed),
+                                       out / name / f"seed{seed}" if out else None, data, resume, progress,
+                                       source.truth)
+                   for seed in seeds}
+            for name, config in configs.items()}
+
+
+def seeds_table(results: dict[str, dict[int, TrainResult]], ours: str = "dpgdiff",
+                metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
+    """Table 1 over seeds: rows (domain, metric); per model the mean and std (ddof 1) over seeds of its
+    test metric; with ``ours``, "Imp." against the best other model of the row and "p", the paired
+    t-test over every (seed, test case) pair against the other model with the best NDCG@10 there."""
+    first = next(iter(results.values()))
+    domains = list(next(iter(first.values())).test.table.index)
+    index = pd.MultiIndex.from_product([domains, list(metrics)], names=["domain", "metric"])
+    columns = {}
+    for name, runs in results.items():
+        values = np.array([[r.test.table.loc[d, m] for d, m in index] for r in runs.values()])  # (seeds, rows)
+        columns[f"{name} mean"] = values.mean(0)
+        columns[f"{name} std"] = values.std(0, ddof=1) if len(values) > 1 else np.full(len(index), np.nan)
+    table = pd.DataFrame(columns, index=index)
+    others = [n for n in results if n != ours]
+    if ours not in results or not others:
+        return table
+    best_ndcg = {d: max(others, key=lambda n: table.loc[(d, "NDCG@10"), f"{n} mean"]) for d in domains}
+    tests = {}
+    improvements, ps = [], []
+    for d, m in index:
+        best_row = max(others, key=lambda n: table.loc[(d, m), f"{n} mean"])
+        ref = table.loc[(d, m), f"{best_row} mean"]
+        improvements.append(f"{100 * (table.loc[(d, m), f'{ours} mean'] / ref - 1):.1f}%" if ref else "n/a")
+        other = best_ndcg[d]
+        if (other, m) not in tests:
+            tests[other, m] = paired_difference({s: r.test for s, r in results[ours].items()},
+                                                {s: r.test for s, r in results[other].items()}, m, (ours, other))
+        ps.append(tests[other, m].loc[d, "p"])
+    table["Imp."], table["p"], table["vs"] = improvements, ps, [best_ndcg[d] for d, _ in index]
+    return table
+
+
+def format_seeds_table(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """The seeds table for display: "mean ± std" per model, p in two significant digits."""
+    names = [c[:-len(" mean")] for c in table.columns if c.endswith(" mean")]
+    shown = pd.DataFrame({name: [f"{m:.{decimals}f} ± {s:.{decimals}f}" for m, s in
+                                 zip(table[f"{name} mean"], table[f"{name} std"])] for name in names},
+                         index=table.index)
+    for column in ("Imp.", "vs"):
+        if column in table:
+            shown[column] = table[column]
+    if "p" in table:
+        shown["p"] = table["p"].map("{:.2g}".format)
+    return shown

@@ -58,3 +58,17 @@ def test_compare_writes_table1_and_the_oracle_fractions(tmp_path, capsys):
     assert header == "domain,metric,dpgdiff,pop,Imp.,p"
     out = capsys.readouterr().out
     assert "NDCG@10 as a fraction of the planted oracle's" in out and "seconds per epoch: dpgdiff" in out
+
+
+def test_compare_with_seeds_writes_mean_and_std_tables(tmp_path, capsys):
+    from dpgdiff_lite.cli import main
+
+    out = tmp_path / "seeds"
+    assert main(["compare", "--data", "synthetic:tiny", "--preset", "smoke", "--models", "sasrec,pop",
+                 "--seeds", "0,1", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "mean ± std over seeds [0, 1]" in printed and " ± " in printed
+    assert {"sasrec mean", "sasrec std", "pop mean", "pop std"} <= set(open(out / "table1_seeds.csv").readline().strip().split(","))
+    assert (out / "sasrec" / "seed1" / "metrics.json").exists() and (out / "per_seed.csv").exists()
+    assert main(["compare", "--data", "synthetic:tiny", "--models", "pop", "--seeds", "0,x", "--out", str(out)]) == 2
+    assert "--seeds expects comma-separated integers, e.g. 0,1,2; got '0,x'" in capsys.readouterr().err

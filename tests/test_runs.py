@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from dpgdiff_lite import runs
 from dpgdiff_lite.data.sources import DataSource
@@ -72,3 +74,19 @@ def test_run_folder_listing_is_relative(tmp_path):
     (tmp_path / "a" / "metrics.json").write_text("{}")
     (tmp_path / "table1.csv").write_text("")
     assert runs.run_folder_listing(tmp_path) == "a/metrics.json\ntable1.csv"
+
+
+def test_seeds_table_means_stds_and_paired_test_over_seed_and_case(tiny_source, tmp_path):
+    configs = {name: ExperimentParams(**TINY_EXPERIMENT).config(name) for name in ("sasrec", "pop")}
+    results = runs.train_seeds(tiny_source, configs, [0, 1], tmp_path, "synthetic:tiny")
+    assert (tmp_path / "sasrec" / "seed1" / "metrics.json").exists()
+    table = runs.seeds_table(results, ours="sasrec")
+    ndcg = [r.test.table.loc["X", "NDCG@10"] for r in results["sasrec"].values()]
+    assert table.loc[("X", "NDCG@10"), "sasrec mean"] == pytest.approx(np.mean(ndcg))
+    assert table.loc[("X", "NDCG@10"), "sasrec std"] == pytest.approx(np.std(ndcg, ddof=1))
+    assert table.loc[("X", "NDCG@10"), "pop std"] == 0  # popularity does not depend on the seed
+    pairs = np.concatenate([results["sasrec"][s].test.per_case.query("domain == 'X'")["NDCG@10"]
+                            - results["pop"][s].test.per_case.query("domain == 'X'")["NDCG@10"] for s in (0, 1)])
+    assert table.loc[("X", "NDCG@10"), "p"] == pytest.approx(stats.ttest_1samp(pairs, 0).pvalue)
+    shown = runs.format_seeds_table(table)
+    assert shown.loc[("X", "NDCG@10"), "sasrec"] == f"{np.mean(ndcg):.2f} ± {np.std(ndcg, ddof=1):.2f}"
