@@ -46,13 +46,15 @@ class Config:
     # item 4 of its list). Measured on the teaching data (15 epochs, test NDCG@10 X / Y): own
     # 17.5 / 16.7, fused 19.7 / 18.7, so fused is the default.
     preference: str = "fused"
+    # a learned score offset b_v per item in eq. (11), (12) and (15): (x̂_0 + ĝ_d)ᵀE_d + b_d
+    item_bias: bool = False
     # --- diffusion (paper silent; DiffuRec's choices) ---
     T: int = 32  # DiffuRec: 32 diffusion steps
     schedule: str = "trunc_lin"  # DiffuRec's truncated linear β schedule
     # k reverse steps at inference (0 means k = T). Measured on the synthetic teaching data and
     # Food-Kitchen: NDCG@10 is best at k = 1 and drifts down as k grows (the denoiser, trained on
     # crisp item embeddings, over-trusts its own blurry intermediate x̂_0), so k = 1 is the default;
-    # notebook 06 draws the whole curve (the paper's Figure 4).
+    # notebook 07 draws the whole curve (the paper's Figure 4).
     inference_steps: int = 1
     eta: float = 0.0  # 0: deterministic DDIM-style updates (repeatable scores); 1: DDPM sampling
     inference_seed: int = 0  # seed of the N(0, I) start x_T at inference (eq. 15)

@@ -2,9 +2,9 @@
 
 ``run_course(out_dir)`` executes ``notebooks/NN_*.ipynb`` in order into ``out_dir`` (executed copies),
 sends the run folders of notebooks that declare an ``output`` parameter to ``out_dir/runs/<notebook>/``,
-collects each notebook's ``summary.json`` (written by notebooks 05–07) and returns one row per notebook:
+collects each notebook's ``summary.json`` (written by notebooks 06–08) and returns one row per notebook:
 status, seconds, size, figures and the summary's headline. ``main`` is the command line,
-``python -m dpgdiff_lite.course --out DIR [--notebooks 05,07] [-p 05:epochs=3] [-p device=cpu]``.
+``python -m dpgdiff_lite.course --out DIR [--notebooks 07,08] [-p 06:epochs=3] [-p device=cpu]``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ ALL = "*"
 
 
 def find_notebooks(names: list[str] | tuple[str, ...] | None = None, folder: str | Path = NOTEBOOKS_DIR) -> list[Path]:
-    """The numbered notebooks of ``folder`` in order, or those named by path, stem or number ("05")."""
+    """The numbered notebooks of ``folder`` in order, or those named by path, stem or number ("06")."""
     folder = Path(folder)
     available = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if names is None:
@@ -91,7 +91,7 @@ def run_course(out_dir: str | Path, notebooks: list[str] | None = None, paramete
                kernel_name: str = "python3", folder: str | Path = NOTEBOOKS_DIR) -> pd.DataFrame:
     """Execute the notebooks with papermill into ``out_dir`` and return (and print) one row per notebook.
 
-    ``parameters`` maps a notebook's stem or number ("05") to its papermill parameters; the key ``*``
+    ``parameters`` maps a notebook's stem or number ("06") to its papermill parameters; the key ``*``
     applies to every notebook declaring the parameter. A failing notebook is recorded and the rest run.
     Each kernel runs on IPC sockets where libzmq has them (see ``_local_kernel``). Writes
     ``out_dir/course.json`` (the rows and the full summaries) and ``out_dir/course.csv``.

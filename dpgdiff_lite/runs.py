@@ -3,7 +3,7 @@ Table 1 and the fraction of the planted oracle.
 
 The trainer writes each run's record; this module decides when a folder can be reused (it holds
 the same configuration and data spec) and lays several runs out as the paper's Table 1. The CLI's
-``compare`` and the experiment notebooks 05–07 both go through :func:`train_models`.
+``compare`` and the experiment notebooks 06–08 both go through :func:`train_models`.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def toy_dataset() -> CrossDomainDataset:
 
 
 TINY_EXPERIMENT = dict(data="synthetic:tiny", preset="smoke", overrides="dim=32", epochs=1)
-"""Parameters of notebooks 05–07 that train in seconds: the tiny data, the smoke preset, one epoch."""
+"""Parameters of notebooks 06–08 that train in seconds: the tiny data, the smoke preset, one epoch."""
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +53,7 @@ def tiny_source():
 
 @pytest.fixture(scope="session")
 def robust_runs(tiny_source, tmp_path_factory):
-    """Notebook 06's models (dpgdiff, sasrec, diff), trained one epoch on the tiny data: (params, results)."""
+    """Notebook 07's models (dpgdiff, sasrec, diff), trained one epoch on the tiny data: (params, results)."""
     from dpgdiff_lite.lessons.robustness import RobustnessParams
 
     params = RobustnessParams(**TINY_EXPERIMENT, models="dpgdiff,sasrec,diff", output=str(tmp_path_factory.mktemp("r")))
@@ -62,7 +62,7 @@ def robust_runs(tiny_source, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ablation_runs(tiny_source, tmp_path_factory):
-    """Notebook 07's five variants, trained one epoch on the tiny data: (params, results)."""
+    """Notebook 08's five variants, trained one epoch on the tiny data: (params, results)."""
     from dpgdiff_lite.lessons.ablation import AblationParams
 
     params = AblationParams(**TINY_EXPERIMENT, output=str(tmp_path_factory.mktemp("a")))

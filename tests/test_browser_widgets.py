@@ -66,7 +66,7 @@ CHECKS = [
         Move("steps k", (("Home", "1"), ("ArrowRight", "2"))),
         Move("t", (("ArrowRight", "1"), ("End", "32"))),
     )),
-    NotebookCheck("03_guided_denoising.ipynb", 2, (
+    NotebookCheck("04_guided_denoising.ipynb", 2, (
         # the noise-injection slider starts at r = 0.30 and moves in steps of 0.05
         Move("noise r", (("ArrowRight", "0.35"), ("End", "1.00"))),
         Move("steps k", (("ArrowRight", "5"),)),

@@ -1,4 +1,4 @@
-"""The course runner: notebook 05 through papermill with smoke parameters, read back from its run folder."""
+"""The course runner: notebook 06 through papermill with smoke parameters, read back from its run folder."""
 
 from __future__ import annotations
 
@@ -27,15 +27,15 @@ def _outputs_text(path) -> str:
 
 
 def test_notebook_05_through_papermill_records_table1_and_metrics(tmp_path):
-    frame = course.run_course(tmp_path, notebooks=["05"], parameters={"05": SMOKE_05})
-    assert frame.loc["05_full_training", "status"] == "ok", frame.loc["05_full_training", "error"]
-    assert frame.loc["05_full_training", "figures"] >= 1
-    assert frame.loc["05_full_training", "headline"].startswith("test NDCG@10 X: dpgdiff ")
+    frame = course.run_course(tmp_path, notebooks=["06"], parameters={"06": SMOKE_05})
+    assert frame.loc["06_full_training", "status"] == "ok", frame.loc["06_full_training", "error"]
+    assert frame.loc["06_full_training", "figures"] >= 1
+    assert frame.loc["06_full_training", "headline"].startswith("test NDCG@10 X: dpgdiff ")
 
-    text = _outputs_text(tmp_path / "05_full_training.ipynb")
+    text = _outputs_text(tmp_path / "06_full_training.ipynb")
     assert "Imp." in text and "NDCG@10" in text and "synthetic-tiny" in text
 
-    run = tmp_path / "runs" / "05_full_training"
+    run = tmp_path / "runs" / "06_full_training"
     metrics = {name: json.loads((run / name / "metrics.json").read_text()) for name in ("dpgdiff", "sasrec", "pop")}
     for name, record in metrics.items():
         assert record["model"] == name and record["protocol"] == "synthetic" and record["data"] == "synthetic:tiny"
@@ -48,21 +48,21 @@ def test_notebook_05_through_papermill_records_table1_and_metrics(tmp_path):
     assert summary["models"] == ["dpgdiff", "sasrec", "pop"]
     assert summary["test_NDCG@10"]["sasrec"]["Y"] == pytest.approx(metrics["sasrec"]["test"]["Y"]["NDCG@10"], abs=1e-3)
     recorded = json.loads((tmp_path / "course.json").read_text())
-    assert recorded["summaries"]["05_full_training"] == summary
+    assert recorded["summaries"]["06_full_training"] == summary
 
 
 def test_a_bad_parameter_fails_the_notebook_with_its_message(tmp_path):
-    frame = course.run_course(tmp_path, notebooks=["05_full_training"],
-                              parameters={"05": {**SMOKE_05, "models": "dpgdiff,bogus"}})
-    assert frame.loc["05_full_training", "status"] == "failed"
-    assert frame.loc["05_full_training", "error"].startswith("ParameterError: models: unknown model 'bogus'")
+    frame = course.run_course(tmp_path, notebooks=["06_full_training"],
+                              parameters={"06": {**SMOKE_05, "models": "dpgdiff,bogus"}})
+    assert frame.loc["06_full_training", "status"] == "failed"
+    assert frame.loc["06_full_training", "error"].startswith("ParameterError: models: unknown model 'bogus'")
 
 
 @pytest.mark.parametrize("notebook, parameters, message", [
-    ("05_full_training", {"epochs": -2}, "ParameterError: epochs must be an integer >= 0, got -2"),
-    ("06_robustness_and_steps", {"data": "c2dsr:no/such/folder"},
+    ("06_full_training", {"epochs": -2}, "ParameterError: epochs must be an integer >= 0, got -2"),
+    ("07_robustness_and_steps", {"data": "c2dsr:no/such/folder"},
      "ParameterError: data: data spec 'c2dsr:no/such/folder': 'folder' not found"),
-    ("07_ablation", {"models": "diff,bogus"}, "ParameterError: models: unknown model 'bogus'"),
+    ("08_ablation", {"models": "diff,bogus"}, "ParameterError: models: unknown model 'bogus'"),
 ])
 def test_papermill_stops_in_the_validation_cell_naming_the_parameter(tmp_path, notebook, parameters, message):
     import papermill
@@ -96,22 +96,22 @@ def test_runner_records_a_failure_and_goes_on(tmp_path):
     assert frame.loc["01_fails", "error"] == "RuntimeError: boom 3"
     assert "3" in _outputs_text(tmp_path / "out" / "02_works.ipynb")
     with pytest.raises(ValueError, match=r"parameters for 02_works: unknown parameter\(s\) absent; it declares rate"):
-        course.run_course(tmp_path / "out", parameters={"02": {"absent": 1}}, folder=folder)
+        course.run_course(tmp_path / "out", parameters={"03": {"absent": 1}}, folder=folder)
 
 
 def test_find_notebooks_and_parse_parameter(tmp_path):
-    names = [p.stem for p in course.find_notebooks(["05", "07_ablation"])]
-    assert names == ["05_full_training", "07_ablation"]
+    names = [p.stem for p in course.find_notebooks(["06", "08_ablation"])]
+    assert names == ["06_full_training", "08_ablation"]
     with pytest.raises(ValueError, match=r"^notebook '99' not found in notebooks/; available: 01_"):
         course.find_notebooks(["99"])
-    assert course.parse_parameter("05:epochs=3") == ("05", "epochs", 3)
+    assert course.parse_parameter("06:epochs=3") == ("06", "epochs", 3)
     assert course.parse_parameter("device=cpu") == ("*", "device", "cpu")
-    assert course.parse_parameter("06:noise_rates=0,0.1") == ("06", "noise_rates", "0,0.1")
+    assert course.parse_parameter("07:noise_rates=0,0.1") == ("07", "noise_rates", "0,0.1")
     with pytest.raises(ValueError, match="-p expects"):
         course.parse_parameter("epochs")
     args = course.configure_parser(__import__("argparse").ArgumentParser()).parse_args(
-        ["--out", str(tmp_path), "--notebooks", "05,06", "-p", "05:epochs=2"])
-    assert (args.notebooks, args.param, args.kernel) == ("05,06", ["05:epochs=2"], "python3")
+        ["--out", str(tmp_path), "--notebooks", "05,06", "-p", "06:epochs=2"])
+    assert (args.notebooks, args.param, args.kernel) == ("05,06", ["06:epochs=2"], "python3")
 
 
 def test_the_runner_starts_its_kernels_without_the_tcp_warning(tmp_path, capfd):

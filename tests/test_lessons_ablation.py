@@ -1,4 +1,4 @@
-"""lessons/ablation.py (notebook 07): parameters, Table 3 with paired tests between rows, exercise."""
+"""lessons/ablation.py (notebook 08): parameters, Table 3 with paired tests between rows, exercise."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""lessons/common.py: the papermill parameters of notebooks 05–07, the widget factory, PCA, learning curves."""
+"""lessons/common.py: the papermill parameters of notebooks 06–08, the widget factory, PCA, learning curves."""
 
 from __future__ import annotations
 
@@ -158,3 +158,21 @@ def test_a_false_claim_stops_the_notebook_without_a_traceback(tmp_path):
     assert failure.value.ename == "ClaimError"
     assert failure.value.evalue == "✗ 2 beats 3 (two=2, three=3): the claim does not hold"
     assert "Traceback" not in str(failure.value)
+
+
+def test_interactive_output_carries_plotly_json_and_a_png_fallback(monkeypatch):
+    import plotly.graph_objects as go
+    from IPython import display as ipython_display
+
+    shown = []
+    monkeypatch.setattr(ipython_display, "display", lambda bundle, raw=False: shown.append((bundle, raw)))
+    plot = go.Figure(go.Scatter(x=[1, 2], y=[3, 4], name="model"))
+    static = common.figure(2, 2)
+    static.subplots().plot([1, 2], [3, 4])
+    common.interactive(plot, static)
+    (bundle, raw), = shown
+    assert raw and set(bundle) == {"application/vnd.plotly.v1+json", "image/png"}
+    assert bundle["application/vnd.plotly.v1+json"]["data"][0]["y"] == (3, 4) or \
+        list(bundle["application/vnd.plotly.v1+json"]["data"][0]["y"]) == [3, 4]
+    assert bundle["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert "plotly.js" not in str(bundle)[:100_000] and len(str(bundle)) < 60_000  # no embedded library

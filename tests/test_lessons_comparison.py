@@ -1,4 +1,4 @@
-"""lessons/comparison.py (notebook 05): Table 1 for display, the summary, the exercise."""
+"""lessons/comparison.py (notebook 06): Table 1 for display, the summary, the exercise."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""lessons/robustness.py (notebook 06): parameters, Figure 3, Figure 4, widgets, training-time noise, exercise."""
+"""lessons/robustness.py (notebook 07): parameters, Figure 3, Figure 4, widgets, training-time noise, exercise."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Lesson modules behind the numbered notebooks: their figures, widgets and exercise solutions.
 
-``ddpm_toy`` (01), ``disentangle`` (02), ``guided`` (03), ``contrast`` (04), ``comparison`` (05),
-``robustness`` (06), ``ablation`` (07); what they share is in ``common``; ``architecture`` draws the
+``ddpm_toy`` (01), ``disentangle`` (03), ``guided`` (04), ``contrast`` (05), ``comparison`` (06),
+``robustness`` (07), ``ablation`` (08); what they share is in ``common``; ``architecture`` draws the
 paper's Figure 2 as the kit builds it (``docs/architecture.png``). Each is imported on first use
 (``dl.lessons.guided``).
 """

@@ -1,6 +1,6 @@
 """Lesson 07 — Table 3 (RQ2): the diffusion variants, one component added at a time.
 
-Everything ``07_ablation.ipynb`` computes or draws beyond training: its papermill parameters, the
+Everything ``08_ablation.ipynb`` computes or draws beyond training: its papermill parameters, the
 Table 3 layout with paired tests between rows, its bar chart, the summary and the reference
 solution of its exercise.
 """
@@ -27,10 +27,10 @@ ABLATION_ORDER = tuple(VARIANT_FLAGS)
 
 @dataclass
 class AblationParams(ExperimentParams):
-    """Notebook 07: the diffusion variants of Table 3, trained on the same data with the same seed."""
+    """Notebook 08: the diffusion variants of Table 3, trained on the same data with the same seed."""
 
     models: str | tuple[str, ...] = ABLATION_ORDER
-    output: str = "runs/07_ablation"
+    output: str = "runs/08_ablation"
 
     def check(self) -> None:
         super().check()
@@ -78,11 +78,11 @@ def plot_ablation(table: pd.DataFrame, metric: str = "NDCG@10") -> Figure:
 
 
 def summarize_ablation(table: pd.DataFrame, params: AblationParams, metric: str = "NDCG@10") -> dict:
-    """The numbers notebook 07 ends with (``summary.json``), and a one-line ``headline``."""
+    """The numbers notebook 08 ends with (``summary.json``), and a one-line ``headline``."""
     domains = [c for c in table.columns if c not in ("DE", "G", "Tri-CL") and " " not in c]
     best = {d: table[d].idxmax() for d in domains}
     summary = {
-        "notebook": "07_ablation", "data": params.data, "preset": params.preset, "metric": metric,
+        "notebook": "08_ablation", "data": params.data, "preset": params.preset, "metric": metric,
         f"test_{metric}": {d: table[d].round(3).to_dict() for d in domains},
         "p_vs_previous_row": {d: table[f"{d} p"].round(6).dropna().to_dict() for d in domains},
         "best_by_domain": best,
@@ -94,7 +94,7 @@ def summarize_ablation(table: pd.DataFrame, params: AblationParams, metric: str 
 
 # --- exercise -------------------------------------------------------------------------------------
 def paired_t_by_hand(x, y) -> tuple[float, float]:
-    """Exercise (07): the paired t-test, t = mean(d) / (sd(d) / √n) with d = x − y and n − 1 degrees
+    """Exercise (08): the paired t-test, t = mean(d) / (sd(d) / √n) with d = x − y and n − 1 degrees
     of freedom; returns (t, two-sided p)."""
     d = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)
     n = len(d)

@@ -1,5 +1,5 @@
 """What the lesson modules share: figure style, the untrained model, the widget factory, one PCA,
-the "not attempted" convention of the exercises, and the papermill parameters of notebooks 05–07.
+the "not attempted" convention of the exercises, and the papermill parameters of notebooks 06–08.
 
 Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in
 a notebook and tests can inspect them. Widgets are built by :func:`widget`, which returns the widget
@@ -89,6 +89,27 @@ def widget(update: Callable[..., Figure], **controls):
     return widgets.VBox([widgets.HBox(list(controls.values())), out]), update
 
 
+def interactive(plot, static: Figure) -> None:
+    """Show a plotly figure with a static PNG of the same content in one output.
+
+    JupyterLab renders the plotly JSON (hover, zoom, legend toggles) with the plotly extension the
+    ``plotly`` package installs; viewers without it (GitHub, nbviewer, an exported PDF) show the PNG.
+    plotly.js itself is never embedded, so an interactive figure costs a notebook kilobytes.
+    """
+    from IPython.display import display
+
+    display({"application/vnd.plotly.v1+json": plot.to_plotly_json(), "image/png": png_bytes(static)}, raw=True)
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The PNG of a matplotlib figure at the lessons' DPI."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
 # --- PCA ----------------------------------------------------------------------------------------
 @dataclass
 class Projection:
@@ -170,7 +191,7 @@ def check_int(name: str, value, minimum: int) -> None:
 
 @dataclass
 class ExperimentParams(CheckedParams):
-    """The papermill parameters of notebooks 05–07, checked at once so a bad value names itself.
+    """The papermill parameters of notebooks 06–08, checked at once so a bad value names itself.
 
     ``epochs = 0`` keeps the preset's epochs; ``overrides`` are ``key=value`` config fields
     (comma-separated, like the CLI's ``--set``); ``seed``, ``device``, ``epochs`` and ``protocol``
@@ -183,7 +204,7 @@ class ExperimentParams(CheckedParams):
     device: str = "auto"
     epochs: int = 0
     seed: int = 0
-    output: str = "runs/05_full_training"
+    output: str = "runs/06_full_training"
     protocol: str = "sampled"
     overrides: str | tuple[str, ...] = ()
     resume: bool = True

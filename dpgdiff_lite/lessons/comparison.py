@@ -1,6 +1,6 @@
 """Lesson 05 — Table 1 (RQ1): DPG-Diff against its baselines, trained to early stopping.
 
-What ``05_full_training.ipynb`` computes beyond :mod:`dpgdiff_lite.runs` (which trains the models
+What ``06_full_training.ipynb`` computes beyond :mod:`dpgdiff_lite.runs` (which trains the models
 and lays out Table 1): the display form of the table, the summary the notebook ends with, and the
 reference solution of its exercise.
 """
@@ -29,12 +29,12 @@ def format_table1(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
 
 def summarize_table1(results: dict[str, TrainResult], table: pd.DataFrame, dataset: CrossDomainDataset,
                      params: ExperimentParams, ours: str = "dpgdiff") -> dict:
-    """The numbers notebook 05 ends with (``summary.json``), and a one-line ``headline``."""
+    """The numbers notebook 06 ends with (``summary.json``), and a one-line ``headline``."""
     ndcg = {name: r.test.table["NDCG@10"].round(3).to_dict() for name, r in results.items()}
     domains = list(dataset.domain_names)
     best = {d: max(ndcg, key=lambda n: ndcg[n][d]) for d in domains}
     summary = {
-        "notebook": "05_full_training", "data": params.data, "dataset": dataset.name,
+        "notebook": "06_full_training", "data": params.data, "dataset": dataset.name,
         "protocol": dataset.protocol, "eval_protocol": next(iter(results.values())).test.protocol,
         "preset": params.preset, "models": list(results), "test_NDCG@10": ndcg, "best_by_domain": best,
         "seconds_per_epoch": {n: round(r.seconds_per_epoch, 3) for n, r in results.items()},
@@ -66,7 +66,7 @@ def describe_table1(summary: dict, ours: str = "dpgdiff") -> str:
 # --- exercise -------------------------------------------------------------------------------------
 def improvement_and_p_by_hand(ours: EvalResult, other: EvalResult, domain: str,
                               metric: str = "NDCG@10") -> tuple[float, float]:
-    """Exercise (05): Table 1's "Imp." (%) and paired t-test p of ``ours`` vs ``other`` on one row,
+    """Exercise (06): Table 1's "Imp." (%) and paired t-test p of ``ours`` vs ``other`` on one row,
     from the per-case metrics alone."""
     mask_ours = ours.per_case["domain"] == domain
     x = ours.per_case.loc[mask_ours, metric].to_numpy()

@@ -1,6 +1,6 @@
 """Lesson 04 — the tri-view contrastive loss (paper §Training Objective, eq. 13) and its place in eq. (14).
 
-Everything ``04_tri_view_contrast.ipynb`` computes or draws lives here, so it is tested: the
+Everything ``05_tri_view_contrast.ipynb`` computes or draws lives here, so it is tested: the
 augmentation pictures and widget, the three views h_c, h_d, h_aug read off a model, the alignment and
 uniformity metrics of Wang & Isola (2020), the weight-sweep summary and the reference solutions of
 the exercises. The loss itself is :func:`dpgdiff_lite.losses.info_nce` / ``tri_view_loss``, the

@@ -1,6 +1,6 @@
 """Lesson 02 — the Problem Formulation (s_c, s_x, s_y) and the Disentangled Encoder (paper eq. 8).
 
-Everything ``02_disentangled_encoding.ipynb`` computes or draws lives here, so it is tested: the
+Everything ``03_disentangled_encoding.ipynb`` computes or draws lives here, so it is tested: the
 timeline of one user's mixed sequence and its per-domain split, the guidance read off a model, a PCA
 projection, a linear probe of the planted preferences, the "guidance collapse" statistic, the
 user-picker widget and the reference solutions of the exercises. The split itself is

@@ -1,7 +1,7 @@
 """Lesson 03 — the guided reverse process (paper §Disentangled Preference Guided Diffusion Process,
 eq. 9) and inference (§Optimization and Inference, eq. 15).
 
-Everything ``03_guided_denoising.ipynb`` computes or draws lives here, so it is tested: the decoder's
+Everything ``04_guided_denoising.ipynb`` computes or draws lives here, so it is tested: the decoder's
 cross-attention read off a model and labelled with the planted truth, the reverse trajectory
 x_T → x̂_0 projected onto the item embeddings, the guided-vs-unguided comparison, the noise-injection
 widget and the reference solutions of the exercises. The model itself is :mod:`dpgdiff_lite.model`
@@ -30,7 +30,7 @@ from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.augment import inject_noise
 from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of, left_pad
 from dpgdiff_lite.data.sources import DataSource
-from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SHARED_TOPIC, SyntheticTruth
+from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
 from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, check_int, figure, float_slider,
                                          int_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.lessons.robustness import step_curve
@@ -416,10 +416,11 @@ def align_noisy(history: np.ndarray, noisy: np.ndarray) -> np.ndarray:
 
 
 def topic_name(truth: SyntheticTruth, item: int) -> str:
-    """'topic k (shared)' or 'topic k (X only)' for a global item id."""
+    """'topic k (shared)', 'topic k (X only)' or, for a partial topic, 'topic k (X + Z)' for a global item id."""
     topic = int(truth.item_topic[item])
-    owner = truth.topic_domain[topic]
-    return f"topic {topic} ({'shared' if owner == SHARED_TOPIC else truth.config.domain_names[owner] + ' only'})"
+    held = [name for name, holds in zip(truth.config.domain_names, truth.topic_domains[topic]) if holds]
+    kind = "shared" if len(held) == truth.config.n_domains else " + ".join(held) if len(held) > 1 else f"{held[0]} only"
+    return f"topic {topic} ({kind})"
 
 
 @torch.no_grad()

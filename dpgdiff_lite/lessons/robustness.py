@@ -1,7 +1,7 @@
 """Lesson 06 — robustness to noisy histories (Figure 3, RQ3), the number of reverse steps (Figure 4,
 RQ4), and the question the paper leaves open: noise in the training sequences.
 
-Everything ``06_robustness_and_steps.ipynb`` computes or draws beyond training: its papermill
+Everything ``07_robustness_and_steps.ipynb`` computes or draws beyond training: its papermill
 parameters, the robustness and step curves, two widgets, the training-noise experiment, the
 summary and the reference solution of its exercise.
 """
@@ -37,11 +37,11 @@ PAPER_RETENTION = 0.85
 
 @dataclass
 class RobustnessParams(ExperimentParams):
-    """Notebook 06: test-time noise rates (Figure 3), step counts (Figure 4; empty = 1, 2, 5, 10,
+    """Notebook 07: test-time noise rates (Figure 3), step counts (Figure 4; empty = 1, 2, 5, 10,
     20, T) and the training-time noise experiment (``train_noise`` on ``train_noise_models``)."""
 
     models: str | tuple[str, ...] = ("dpgdiff", "sasrec", "diff")
-    output: str = "runs/06_robustness_and_steps"
+    output: str = "runs/07_robustness_and_steps"
     noise_rates: str | tuple[float, ...] = DEFAULT_NOISE_RATES
     steps: str | tuple[int, ...] = ()
     noise_seed: int = 0
@@ -263,12 +263,12 @@ def describe_train_noise(frame: pd.DataFrame) -> str:
 
 def summarize_robustness(curve: pd.DataFrame, steps: pd.DataFrame, train_noise: pd.DataFrame,
                          params: RobustnessParams) -> dict:
-    """The numbers notebook 06 ends with (``summary.json``), and a one-line ``headline``."""
+    """The numbers notebook 07 ends with (``summary.json``), and a one-line ``headline``."""
     top = curve[curve["noise_rate"] == curve["noise_rate"].max()]
     retention = {m: rows.set_index("domain")["retention"].round(3).to_dict() for m, rows in top.groupby("model")}
     best_k = {m: int(rows.groupby("steps")["NDCG@10"].mean().idxmax()) for m, rows in steps.groupby("model")}
     summary = {
-        "notebook": "06_robustness_and_steps", "data": params.data, "preset": params.preset,
+        "notebook": "07_robustness_and_steps", "data": params.data, "preset": params.preset,
         "max_noise_rate": float(curve["noise_rate"].max()), "retention_at_max_noise": retention,
         "step_curve_NDCG@10": {m: rows.groupby("steps")["NDCG@10"].mean().round(3).to_dict()
                                for m, rows in steps.groupby("model")},
@@ -284,7 +284,7 @@ def summarize_robustness(curve: pd.DataFrame, steps: pd.DataFrame, train_noise: 
 
 # --- exercise -------------------------------------------------------------------------------------
 def robustness_score_by_hand(rates, retention) -> float:
-    """Exercise (06): one number for a robustness curve, the mean retention over the noise range
+    """Exercise (07): one number for a robustness curve, the mean retention over the noise range
     (trapezoid area under retention(rate), divided by the range of rates)."""
     rates, retention = np.asarray(rates, dtype=float), np.asarray(retention, dtype=float)
     area = np.sum((rates[1:] - rates[:-1]) * (retention[1:] + retention[:-1]) / 2)
