@@ -1,8 +1,8 @@
-"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench,course,regimes} …``.
+"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench,course,regimes,third-domain} …``.
 
 ``train --data SPEC --model NAME --out DIR [--preset P] [--set key=value …]`` writes
 ``DIR/metrics.json`` (×100 metrics per domain letter X, Y, …), ``history.csv``, ``config.json``
-and the checkpoint. SPEC is ``synthetic[:preset]``, ``c2dsr:PATH`` or ``amazon:X.csv,Y.csv``.
+and the checkpoint. SPEC is ``synthetic[:preset]``, ``c2dsr:PATH`` or ``amazon:X.csv,Y.csv[,Z.csv…]``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpgdiff_lite import distributed, regimes
+from dpgdiff_lite import distributed, domains, regimes
 from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
@@ -137,6 +137,20 @@ def command_regimes(args: argparse.Namespace) -> pd.DataFrame:
     return result.summary
 
 
+def command_third_domain(args: argparse.Namespace) -> pd.DataFrame:
+    """Train every model on a three-domain world and on its kept domains × seed; print and return the table."""
+    result = domains.third_domain_effect(args.models, args.seeds, args.out, data_preset=args.data_preset,
+                                         kept=tuple(args.keep.split("+")), preset_name=args.preset,
+                                         overrides=args.set or [], resume=not args.fresh, progress=not args.quiet)
+    n = result.pairs["seed"].nunique()
+    print(f"test NDCG@10 ×100 on the cases of {'+'.join(result.kept)} shared by both worlds, mean ± std over {n} "
+          f"seed{'s' if n > 1 else ''} (data {args.data_preset}, config preset {args.preset}); effect = "
+          f"{''.join(result.all_domains)} − {''.join(result.kept)}; p: paired t-test over (seed, case)")
+    print(domains.format_effect(result))
+    print(f"table: {Path(args.out) / 'third_domain.csv'}, pairs: {Path(args.out) / 'pairs.csv.gz'}")
+    return result.table
+
+
 def format_metrics(metrics: dict, domain_names: tuple[str, ...]) -> str:
     """A small printable table of the test metrics of one run."""
     letters = list(metrics["test"])
@@ -148,7 +162,8 @@ def format_metrics(metrics: dict, domain_names: tuple[str, ...]) -> str:
 
 def _training_arguments(command: argparse.ArgumentParser, fresh: str) -> None:
     """The options ``train`` and ``compare`` share: data, preset, overrides, progress, --fresh."""
-    command.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv")
+    command.add_argument("--data", default="synthetic",
+                         help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv[,Z.csv…]")
     command.add_argument("--preset", default="teaching", choices=list(PRESETS))
     command.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
     command.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -180,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(handler=command_bench)
     from dpgdiff_lite import course
 
-    r = course.configure_parser(sub.add_parser("course", help="execute notebooks 01–07 headless with papermill"))
+    r = course.configure_parser(sub.add_parser("course", help="execute notebooks 01–08 headless with papermill"))
     r.set_defaults(handler=course.command_course)
     g = sub.add_parser("regimes", help="negative transfer over a grid of generator knobs × seeds")
     g.add_argument("--out", required=True, help="grid folder (run folders, per-case files, regimes.csv, summary.csv)")
@@ -188,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
                    help="one SyntheticConfig knob and its values, repeatable; replaces the default grid "
                         + " × ".join(f"{k}={','.join(map(str, v))}" for k, v in regimes.DEFAULT_GRID.items()))
     g.add_argument("--seeds", type=int, default=regimes.DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
-    g.add_argument("--data-preset", default="teaching", choices=sorted(DATA_PRESETS),
+    g.add_argument("--data-preset", default="transfer", choices=sorted(DATA_PRESETS),
                    help="base synthetic preset the knobs are applied to")
     g.add_argument("--models", default=",".join(regimes.DEFAULT_MODELS), help="comma-separated model names")
     g.add_argument("--preset", default="teaching", choices=list(PRESETS), help="config preset of every model")
@@ -196,6 +211,18 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--fresh", action="store_true", help="retrain every run, re-evaluate the oracle and Bayes")
     g.set_defaults(handler=command_regimes)
+    d = sub.add_parser("third-domain", help="does an extra domain help or hurt? all domains vs the kept ones × seeds")
+    d.add_argument("--out", required=True, help="folder (run folders, pairs.csv.gz, third_domain.csv)")
+    d.add_argument("--seeds", type=int, default=domains.DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
+    d.add_argument("--data-preset", default="three-domain", choices=sorted(DATA_PRESETS),
+                   help="synthetic preset with three or more domains")
+    d.add_argument("--keep", default="X+Y", help="the domains of the smaller world, joined by '+'")
+    d.add_argument("--models", default=",".join(domains.DEFAULT_MODELS), help="comma-separated model names")
+    d.add_argument("--preset", default="teaching", choices=list(PRESETS), help="config preset of every model")
+    d.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--fresh", action="store_true", help="retrain every run")
+    d.set_defaults(handler=command_third_domain)
     e = sub.add_parser("evaluate", help="re-evaluate a run under test-time noise or another step count")
     e.add_argument("--run", required=True)
     e.add_argument("--noise-rate", type=float, default=0.0)

@@ -228,7 +228,7 @@ def _read_per_case(folder: Path, name: str) -> pd.DataFrame:
 
 # --- the whole grid -----------------------------------------------------------------------------------
 def run_grid(grid: Mapping[str, Sequence] | None = None, seeds: int | Sequence[int] = DEFAULT_SEEDS,
-             out_dir: str | Path = "runs/regimes", *, data_preset: str = "teaching", preset_name: str = "teaching",
+             out_dir: str | Path = "runs/regimes", *, data_preset: str = "transfer", preset_name: str = "teaching",
              overrides: Sequence[str] = (), models: str | Sequence[str] = DEFAULT_MODELS,
              bayes_samples: int = DEFAULT_BAYES_SAMPLES, resume: bool = True, progress: bool = True) -> GridResult:
     """Train ``models`` in every cell of ``grid`` × seed into ``out_dir`` and summarise (module docstring).

@@ -1,4 +1,5 @@
-"""Amazon ratings → C2DSR folder: the paper's filters, chronological merge, leave-one-out, bad input."""
+"""Amazon ratings → dataset or C2DSR folder: the paper's filters on N domains, chronological merge,
+leave-one-out, bad input."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dpgdiff_lite.data.amazon import prepare_amazon
+from dpgdiff_lite.data.amazon import amazon_dataset, prepare_amazon, read_amazon, write_c2dsr
 from dpgdiff_lite.data.c2dsr import load_c2dsr
 
 REGULAR = [f"u{i:02d}" for i in range(12)]
@@ -120,3 +121,71 @@ def test_header_columns_in_any_order(tmp_path):
 def test_missing_csv(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv not found"):
         prepare_amazon(tmp_path / "nope.csv", tmp_path / "y.csv", tmp_path / "out")
+
+
+def three_domain_ratings() -> tuple[list, list, list]:
+    """``ratings()`` plus a domain Z (c0 … c3, rated by every regular user at 100 j + 75) and ``twoz``,
+    who passes both filters on X and Y alone (8 + 3 events) but has only 2 items in Z.
+    ``u00`` ties Z with X (c2 and a2 at 200) and with Y (c3 and b3 at 350)."""
+    x, y = ratings()
+    z = [(u, f"c{j}", 100 * j + 75) for u in REGULAR[1:] for j in range(4)]
+    z += [("u00", "c0", 75), ("u00", "c1", 175), ("u00", "c3", 350), ("u00", "c2", 200)]
+    x += [("twoz", f"a{j}", 10 + j) for j in range(8)]
+    y += [("twoz", f"b{j}", 5 + j) for j in range(3)]
+    z += [("twoz", "c0", 1), ("twoz", "c1", 2)]
+    return x, y, z
+
+
+@pytest.fixture
+def three_csvs(tmp_path) -> list[Path]:
+    return [write_csv(tmp_path / f"{name}.csv", rows, header=bool(d % 2))
+            for d, (name, rows) in enumerate(zip(("food", "kitchen", "movies"), three_domain_ratings()))]
+
+
+def test_three_domains_filter_each_domain_and_merge_all_three(three_csvs):
+    events = read_amazon(three_csvs, names=("Food", "Kitchen", "Movies"))
+    assert events.domain_names == ("Food", "Kitchen", "Movies") and events.n_items == (8, 5, 4)
+    assert events.user_keys == REGULAR  # twoz has 2 items in Movies: removed
+    assert events.item_keys == ([f"a{j}" for j in range(8)], [f"b{j}" for j in range(5)], [f"c{j}" for j in range(4)])
+    with_two = read_amazon(three_csvs[:2])  # on Food and Kitchen alone twoz passes every filter
+    assert with_two.user_keys == sorted(REGULAR + ["twoz"]) and with_two.domain_names == ("X", "Y")
+    data = amazon_dataset(events)
+    assert data.protocol == "paper" and data.name == "Food-Kitchen-Movies" and data.n_items == (8, 5, 4)
+    # a_j = j, b_j = 8 + j, c_j = 13 + j; equal times keep the domain order (X, Y, Z), then the file's
+    u00 = [0, 8, 13, 1, 9, 14, 2, 15, 10, 3, 11, 16, 4, 12, 6, 5, 7]
+    assert data.test.targets[0] == 7 and data.valid.targets[0] == 5
+    assert data.test.histories[0].tolist() == u00[:-1][-15:] and data.valid.histories[0].tolist() == u00[:-2]
+    assert data.train[0].tolist() == u00[:-2]  # 15 events: within max_len + 1
+    assert amazon_dataset(events, max_len=4).train[0].tolist() == u00[:-2][-5:]
+    assert set(data.domain_of(np.concatenate(data.train)).tolist()) == {0, 1, 2}
+
+
+def test_the_c2dsr_route_and_the_direct_split_give_the_same_dataset(prepared, tmp_path):
+    x, y = ratings()
+    csvs = [write_csv(tmp_path / "food.csv", x, header=True), write_csv(tmp_path / "kitchen.csv", y, header=False)]
+    direct = amazon_dataset(read_amazon(csvs, names=("Food", "Kitchen")), max_len=5, name="Food-Kitchen")
+    via_files = load_c2dsr(prepared, max_len=5)
+    assert (direct.name, direct.protocol, direct.domain_names, direct.n_items) == (
+        via_files.name, via_files.protocol, via_files.domain_names, via_files.n_items)
+    assert as_lists(direct.train) == as_lists(via_files.train)
+    for split in ("valid", "test"):
+        a, b = getattr(direct, split), getattr(via_files, split)
+        assert as_lists(a.histories) == as_lists(b.histories)
+        assert a.targets.tolist() == b.targets.tolist() and a.users.tolist() == b.users.tolist()
+
+
+def test_the_c2dsr_format_refuses_a_third_domain(three_csvs, tmp_path):
+    events = read_amazon(three_csvs)
+    message = ("the C2DSR format holds two domains (Alist.txt, Blist.txt), got 3 (X, Y, Z); amazon_dataset "
+               "builds an N-domain dataset directly")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        write_c2dsr(events, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    message = ("filtering food.csv, kitchen.csv and movies.csv left no users (so no items in any domain): none has "
+               "≥ 10 interactions and ≥ 5 items in each of 'X', 'Y' and 'Z'")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        read_amazon(three_csvs, min_items_per_domain=5)
+
+
+def as_lists(arrays) -> list[list[int]]:
+    return [a.tolist() for a in arrays]

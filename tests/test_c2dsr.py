@@ -124,6 +124,14 @@ def test_missing_file_names_it_and_the_layout(tmp_path, filename):
         load_c2dsr(folder)
 
 
+def test_a_third_item_list_is_refused_not_read_as_two_domains(tmp_path):
+    folder = write_folder(tmp_path, "Food-Kitchen-Movies", files={"Clist.txt": "30\tCSIN0\t0\n"})
+    message = (f"C2DSR folder {folder} holds Clist.txt, but the C2DSR format has two domains (Alist.txt, "
+               "Blist.txt); for three or more domains load ratings CSVs, one per domain (amazon:A.csv,B.csv,C.csv)")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_c2dsr(folder)
+
+
 def test_missing_folder_and_bad_max_len(tmp_path):
     with pytest.raises(FileNotFoundError, match="C2DSR folder .*nowhere not found: a C2DSR folder holds"):
         load_c2dsr(tmp_path / "nowhere")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -39,20 +40,48 @@ def write_ratings(path: Path, prefix: str) -> Path:
     return path
 
 
-def test_amazon_prepares_a_cache_once_and_loads_it(tmp_path):
+def test_amazon_caches_the_filtered_events_once_and_loads_them(tmp_path):
     x, y = write_ratings(tmp_path / "Grocery-Food.csv", "a"), write_ratings(tmp_path / "Kitchen.csv", "b")
     dataset = load_data(f"amazon:{x},{y}").dataset
-    cache = tmp_path / "c2dsr-cache" / "Grocery_Food-Kitchen"
+    cache = tmp_path / "amazon-cache" / "Grocery_Food-Kitchen.npz"
     assert dataset.name == "Grocery_Food-Kitchen" and dataset.domain_names == ("Grocery_Food", "Kitchen")
     assert dataset.protocol == "paper" and dataset.n_items == (5, 5) and len(dataset.test) == 10
-    stamp = (cache / "testdata_new.txt").stat().st_mtime_ns
+    stamp = cache.stat().st_mtime_ns
     assert load_data(f"amazon:{x},{y}").dataset.test.targets.tolist() == dataset.test.targets.tolist()
-    assert (cache / "testdata_new.txt").stat().st_mtime_ns == stamp  # read from the cache, not rebuilt
+    assert cache.stat().st_mtime_ns == stamp  # read from the cache, not rebuilt
+    # other files under the same stems are not mistaken for the cached ones
+    (tmp_path / "other").mkdir()
+    y2 = tmp_path / "other" / "Kitchen.csv"
+    y2.write_text("".join(f"u{u},c{i},5.0,{10 * i + u}\n" for u in range(10) for i in range(6)))
+    assert load_data(f"amazon:{x},{y2}").dataset.n_items == (5, 6)
 
 
-@pytest.mark.parametrize("spec", ["csv:a.csv", "amazon:only.csv", "amazon:a.csv,", "c2dsr:", "Food-Kitchen"])
+def test_amazon_three_csvs_give_three_domains(tmp_path):
+    csvs = [write_ratings(tmp_path / f"{name}.csv", name[0]) for name in ("Food", "Kitchen", "Movies")]
+    source = load_data("amazon:" + ",".join(map(str, csvs)) + "[users=0.5]")
+    dataset = source.dataset
+    assert source.truth is None and dataset.domain_names == ("Food", "Kitchen", "Movies")
+    assert dataset.n_items == (5, 5, 5) and dataset.protocol == "paper" and len(dataset.test) == 5
+    assert (tmp_path / "amazon-cache" / "Food-Kitchen-Movies.npz").exists()
+    assert not list(tmp_path.glob("**/Alist.txt"))  # no C2DSR files, which could hold only two domains
+    assert set(dataset.domain_of(np.concatenate(dataset.train)).tolist()) == {0, 1, 2}
+
+
+def test_synthetic_domains_option_keeps_those_domains_of_the_drawn_world():
+    from dpgdiff_lite.data.synthetic import restrict_domains
+
+    source = load_data("synthetic:tiny-three-domain[seed=2,domains=X+Z]")
+    expected = restrict_domains(dataclasses.replace(PRESETS["tiny-three-domain"], seed=2), ("X", "Z"))
+    assert source.truth is None and source.dataset.domain_names == ("X", "Z")
+    assert source.dataset.name == "synthetic-tiny-three-domain-XZ" and source.dataset.n_items == (60, 80)
+    assert all(np.array_equal(a, b) for a, b in zip(source.dataset.train, expected.train))
+
+
+@pytest.mark.parametrize("spec", ["csv:a.csv", "amazon:only.csv", "amazon:a.csv,", "amazon:a.csv,,c.csv", "c2dsr:",
+                                  "Food-Kitchen"])
 def test_unknown_scheme_lists_the_valid_ones(spec):
-    message = f"data spec {spec!r} not understood; valid schemes: synthetic[:preset], c2dsr:PATH, amazon:X.csv,Y.csv"
+    message = (f"data spec {spec!r} not understood; valid schemes: synthetic[:preset], c2dsr:PATH, "
+               "amazon:X.csv,Y.csv[,Z.csv…]")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         load_data(spec)
 
@@ -87,6 +116,10 @@ def test_synthetic_options_set_generator_knobs_and_are_what_the_grid_records():
     ("c2dsr:somewhere[users=1.5]", "data spec 'c2dsr:somewhere[users=1.5]': users must be a fraction in (0, 1], got 1.5"),
     ("c2dsr:somewhere[items=3]", "data spec 'c2dsr:somewhere[items=3]': unknown option(s) items; real data takes "
                                  "users: a fraction in (0, 1] of the users to keep; seed: an integer seed of that draw"),
+    ("synthetic:three-domain[domains=X]", "data spec 'synthetic:three-domain[domains=X]': domains must name two or "
+                                          "more distinct domains of the preset, joined by '+' (e.g. X+Y), got 'X'"),
+    ("synthetic:three-domain[domains=Z+X]", "data spec 'synthetic:three-domain[domains=Z+X]': list the domains in the "
+                                            "preset's order (X+Z), got 'Z+X'"),
 ])
 def test_bad_options_name_the_spec(spec, message):
     with pytest.raises(ValueError) as error:

@@ -1,5 +1,6 @@
 import dataclasses
 import hashlib
+import re
 import time
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from dpgdiff_lite.data.dataset import PAD, make_batch, pad_eval
 from dpgdiff_lite.data.synthetic import (
-    INVARIANT, NOISE, PRESETS, SHARED_TOPIC, SPECIFIC, SyntheticTruth, generate, reverse_ranks,
+    INVARIANT, NOISE, PARTIAL_TOPIC, PRESETS, SHARED_TOPIC, SPECIFIC, SyntheticTruth, generate, reverse_ranks,
 )
 
 # sha256 of the arrays today's course numbers were computed on, taken before the conflict /
@@ -21,6 +22,20 @@ BEFORE_KNOBS = {
                  "test": "c0637e7a0fd646278499a3d7822da5e45a66bb809907ba48e29ed464fba66db7",
                  "labels": "6ab55711c0d80a7725055b5a0e65548e42f210035792c2e3e8beb7b1ff345368",
                  "world": "f91b0e544d9380c80ed6da134228c3660cddb4faca0758fe7925dc2316ebb34a"},
+}
+
+
+# sha256 of every array of every two-domain preset (dataset, labels, world, preferences), taken
+# before partial topics (three or more domains) existed: none of them may move
+BEFORE_PARTIAL_TOPICS = {
+    "tiny": "97210061288cb161d6d7e1cd6024f435a8b1739795234a36a39a5d228c75d3c5",
+    "teaching": "3dcc915853b4a3392b1a083b271e2a360f416eb60a08f31c9a218e90f5de3542",
+    "sparse": "052020cb383e56e1b332321bcf1f48ca3b7ba4a3d9276b3741ee2a0fb6fe53be",
+    "paper-scale": "0ed5ad413adb821539afa1829a5baf5008662e63c26d834b165aac7ba80767e6",
+    "conflict": "6d4a2ff8d80807b37de3661a53c653c586abb6d5b2e5fdebe9121201ca15e84b",
+    "conflict-independent": "2652156626606935efe701baff937e79ffa6a3c9043e9d5621e585e58b5a2460",
+    "imbalanced": "6b22363fe9e7dc2f54c9c3942e3331b17cf4ed5b77c20d92a741e0342acbe8a5",
+    "noisy-train": "15390a62a218827d9b91f001e7d1077541eabc88ba54183bd61297248c62b7ad",
 }
 
 
@@ -80,6 +95,23 @@ def test_knobs_off_leave_every_array_bit_identical(name, tiny, teaching):
     assert not prefs.conflicted.any() and (prefs.sparse_domain == -1).all()
     for theta in prefs.shared_by_domain:
         np.testing.assert_array_equal(theta, prefs.shared)
+
+
+def everything(dataset, truth: SyntheticTruth) -> str:
+    """One sha256 over every array the generator returns, in a fixed order."""
+    prefs = truth.user_preferences
+    arrays = [*dataset.train, dataset.train_users]
+    for split, labels in ((dataset.valid, truth.valid_labels), (dataset.test, truth.test_labels)):
+        arrays += [*split.histories, split.targets, split.users, *labels.histories, labels.targets]
+    arrays += [*truth.train_labels, truth.item_topic, truth.item_weight, truth.topic_domain, prefs.shared,
+               *prefs.specific, prefs.specificity, prefs.domain, *prefs.shared_by_domain, prefs.conflicted,
+               prefs.sparse_domain]
+    return digest(*arrays)
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE_PARTIAL_TOPICS))
+def test_every_two_domain_preset_is_bit_identical_to_before_partial_topics(name):
+    assert everything(*generate(name)) == BEFORE_PARTIAL_TOPICS[name]
 
 
 def test_same_seed_same_arrays_other_seed_differs(tiny):
@@ -239,6 +271,74 @@ def test_three_domains_one_without_specific_topics():
     for d in range(3):
         probs = truth.next_item_probabilities(np.arange(4), np.array([PAD, 0, 65, 140]), d)
         np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def three():
+    return generate("tiny-three-domain")
+
+
+def test_three_domain_topics_shared_by_all_by_pairs_and_by_one(three):
+    dataset, truth = three
+    assert PRESETS["three-domain"].partial_topics == (((0, 1), 4), ((0, 2), 4), ((1, 2), 4))
+    held = [(0, 1, 2)] * 3 + [(0, 1)] * 2 + [(0, 2)] * 2 + [(1, 2)] * 2 + [(0,)] * 2 + [(1,)] * 2 + [(2,)] * 2
+    np.testing.assert_array_equal(truth.topic_domains, [np.isin(range(3), h) for h in held])
+    np.testing.assert_array_equal(truth.topic_domain, [SHARED_TOPIC] * 3 + [PARTIAL_TOPIC] * 6 + [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(truth.topic_kind, [INVARIANT] * 9 + [SPECIFIC] * 6)
+    domains = dataset.domain_of(np.arange(dataset.offsets[-1]))
+    for topic, h in enumerate(held):  # items only where the topic is held, in every domain holding it
+        assert set(domains[truth.item_topic == topic]) == set(h)
+        np.testing.assert_array_equal(truth.domain_topics(h[0])[:3], [0, 1, 2])  # M_d first
+    weight_sums = np.bincount(truth.item_topic * 3 + domains, truth.item_weight)
+    np.testing.assert_allclose(weight_sums[weight_sums > 0], 1.0)
+    # events of a partial topic are INVARIANT, and happen only in the domains holding it
+    items, labels = np.concatenate(dataset.train), np.concatenate(truth.train_labels)
+    on_xz = np.isin(truth.item_topic[items], [5, 6]) & (labels != NOISE)
+    assert set(labels[on_xz]) == {INVARIANT} and set(dataset.domain_of(items[on_xz])) == {0, 2}
+
+
+def test_partial_topics_join_the_shared_dirichlet_restricted_to_their_domains(three):
+    _, truth = three
+    prefs, held = truth.user_preferences, truth.topic_domains[:9]
+    assert prefs.shared.shape == (300, 9)
+    for d in range(3):  # θ_{u,d} = θ_u on M_d, renormalised, 0 on the pair topics d lacks
+        theta = prefs.shared_by_domain[d]
+        restricted = np.where(held[:, d], prefs.shared, 0.0)
+        np.testing.assert_allclose(theta, restricted / restricted.sum(1, keepdims=True), rtol=1e-12)
+        assert (theta[:, ~held[:, d]] == 0).all()
+    # X and Z agree on the ratio of any two topics both hold (a shared one, an X–Z one), and so the
+    # X–Z taste carries from X to Z: θ_{u,Z} of topic 5 is θ_{u,X} of topic 5 times one factor per user
+    x, z = prefs.shared_by_domain[0], prefs.shared_by_domain[2]
+    np.testing.assert_allclose(x[:, 5] / x[:, 0], z[:, 5] / z[:, 0], rtol=1e-10)
+    # per domain, the law over M_d is Dir(α·1): its first topic has mean 1 / |M_d| = 1/7
+    _, many = generate(dataclasses.replace(PRESETS["tiny-three-domain"], n_users=20_000))
+    assert abs(many.user_preferences.shared_by_domain[1][:, 3].mean() - 1 / 7) < 0.005
+
+
+def test_oracle_exact_with_partial_topics(three):
+    _, truth = three
+    rng = np.random.default_rng(9)
+    xz_item = int(np.flatnonzero(truth.item_topic == 5)[0])  # an X item of an X–Z topic
+    assert truth.offsets[0] <= xz_item < truth.offsets[1]
+    wrong = dataclasses.replace(truth, config=dataclasses.replace(truth.config, persistence=0.0))
+    for user in range(3):
+        for last, domain in ((xz_item, 2), (xz_item, 1), (PAD, 1), (xz_item, 0)):
+            tv, freq = total_variation(truth, user, last, domain, 20_000, rng)
+            assert tv < 0.035
+            if domain != 1:  # the topic persists into Z (it holds it), not into Y
+                off = wrong.next_item_probabilities(np.array([user]), np.array([last]), domain)[0]
+                assert 0.5 * np.abs(freq - off).sum() > 0.1
+
+
+@pytest.mark.parametrize("partial", [(((0, 0), 2),), (((0, 1, 2), 2),), (((0, 3), 1),), (((0, 1), 0),),
+                                     (((0,), 2),), ((0, 1), 2)])
+def test_bad_partial_topics_name_the_field(partial):
+    message = ("SyntheticConfig.partial_topics needs (domains, count) pairs: 2 to 2 distinct domain indices in "
+               f"0…2 and a count ≥ 1, got {partial!r}")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        dataclasses.replace(PRESETS["tiny-three-domain"], partial_topics=partial)
+    with pytest.raises(ValueError, match="SyntheticConfig.partial_topics needs"):  # two domains: none possible
+        dataclasses.replace(PRESETS["tiny"], partial_topics=(((0, 1), 2),))
 
 
 @pytest.mark.parametrize("change, field", [

@@ -10,6 +10,9 @@ A folder holds ``Alist.txt`` / ``Blist.txt`` (one item a line; domain X owns glo
 Events are sorted by timestamp (stably) and the last one is the case's target. With
 ``traindata_new.txt`` the split is the paper's ("paper"); without it, "eval-split": every valid and
 test sequence minus its last event is training data (see ``data/README.md``).
+
+The format holds exactly two domains; a folder with a third item list (``Clist.txt``, …) is refused
+rather than read as two (three or more domains come from ratings CSVs: ``amazon:A.csv,B.csv,C.csv``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ def load_c2dsr(path: str | Path, max_len: int = 15) -> CrossDomainDataset:
     folder = Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"C2DSR folder {folder} not found: {LAYOUT}")
+    extra = sorted(p.name for p in folder.glob("[C-Z]list.txt"))
+    if extra:
+        raise ValueError(f"C2DSR folder {folder} holds {', '.join(extra)}, but the C2DSR format has two domains "
+                         f"(Alist.txt, Blist.txt); for three or more domains load ratings CSVs, one per domain "
+                         f"(amazon:A.csv,B.csv,C.csv)")
     name = folder.resolve().name
     parts = name.split("-")
     domain_names = tuple(parts) if len(parts) == 2 and all(parts) else ("X", "Y")

@@ -1,11 +1,16 @@
 """One entry point for every data source, named by a short spec string (the CLI's ``--data``).
 
 ``synthetic[:preset]`` draws planted data (default preset "teaching"), ``c2dsr:PATH`` reads a C2DSR
-folder, ``amazon:X.csv,Y.csv`` prepares two Amazon ratings CSVs into a cached C2DSR folder
-``<folder of X.csv>/c2dsr-cache/<X stem>-<Y stem>/`` and reads that.
+folder (two domains), ``amazon:X.csv,Y.csv[,Z.csv…]`` filters two or more Amazon ratings CSVs, one
+domain each (:func:`dpgdiff_lite.data.amazon.read_amazon`), caches the kept events in
+``<folder of X.csv>/amazon-cache/<X stem>-<Y stem>[-<Z stem>…].npz`` (rebuilt when missing, older
+than a CSV, or made from other files) and splits them leave-one-out; two CSVs give the dataset that
+the C2DSR files of :func:`~dpgdiff_lite.data.amazon.prepare_amazon` would.
 
 Options in brackets after a spec change the data it names: any scalar generator knob for synthetic
-data (``synthetic:teaching[conflict_rate=1.0,seed=3]``, what the regimes grid records), and for
+data (``synthetic:teaching[conflict_rate=1.0,seed=3]``, what the regimes grid records),
+``domains=X+Y`` for synthetic data to keep only those domains' events of the drawn world
+(:func:`dpgdiff_lite.data.synthetic.restrict_domains`; no planted truth then), and for
 real data ``users=FRACTION`` with ``seed=N`` to keep a random share of the users
 (``c2dsr:data/Food-Kitchen[users=0.3]``, a sparser catalogue with the same items).
 """
@@ -16,11 +21,11 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from dpgdiff_lite.data.amazon import prepare_amazon
-from dpgdiff_lite.data.c2dsr import SEQUENCE_FILES, load_c2dsr
+from dpgdiff_lite.data.amazon import AmazonEvents, amazon_dataset, load_events, read_amazon, save_events
+from dpgdiff_lite.data.c2dsr import load_c2dsr
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 
-SCHEMES = ("synthetic[:preset]", "c2dsr:PATH", "amazon:X.csv,Y.csv")
+SCHEMES = ("synthetic[:preset]", "c2dsr:PATH", "amazon:X.csv,Y.csv[,Z.csv…]")
 REAL_OPTIONS = {"users": "a fraction in (0, 1] of the users to keep", "seed": "an integer seed of that draw"}
 
 
@@ -33,8 +38,9 @@ class DataSource:
 
 
 def parse_spec(spec: str) -> tuple[str, list[str], dict]:
-    """(scheme, arguments, options) of a data spec — ("synthetic", [preset], knobs), ("c2dsr", [PATH],
-    {}), ("amazon", [X.csv, Y.csv], {}) — or a ValueError naming the spec; nothing is read."""
+    """(scheme, arguments, options) of a data spec — ("synthetic", [preset], knobs and "domains"),
+    ("c2dsr", [PATH], {}), ("amazon", [X.csv, Y.csv, …], {}) — or a ValueError naming the spec;
+    nothing is read."""
     body, options = _split_options(str(spec))
     scheme, _, rest = body.partition(":")
     if scheme == "synthetic":
@@ -44,10 +50,13 @@ def parse_spec(spec: str) -> tuple[str, list[str], dict]:
         if preset not in PRESETS:
             raise ValueError(f"data spec {spec!r}: unknown synthetic preset {preset!r}, "
                              f"choose one of {sorted(PRESETS)}")
-        return scheme, [preset], {k: knob_value(k, v, f"data spec {spec!r}") for k, v in options.items()}
+        knobs = {k: knob_value(k, v, f"data spec {spec!r}") for k, v in options.items() if k != "domains"}
+        if "domains" in options:
+            knobs["domains"] = _kept_domains(spec, options["domains"], PRESETS[preset].domain_names)
+        return scheme, [preset], knobs
     if scheme == "c2dsr" and rest:
         return scheme, [rest], _real_options(spec, options)
-    if scheme == "amazon" and len(rest.split(",")) == 2 and all(rest.split(",")):
+    if scheme == "amazon" and len(rest.split(",")) >= 2 and all(rest.split(",")):
         return scheme, rest.split(","), _real_options(spec, options)
     raise ValueError(f"data spec {spec!r} not understood; valid schemes: {', '.join(SCHEMES)}")
 
@@ -64,6 +73,18 @@ def _split_options(spec: str) -> tuple[str, dict[str, str]]:
             raise ValueError(f"data spec {spec!r}: expected key=value in brackets, got {item!r}")
         options[key.strip()] = value.strip()
     return body, options
+
+
+def _kept_domains(spec: str, value: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``domains=X+Y`` option: two or more of the preset's domain names, each once, in its order."""
+    kept = tuple(name.strip() for name in value.split("+"))
+    if len(kept) < 2 or len(set(kept)) != len(kept) or not set(kept) <= set(names):
+        raise ValueError(f"data spec {spec!r}: domains must name two or more distinct domains of the preset, "
+                         f"joined by '+' (e.g. {'+'.join(names[:2])}), got {value!r}")
+    if list(kept) != [n for n in names if n in kept]:
+        raise ValueError(f"data spec {spec!r}: list the domains in the preset's order "
+                         f"({'+'.join(n for n in names if n in kept)}), got {value!r}")
+    return kept
 
 
 def _real_options(spec: str, options: dict[str, str]) -> dict:
@@ -93,24 +114,33 @@ def load_data(spec: str, max_len: int = 15) -> DataSource:
     """Load the dataset a spec names; histories keep their latest ``max_len`` events."""
     scheme, args, options = parse_spec(spec)
     if scheme == "synthetic":
-        from dpgdiff_lite.data.synthetic import PRESETS, generate
+        from dpgdiff_lite.data.synthetic import PRESETS, generate, restrict_domains
 
-        dataset, truth = generate(dataclasses.replace(PRESETS[args[0]], **options, max_len=max_len))
+        kept = options.pop("domains", None)
+        config = dataclasses.replace(PRESETS[args[0]], **options, max_len=max_len)
+        if kept is not None:  # a world with fewer domains: the planted law no longer applies
+            return DataSource(restrict_domains(config, kept), None)
+        dataset, truth = generate(config)
         return DataSource(dataset, truth)
-    folder = Path(args[0]) if scheme == "c2dsr" else amazon_cache(*(Path(p) for p in args))
-    dataset = load_c2dsr(folder, max_len)
+    if scheme == "c2dsr":
+        dataset = load_c2dsr(Path(args[0]), max_len)
+    else:
+        events = amazon_events([Path(p) for p in args])
+        dataset = amazon_dataset(events, max_len, name="-".join(events.domain_names))
     if options:
         dataset = dataset.subsample_users(options["users"], options["seed"])
     return DataSource(dataset, None)
 
 
-def amazon_cache(x_csv: Path, y_csv: Path) -> Path:
-    """The C2DSR folder prepared from two ratings CSVs, rebuilt when missing or older than a CSV."""
-    names = tuple(p.stem.replace("-", "_") for p in (x_csv, y_csv))  # the folder name splits into them
-    folder = x_csv.parent / "c2dsr-cache" / f"{names[0]}-{names[1]}"
-    files = [folder / f for f in ("Alist.txt", "Blist.txt", "userlist.txt") + SEQUENCE_FILES]
-    built = [f.stat().st_mtime for f in files if f.exists()]
-    fresh = len(built) == len(files) and all(not p.exists() or p.stat().st_mtime <= min(built) for p in (x_csv, y_csv))
-    if not fresh:
-        prepare_amazon(x_csv, y_csv, folder, names=names)
-    return folder
+def amazon_events(csvs: list[Path]) -> AmazonEvents:
+    """The filtered events of ratings CSVs (one domain each, named by their stems with ``-`` → ``_``),
+    from the cache next to the first CSV unless it is missing, older than a CSV or made from other files."""
+    names = tuple(p.stem.replace("-", "_") for p in csvs)  # "-" joins the names in the dataset's name
+    cache = csvs[0].parent / "amazon-cache" / f"{'-'.join(names)}.npz"
+    sources = [str(p.resolve()) for p in csvs]
+    fresh = cache.exists() and all(not p.exists() or p.stat().st_mtime <= cache.stat().st_mtime for p in csvs)
+    events = load_events(cache, sources) if fresh else None
+    if events is None:
+        events = read_amazon(csvs, names=names)
+        save_events(events, cache, sources)
+    return events

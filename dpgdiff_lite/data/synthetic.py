@@ -1,19 +1,34 @@
 """Synthetic cross-domain sequences with the paper's three kinds of signal planted (Fig. 1).
 
-Every domain's items are partitioned into latent topics. *Shared* topics own items in every
-domain (domain-invariant preferences, "Marvel"), *specific* topics own items in one domain only
-(conflicting domain-specific preferences, "Doraemon books"). Each user u draws
+Every domain's items are partitioned into latent topics, and a boolean (topics × domains)
+membership matrix (:func:`topic_membership`, ``SyntheticTruth.topic_domains``) says which domains
+hold each topic. *Shared* topics own items in every domain (domain-invariant preferences,
+"Marvel"), *specific* topics own items in one domain only (conflicting domain-specific
+preferences, "Doraemon books"), and with three or more domains *partial* topics
+(``partial_topics``) own items in a set H of 2 … N-1 domains ("anime": books and movies, not
+food). Topic ids run shared, partial, then each domain's specific ones; M = shared + partial are
+the multi-domain topics and M_d ⊆ M those domain d holds. Each user u draws
 
-    θ_u ~ Dir(α·1) over shared topics,  φ_{u,d} ~ Dir(α·1) over domain d's specific topics,
+    θ_u ~ Dir(α·1) over M,  φ_{u,d} ~ Dir(α·1) over domain d's specific topics,
     ρ_{u,d} ~ Beta (mean ``specific_rate``): share of domain d's events taken from specific topics,
     π_u ~ Dir(c·w) over domains: the domain of each next event,
 
-and uses θ_{u,d} = θ_u over the shared topics in every domain d, unless conflicted (below).
+and uses in domain d θ_u restricted to the topics d holds and renormalised,
+
+    θ_{u,d,k} = θ_{u,k} / Σ_{j ∈ M_d} θ_{u,j}  for k ∈ M_d,
+
+unless conflicted (below). So a partial topic joins the shared Dirichlet and each domain sees
+only the topics it holds: by the Dirichlet's aggregation property θ_{u,d} ~ Dir(α·1) over M_d in
+every domain (the two-domain law), and any two domains agree on the ratio of the user's weights
+for two topics both hold (a taste for an X–Z topic over a shared one carries from X to Z, not to
+Y). Equivalently a redraw from the multi-domain part draws k ~ θ_u and repeats until d holds k.
+Without partial topics every domain holds all of M and θ_{u,d} = θ_u exactly (no renormalisation,
+so the two-domain presets keep every array bit-identical).
 An event of user u after an item of topic s is generated as
 
     d ~ π_u;  with prob. η (``noise_rate``) the item is uniform over domain d (ad-hoc noise), else
     k = s with prob. p (``persistence``) when s exists in d, otherwise k ~ P_{u,d}(k) where
-    P_{u,d}(k) = (1-ρ_{u,d}) θ_{u,d,k} for shared k and ρ_{u,d} φ_{u,d,k} for d-specific k;
+    P_{u,d}(k) = (1-ρ_{u,d}) θ_{u,d,k} for k ∈ M_d and ρ_{u,d} φ_{u,d,k} for d-specific k;
     the item is drawn from topic k's Zipf-like popularity w_i ∝ rank^(-zipf_exponent).
 
 So the true next-item distribution in domain d is
@@ -21,7 +36,8 @@ So the true next-item distribution in domain d is
 which :meth:`SyntheticTruth.next_item_probabilities` returns and the oracle ranks by. The state s is
 the topic of the last item whatever produced it, so a noise item can derail the next event too, and
 the law depends on the history only through (u, last item). Each event is labelled INVARIANT (drawn
-from a shared topic), SPECIFIC (from a domain-specific topic) or NOISE (the uniform draw).
+from a multi-domain topic, shared or partial), SPECIFIC (from a domain-specific topic) or NOISE (the
+uniform draw).
 The split is the paper's leave-one-out (Experiment settings): last event = test, second-to-last =
 validation, the rest = training.
 
@@ -36,7 +52,8 @@ user conflicted at rate 0.3 is conflicted at 0.6 too):
   θ_{u,d} ~ Dir(α·1) ("independent") or θ_u re-ranked in reverse ("opposed",
   :func:`reverse_ranks`): the topic with the j-th largest weight in domain 0 gets the j-th
   smallest weight in d, so the most liked shared topic in X is the least liked in Y (the same
-  weights, hence still Dir(α·1)-distributed). ``UserPreferences.conflicted`` labels the users.
+  weights, hence still Dir(α·1)-distributed). Both act on the whole vector over M, before the
+  restriction to M_d. ``UserPreferences.conflicted`` labels the users.
   Persistence still carries a topic across a switch of domain, so an opposed user's X and Y events
   keep some topics in common.
 * **imbalance** (``imbalance_rate``, ``imbalance_share``): an imbalanced user's mix π_u is set to
@@ -47,12 +64,14 @@ user conflicted at rate 0.3 is conflicted at 0.6 too):
   targets keep η, so the oracle (which ranks targets) uses η.
 
 The oracle knows θ_u; the ceiling of a model that sees only the history is
-:class:`dpgdiff_lite.data.bayes.BayesPredictor`.
+:class:`dpgdiff_lite.data.bayes.BayesPredictor`. :func:`restrict_domains` shows the same world
+through fewer domains (the users without their Z events; :mod:`dpgdiff_lite.domains`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -67,6 +86,8 @@ INVARIANT, SPECIFIC, NOISE = 0, 1, 2
 LABEL_NAMES = ("invariant", "specific", "noise")
 SHARED_TOPIC = -1
 """``SyntheticTruth.topic_domain`` value of a shared (domain-invariant) topic."""
+PARTIAL_TOPIC = -2
+"""``SyntheticTruth.topic_domain`` value of a partial topic (held by some domains, not all)."""
 CONFLICT_KINDS = ("independent", "opposed")
 """How a conflicted user's shared-topic preference in domains d ≥ 1 relates to domain 0's."""
 
@@ -81,6 +102,9 @@ class SyntheticConfig:
     n_items: tuple[int, ...] = (400, 500)  # items per domain
     n_shared_topics: int = 16  # K_shared: topics with items in every domain
     n_specific_topics: tuple[int, ...] = (8, 8)  # topics existing in one domain only, per domain
+    # topics held by some domains but not all: ((domain indices, count), …), e.g. (((0, 2), 4),) for
+    # 4 topics shared by X and Z only; they join the shared Dirichlet (module docstring)
+    partial_topics: tuple[tuple[tuple[int, ...], int], ...] = ()
     mean_length: float = 12.0  # mean events per user, validation and test targets included
     min_length: int = 5  # events per user at least (≥ 4: every training sequence has one pair)
     noise_rate: float = 0.1  # η: probability that an event is a uniform item of its domain
@@ -116,8 +140,18 @@ class SyntheticConfig:
             raise bad("n_shared_topics", "must be at least 1")
         if min(self.n_specific_topics) < 0:
             raise bad("n_specific_topics", "must be non-negative")
-        if any(i < self.n_shared_topics + k for i, k in zip(self.n_items, self.n_specific_topics)):
-            raise bad("n_items", "must give every domain at least one item per topic (shared + specific)")
+        for entry in self.partial_topics:
+            try:
+                held, count = entry
+                fits = (len(set(held)) == len(held) and 2 <= len(held) < n and isinstance(count, int)
+                        and count >= 1 and all(isinstance(d, int) and 0 <= d < n for d in held))
+            except (TypeError, ValueError):  # not a (domains, count) pair
+                fits = False
+            if not fits:
+                raise bad("partial_topics", f"needs (domains, count) pairs: 2 to {n - 1} distinct domain "
+                                            f"indices in 0…{n - 1} and a count ≥ 1")
+        if any(i < k for i, k in zip(self.n_items, topic_membership(self).sum(0))):
+            raise bad("n_items", "must give every domain at least one item per topic it holds")
         if self.min_length < 4:
             raise bad("min_length", "must be at least 4 (train pair + validation + test)")
         if self.mean_length < self.min_length:
@@ -145,9 +179,26 @@ class SyntheticConfig:
         return len(self.domain_names)
 
     @property
+    def n_multi_topics(self) -> int:
+        """|M|: the topics held by two or more domains (shared, then partial), over which θ_u is drawn."""
+        return self.n_shared_topics + sum(count for _, count in self.partial_topics)
+
+    @property
     def train_eta(self) -> float:
         """η of the training events: ``train_noise_rate``, or ``noise_rate`` when it is None."""
         return self.noise_rate if self.train_noise_rate is None else self.train_noise_rate
+
+
+def topic_membership(config: SyntheticConfig) -> np.ndarray:
+    """(topics, domains) bool: row k says which domains hold topic k. Rows: the shared topics (every
+    domain), the partial ones in ``partial_topics`` order, then each domain's specific ones."""
+    n = config.n_domains
+    rows = [np.ones((config.n_shared_topics, n), dtype=bool)]
+    for held, count in config.partial_topics:
+        rows.append(np.repeat(np.isin(np.arange(n), held)[None, :], count, 0))
+    for d, k in enumerate(config.n_specific_topics):
+        rows.append(np.repeat((np.arange(n) == d)[None, :], k, 0))
+    return np.concatenate(rows)
 
 
 SCALAR_KNOBS = {f.name: f.type for f in dataclasses.fields(SyntheticConfig)
@@ -214,6 +265,25 @@ PRESETS |= {
     "imbalanced": dataclasses.replace(PRESETS["teaching"], name="imbalanced", imbalance_rate=1.0),
     # misclicks in the training sequences only, clean targets (Challenge 3)
     "noisy-train": dataclasses.replace(PRESETS["teaching"], name="noisy-train", train_noise_rate=0.3),
+    # the base of the regimes grid: no topic persistence (the last item's topic does not carry across
+    # a switch of domain, which on its own makes the mixed sequence informative) and users with
+    # few topics each (α = 0.1); measured with SASRec: opposed conflict then costs the mixed-sequence
+    # model 2-5 NDCG@10 points against the single-domain one, no conflict gains it about 1
+    "transfer": dataclasses.replace(PRESETS["teaching"], name="transfer", persistence=0.0, topic_concentration=0.1),
+}
+# three domains (the paper's open question 1): in each domain 8 shared + 2 × 4 partial = 16 multi-domain
+# topics (the teaching world's 16 shared) and 6 specific ones; 4 topics for every pair of domains
+PAIRS_OF_THREE = ((0, 1), (0, 2), (1, 2))
+PRESETS |= {
+    "three-domain": SyntheticConfig(name="three-domain", domain_names=("X", "Y", "Z"), n_users=3000,
+                                    n_items=(400, 500, 450), n_shared_topics=8,
+                                    partial_topics=tuple((pair, 4) for pair in PAIRS_OF_THREE),
+                                    n_specific_topics=(6, 6, 6)),
+    # its unit-test size: generated in milliseconds, trained in seconds
+    "tiny-three-domain": SyntheticConfig(name="tiny-three-domain", domain_names=("X", "Y", "Z"), n_users=300,
+                                         n_items=(60, 70, 80), n_shared_topics=3,
+                                         partial_topics=tuple((pair, 2) for pair in PAIRS_OF_THREE),
+                                         n_specific_topics=(2, 2, 2), mean_length=10.0),
 }
 
 
@@ -221,11 +291,13 @@ PRESETS |= {
 class UserPreferences:
     """Each user's latent preferences (rows are users)."""
 
-    shared: np.ndarray  # (users, K_shared) θ_u, the shared-topic preference of domain 0
+    shared: np.ndarray  # (users, |M|) θ_u over the multi-domain topics (shared, then partial)
     specific: tuple[np.ndarray, ...]  # [domain] (users, K_d) φ_{u,d}
     specificity: np.ndarray  # (users, domains) ρ_{u,d}
     domain: np.ndarray  # (users, domains) π_u
-    shared_by_domain: tuple[np.ndarray, ...]  # [domain] (users, K_shared) θ_{u,d}; = θ_u unless conflicted
+    # [domain] (users, |M|) θ_{u,d}: θ_u (or its conflicted version) restricted to M_d and
+    # renormalised, 0 on the topics d lacks; = θ_u when unconflicted and d holds all of M
+    shared_by_domain: tuple[np.ndarray, ...]
     conflicted: np.ndarray  # (users,) bool: θ_{u,d} differs from θ_u in domains d ≥ 1
     sparse_domain: np.ndarray  # (users,) the domain holding imbalance_share of π_u, or -1
 
@@ -245,30 +317,41 @@ class SyntheticTruth:
     config: SyntheticConfig
     item_topic: np.ndarray  # (total items,) global topic id of each global item id
     item_weight: np.ndarray  # (total items,) w_i, the item's probability within its topic
-    topic_domain: np.ndarray  # (topics,) SHARED_TOPIC, or the domain owning a specific topic
+    topic_domains: np.ndarray  # (topics, domains) bool: which domains hold each topic
     user_preferences: UserPreferences
     train_labels: list[np.ndarray]  # aligned with dataset.train
     valid_labels: EvalLabels  # aligned with dataset.valid
     test_labels: EvalLabels  # aligned with dataset.test
 
     @property
+    def topic_domain(self) -> np.ndarray:
+        """(topics,) SHARED_TOPIC, PARTIAL_TOPIC, or the domain owning a specific topic."""
+        held = self.topic_domains.sum(1)
+        return np.where(held == self.config.n_domains, SHARED_TOPIC,
+                        np.where(held > 1, PARTIAL_TOPIC, self.topic_domains.argmax(1)))
+
+    @property
     def topic_kind(self) -> np.ndarray:
-        """INVARIANT for shared topics, SPECIFIC for domain-specific ones, shape (topics,)."""
-        return np.where(self.topic_domain == SHARED_TOPIC, INVARIANT, SPECIFIC)
+        """INVARIANT for multi-domain topics (shared or partial), SPECIFIC for domain-specific ones,
+        shape (topics,)."""
+        return np.where(self.topic_domains.sum(1) > 1, INVARIANT, SPECIFIC)
 
     @property
     def offsets(self) -> np.ndarray:
         return np.concatenate([[0], np.cumsum(self.config.n_items)]).astype(np.int64)
 
     def domain_topics(self, domain: int) -> np.ndarray:
-        """Global ids of the topics that have items in ``domain``: shared first, then its own."""
-        return np.flatnonzero((self.topic_domain == SHARED_TOPIC) | (self.topic_domain == domain))
+        """Global ids of the topics that have items in ``domain``: M_d (shared, partial) first, then its own."""
+        return np.flatnonzero(self.topic_domains[:, domain])
 
     def topic_distribution(self, users: np.ndarray, domain: int) -> np.ndarray:
         """P_{u,d}(k) over :meth:`domain_topics` (the redraw law), shape (cases, topics in d)."""
         prefs = self.user_preferences
         rho = prefs.specificity[users, domain][:, None]  # (cases, 1)
-        theta = prefs.shared_by_domain[domain][users]  # (cases, K_shared) θ_{u,d}
+        held = self.topic_domains[:self.config.n_multi_topics, domain]  # M_d within M
+        theta = prefs.shared_by_domain[domain][users]  # (cases, |M|) θ_{u,d}
+        if not held.all():
+            theta = theta[:, held]  # (cases, |M_d|)
         return np.concatenate([(1 - rho) * theta, rho * prefs.specific[domain][users]], 1)
 
     def _last_topics(self, last_items: np.ndarray) -> np.ndarray:
@@ -385,10 +468,72 @@ def _inverse_cdf(probs: np.ndarray, draw: np.ndarray) -> np.ndarray:
 def generate(config: SyntheticConfig | str = "teaching") -> tuple[CrossDomainDataset, SyntheticTruth]:
     """Draw a leave-one-out :class:`CrossDomainDataset` (protocol "synthetic") and its ground truth
     from a config or the name of one of :data:`PRESETS`; the same config gives identical arrays."""
+    config = _config(config, "generate")
+    truth, items, labels, lengths = _draw_sequences(config)
+    return _leave_one_out(config, truth, items, labels, lengths)
+
+
+def restrict_domains(config: SyntheticConfig | str, domains: Sequence[str]) -> CrossDomainDataset:
+    """The world :func:`generate` draws from ``config``, seen through ``domains`` only (two or more
+    names, in the config's order): the same users and their events in those domains, every other
+    domain's events removed, global ids renumbered over the kept domains.
+
+    Cases: the split is the full world's, then restricted. A user's validation (test) case exists
+    here iff the full world's validation (test) target is in a kept domain; it is the same event
+    (same item, same place in the user's sequence), its history the kept-domain events before it,
+    the latest ``max_len`` of them. A training sequence is the kept-domain events of the full
+    world's training part (its latest ``max_len + 1``; dropped if fewer than 2). So both worlds hold
+    the same kept-domain training events and, where a user's last event was dropped, neither tests on
+    that user. No oracle applies: the Markov state of the planted law is the last event of any domain.
+    """
+    config = _config(config, "restrict_domains")
+    kept = [config.domain_names.index(name) for name in domains if name in config.domain_names]
+    if len(kept) < 2 or len(set(kept)) != len(domains) or kept != sorted(kept):
+        raise ValueError(f"restrict_domains: domains must be two or more distinct names of {config.domain_names}, "
+                         f"in that order, got {tuple(domains)}")
+    _, items, _, lengths = _draw_sequences(config)
+    offsets = np.concatenate([[0], np.cumsum(config.n_items)])
+    n_items = tuple(config.n_items[d] for d in kept)
+    new_id = np.full(offsets[-1], PAD, dtype=np.int64)  # global id in the restricted world, PAD if dropped
+    start = 0
+    for d in kept:
+        new_id[offsets[d]:offsets[d + 1]] = start + np.arange(config.n_items[d])
+        start += config.n_items[d]
+    keep = config.max_len
+    train, train_users, splits = [], [], {"valid": ([], [], []), "test": ([], [], [])}
+    for user, (row, n) in enumerate(zip(items, lengths)):
+        seq = new_id[row[:n]]  # PAD where the event's domain is dropped
+        prefix = seq[:-2][seq[:-2] != PAD]
+        if len(prefix) >= 2:
+            train.append(prefix[-(keep + 1):])
+            train_users.append(user)
+        for name, end in (("valid", n - 2), ("test", n - 1)):
+            if seq[end] != PAD:
+                before = seq[:end][seq[:end] != PAD]
+                for column, value in zip(splits[name], (before[-keep:], seq[end], user)):
+                    column.append(value)
+
+    def cases(name: str) -> EvalSplit:
+        histories, targets, users = splits[name]
+        return EvalSplit(histories, np.array(targets, dtype=np.int64), np.array(users, dtype=np.int64))
+
+    return CrossDomainDataset(
+        name=f"synthetic-{config.name}-{''.join(domains)}", protocol="synthetic",
+        domain_names=tuple(domains), n_items=n_items, train=train, valid=cases("valid"), test=cases("test"),
+        max_len=keep, train_users=np.array(train_users, dtype=np.int64),
+    )
+
+
+def _config(config: SyntheticConfig | str, caller: str) -> SyntheticConfig:
     if isinstance(config, str):
         if config not in PRESETS:
-            raise ValueError(f"generate: unknown preset {config!r}, choose one of {sorted(PRESETS)}")
+            raise ValueError(f"{caller}: unknown preset {config!r}, choose one of {sorted(PRESETS)}")
         config = PRESETS[config]
+    return config
+
+
+def _draw_sequences(config: SyntheticConfig) -> tuple[SyntheticTruth, np.ndarray, np.ndarray, np.ndarray]:
+    """(truth without labels, (users, longest) global ids and labels, PAD-filled, each user's length)."""
     rng = np.random.default_rng(config.seed)
     truth = _draw_world(config, rng)
     lengths = config.min_length + rng.poisson(config.mean_length - config.min_length, config.n_users)
@@ -401,17 +546,25 @@ def generate(config: SyntheticConfig | str = "teaching") -> tuple[CrossDomainDat
         eta = np.where(t < lengths[active] - 2, config.train_eta, config.noise_rate)
         items[active, t], labels[active, t] = truth.sample_next(active, last[active], rng, noise_rates=eta)
         last[active] = items[active, t]
-    return _leave_one_out(config, truth, items, labels, lengths)
+    return truth, items, labels, lengths
+
+
+def restrict_to_domain(theta: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """θ_{u,d}: rows of θ over M restricted to the topics ``held`` (|M|,) by domain d and renormalised,
+    0 elsewhere; returned as is when d holds every topic of M (so old arrays keep their bits)."""
+    if held.all():
+        return theta
+    kept = np.where(held, theta, 0.0)
+    return kept / kept.sum(-1, keepdims=True)
 
 
 def _draw_world(config: SyntheticConfig, rng: np.random.Generator) -> SyntheticTruth:
     """Topics, each item's topic and within-topic weight, and every user's latent preferences."""
-    n_users, shared = config.n_users, config.n_shared_topics
-    topic_domain = np.concatenate([np.full(shared, SHARED_TOPIC)]
-                                  + [np.full(k, d) for d, k in enumerate(config.n_specific_topics)])
+    n_users, multi = config.n_users, config.n_multi_topics
+    membership = topic_membership(config)
     item_topic, item_weight = [], []
     for d, n_d in enumerate(config.n_items):
-        topics = np.flatnonzero((topic_domain == SHARED_TOPIC) | (topic_domain == d))
+        topics = np.flatnonzero(membership[:, d])
         slot = np.empty(n_d, dtype=np.int64)
         slot[rng.permutation(n_d)] = np.arange(n_d)  # random ids: an item's id says nothing of its topic
         column, rank = slot % len(topics), slot // len(topics) + 1
@@ -424,11 +577,12 @@ def _draw_world(config: SyntheticConfig, rng: np.random.Generator) -> SyntheticT
     specificity = (rng.beta(mean * conc, (1 - mean) * conc, (n_users, config.n_domains))
                    if 0 < mean < 1 else np.full((n_users, config.n_domains), mean))
     weights = np.array(config.domain_weights or [1.0] * config.n_domains)
-    theta = rng.dirichlet(np.full(shared, alpha), n_users)
+    theta = rng.dirichlet(np.full(multi, alpha), n_users)
     specific = tuple(rng.dirichlet(np.full(k, alpha), n_users) if k else np.zeros((n_users, 0))
                      for k in k_spec)
     domain = rng.dirichlet(config.domain_concentration * weights / weights.sum(), n_users)
-    conflicted, shared_by_domain = _draw_conflicts(config, theta)
+    conflicted, by_domain = _draw_conflicts(config, theta)
+    shared_by_domain = tuple(restrict_to_domain(t, membership[:multi, d]) for d, t in enumerate(by_domain))
     sparse_domain, domain = _draw_imbalance(config, domain)
     preferences = UserPreferences(
         shared=theta, specific=specific,
@@ -436,7 +590,7 @@ def _draw_world(config: SyntheticConfig, rng: np.random.Generator) -> SyntheticT
         domain=domain, shared_by_domain=shared_by_domain, conflicted=conflicted, sparse_domain=sparse_domain,
     )
     no_labels = EvalLabels([], np.zeros(0, dtype=np.int64))
-    return SyntheticTruth(config, np.concatenate(item_topic), np.concatenate(item_weight), topic_domain,
+    return SyntheticTruth(config, np.concatenate(item_topic), np.concatenate(item_weight), membership,
                           preferences, [], no_labels, no_labels)
 
 
@@ -450,7 +604,8 @@ def reverse_ranks(weights: np.ndarray) -> np.ndarray:
 
 
 def _draw_conflicts(config: SyntheticConfig, theta: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """(conflicted flags, θ_{u,d} per domain) from θ_u, with the knob's own generator [seed, 1]."""
+    """(conflicted flags, θ_{u,d} per domain over all of M, before the restriction to M_d) from θ_u,
+    with the knob's own generator [seed, 1]."""
     knob = np.random.default_rng([config.seed, 1])
     n_users, k = theta.shape
     conflicted = knob.random(n_users) < config.conflict_rate

@@ -1,0 +1,217 @@
+"""Does another domain help or hurt? The paper's open question 1 (N ≥ 3 domains), measured.
+
+From a synthetic world with three (or more) domains, :func:`third_domain_effect` builds the world
+of the same users restricted to the ``kept`` domains (default X and Y: every Z event removed,
+:func:`dpgdiff_lite.data.synthetic.restrict_domains`), trains each model on both worlds for each
+seed (data seed = model seed), and compares, per kept domain and model,
+
+    effect_d = NDCG@10(trained on every domain) − NDCG@10(trained on the kept domains only),
+
+negative when the extra domain hurts domain d. Paired cases: the split is the full world's; a
+user's test case is compared iff its target (the user's last event) lies in a kept domain, and then
+it is the same event in both worlds — same item, same place in the user's sequence — ranked after
+the latest ``max_len`` events of each world's history (the full world's may hold Z events and so
+fewer X/Y ones). Users whose last event is a Z event are tested in neither comparison, and both
+worlds train on the same X/Y events (the full world also on Z's). The test is a paired t-test
+over every (seed, case) pair (:func:`dpgdiff_lite.transfer.paired_difference`).
+
+Is a loss negative transfer? ``sasrec-single`` reads each domain's events alone, so the extra
+domain reaches it only through the shared position table and the training schedule; a model's
+``vs_single`` is its effect minus sasrec-single's, paired over the same (seed, case) pairs — the
+part of the effect that comes from reading the other domain's events.
+
+Each (seed, world, model) trains into its own run folder through
+:func:`dpgdiff_lite.runs.train_or_load`, so a killed run continues where it stopped::
+
+    DIR/settings.json                          the arguments
+    DIR/runs/seed<k>/<XYZ | XY>/<model>/      a run folder (config.json, metrics.json, …)
+    DIR/pairs.csv.gz                           one row per model × seed × compared case
+    DIR/third_domain.csv                       one row per model × kept domain (the table below)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from dpgdiff_lite import run_folder
+from dpgdiff_lite.config import PRESETS as CONFIG_PRESETS, Config, preset
+from dpgdiff_lite.data.sources import load_data
+from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
+from dpgdiff_lite.regimes import _models, _seeds
+from dpgdiff_lite.runs import train_or_load
+from dpgdiff_lite.transfer import paired_difference, verdict
+
+DEFAULT_MODELS = ("sasrec", "sasrec-single", "dpgdiff")
+DEFAULT_SEEDS = 3
+METRIC = "NDCG@10"
+COLUMNS = ("model", "domain", "ndcg_kept", "ndcg_kept_std", "ndcg_all", "ndcg_all_std", "effect", "effect_std",
+           "effect_p", "effect_verdict", "vs_single", "vs_single_std", "vs_single_p", "vs_single_verdict",
+           "n_seeds", "n_pairs")
+"""Columns of ``third_domain.csv``: NDCG@10 ×100 trained on the kept domains and on all (mean and std
+over seeds), their difference all − kept with its std over seeds, paired p and verdict (negative:
+the extra domain hurts), the same for the effect minus sasrec-single's, and the pair counts."""
+
+
+@dataclass
+class DomainEffect:
+    """What :func:`third_domain_effect` wrote: the table, the per-case pairs, and the folder."""
+
+    table: pd.DataFrame  # one row per model × kept domain, COLUMNS
+    pairs: pd.DataFrame  # model, seed, case, user, domain, ndcg_kept, ndcg_all
+    out_dir: Path
+    kept: tuple[str, ...]
+    all_domains: tuple[str, ...]
+
+
+def world_specs(data_preset: str, seed: int, kept: Sequence[str]) -> tuple[str, str]:
+    """The data specs of one seed's two worlds: (every domain, the kept domains only)."""
+    return (f"synthetic:{data_preset}[seed={seed}]",
+            f"synthetic:{data_preset}[seed={seed},domains={'+'.join(kept)}]")
+
+
+def _check_worlds(data_preset: str, kept: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if data_preset not in DATA_PRESETS:
+        raise ValueError(f"data_preset: unknown synthetic preset {data_preset!r}; choose one of {sorted(DATA_PRESETS)}")
+    names = DATA_PRESETS[data_preset].domain_names
+    kept = tuple(kept)
+    if len(names) < 3:
+        raise ValueError(f"data_preset: {data_preset!r} has {len(names)} domains ({', '.join(names)}); "
+                         "comparing with and without an extra domain needs three or more (e.g. 'three-domain')")
+    if (len(kept) < 2 or len(set(kept)) != len(kept) or not set(kept) < set(names)
+            or list(kept) != [n for n in names if n in kept]):
+        raise ValueError(f"kept: two or more of {data_preset!r}'s domains {names}, in that order and not all of "
+                         f"them, got {kept}")
+    return names, kept
+
+
+def _base_config(preset_name: str, overrides: Sequence[str]) -> Config:
+    if preset_name not in CONFIG_PRESETS:
+        raise ValueError(f"preset: unknown config preset {preset_name!r}; choose one of {', '.join(CONFIG_PRESETS)}")
+    for assignment in overrides:
+        key = assignment.partition("=")[0].strip()
+        if key in ("model", "seed"):
+            raise ValueError(f"--set {assignment!r}: {key!r} is set by the models and seeds arguments, not by --set")
+    return preset(preset_name).with_overrides(list(overrides))
+
+
+def compared_cases(full: pd.DataFrame, full_users: np.ndarray, restricted: pd.DataFrame,
+                   restricted_users: np.ndarray, kept: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two worlds' per-case test results on the cases they share (module docstring), in the same
+    order and renumbered 0 … n-1: the full world's cases whose target is in a kept domain, and every
+    case of the restricted world. Raises if they are not the same users and domains."""
+    rows = np.flatnonzero(full["domain"].isin(kept).to_numpy())
+    a, b = full.iloc[rows].reset_index(drop=True), restricted.reset_index(drop=True)
+    if not (np.array_equal(full_users[rows], restricted_users)
+            and np.array_equal(a["domain"].to_numpy(), b["domain"].to_numpy())):
+        raise ValueError(f"the full world has {len(rows)} test cases in {', '.join(kept)} and the restricted world "
+                         f"{len(b)}: they are not the same users' cases (was the restricted world drawn from "
+                         "another seed or preset?)")
+    a["case"] = b["case"] = np.arange(len(b))
+    a["user"] = b["user"] = restricted_users
+    return a, b
+
+
+def third_domain_effect(models: str | Sequence[str] = DEFAULT_MODELS, seeds: int | Sequence[int] = DEFAULT_SEEDS,
+                        out_dir: str | Path = "runs/third-domain", *, data_preset: str = "three-domain",
+                        kept: Sequence[str] = ("X", "Y"), preset_name: str = "teaching",
+                        overrides: Sequence[str] = (), resume: bool = True, progress: bool = True) -> DomainEffect:
+    """Train ``models`` on the world of ``data_preset`` and on its restriction to ``kept`` for each seed
+    (a count: seeds 0 … n-1, or a list) into ``out_dir`` and compare them (module docstring).
+
+    Every model is the config preset ``preset_name`` with ``overrides`` (``key=value``, as ``--set``)
+    and ``seed=seed``; ``resume=False`` retrains every run. Every argument is checked before any
+    training. Writes and returns the table (:data:`COLUMNS`) and the per-case pairs.
+    """
+    seeds, models = _seeds(seeds), _models(models)
+    names, kept = _check_worlds(data_preset, kept)
+    base = _base_config(preset_name, overrides)
+    out = Path(out_dir)
+    run_folder.ensure_writable(out)
+    run_folder.write_json(out / "settings.json", {
+        "models": models, "seeds": seeds, "data_preset": data_preset, "kept": list(kept), "preset": preset_name,
+        "overrides": list(overrides)})
+    worlds = {"all": "".join(names), "kept": "".join(kept)}
+    frames = []
+    bar = tqdm(total=len(seeds) * 2 * len(models), desc="third domain", disable=not progress)
+    for seed in seeds:
+        specs = dict(zip(worlds, world_specs(data_preset, seed, kept)))
+        sources = {world: load_data(spec, max_len=base.max_len) for world, spec in specs.items()}
+        for model in models:
+            config = dataclasses.replace(base, model=model, seed=seed)
+            results = {}
+            for world, folder in worlds.items():
+                bar.set_postfix_str(f"seed{seed} {folder} {model}")
+                run_dir = out / "runs" / f"seed{seed}" / folder / model
+                results[world] = train_or_load(sources[world].dataset, config, run_dir, specs[world], resume=resume,
+                                               progress=False, truth=sources[world].truth).test.per_case
+                bar.update()
+            full, restricted = compared_cases(results["all"], sources["all"].dataset.test.users, results["kept"],
+                                              sources["kept"].dataset.test.users, kept)
+            frames.append(pd.DataFrame({"model": model, "seed": seed, "case": full["case"], "user": full["user"],
+                                        "domain": full["domain"], "ndcg_kept": restricted[METRIC],
+                                        "ndcg_all": full[METRIC]}))
+    bar.close()
+    pairs = pd.concat(frames, ignore_index=True)
+    table = summarise(pairs, models, kept)
+    run_folder.write_bytes(out / "pairs.csv.gz", gzip.compress(pairs.to_csv(index=False).encode(), mtime=0))
+    run_folder.write_csv(out / "third_domain.csv", table)
+    return DomainEffect(table, pairs, out, kept, names)
+
+
+def summarise(pairs: pd.DataFrame, models: Sequence[str], kept: Sequence[str]) -> pd.DataFrame:
+    """``third_domain.csv`` from the per-case pairs: one row per model × kept domain (:data:`COLUMNS`)."""
+
+    def by_seed(model: str, column: str) -> dict[int, pd.DataFrame]:
+        """{seed: per-case frame (case, domain, NDCG@10 = ``column``)} as the paired test reads it."""
+        rows = pairs[pairs["model"] == model]
+        return {seed: pd.DataFrame({"case": g["case"].to_numpy(), "domain": g["domain"].to_numpy(),
+                                    METRIC: g[column].to_numpy()}) for seed, g in rows.groupby("seed")}
+
+    pairs = pairs.assign(effect=pairs["ndcg_all"] - pairs["ndcg_kept"])
+    single = by_seed("sasrec-single", "effect") if "sasrec-single" in models else None
+    rows = []
+    for model in models:
+        effect = paired_difference(by_seed(model, "ndcg_all"), by_seed(model, "ndcg_kept"), METRIC, ("all", "kept"))
+        beyond = (paired_difference(by_seed(model, "effect"), single, METRIC, (model, "sasrec-single"))
+                  if single is not None and model != "sasrec-single" else None)
+        means = pairs[pairs["model"] == model].groupby(["domain", "seed"])[["ndcg_kept", "ndcg_all"]].mean()
+        for domain in kept:
+            if domain not in effect.index:  # no test case of this domain
+                continue
+            e, spread = effect.loc[domain], means.loc[domain].std(ddof=1)
+            row = {"model": model, "domain": domain, "ndcg_kept": e["mean_b"], "ndcg_kept_std": spread["ndcg_kept"],
+                   "ndcg_all": e["mean_a"], "ndcg_all_std": spread["ndcg_all"], "effect": e["diff"],
+                   "effect_std": e["std"], "effect_p": e["p"], "effect_verdict": verdict(e["diff"], e["p"]),
+                   "n_seeds": int(e["n_seeds"]), "n_pairs": int(e["n_pairs"])}
+            if beyond is not None:
+                b = beyond.loc[domain]
+                row |= {"vs_single": b["diff"], "vs_single_std": b["std"], "vs_single_p": b["p"],
+                        "vs_single_verdict": verdict(b["diff"], b["p"])}
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def format_effect(result: DomainEffect) -> str:
+    """The table as printed: NDCG@10 with the kept domains only and with all, the effect and the part
+    beyond sasrec-single's, each ± its std over seeds with its paired p."""
+    table = result.table
+
+    def pm(mean: float, std: float) -> str:
+        return f"{mean:.2f}" if np.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+
+    shown = pd.DataFrame({"model": table["model"], "domain": table["domain"]})
+    shown["".join(result.kept)] = [pm(m, s) for m, s in zip(table["ndcg_kept"], table["ndcg_kept_std"])]
+    shown["".join(result.all_domains)] = [pm(m, s) for m, s in zip(table["ndcg_all"], table["ndcg_all_std"])]
+    for column, title in (("effect", "effect (p)"), ("vs_single", "effect − single's (p)")):
+        shown[title] = [f"{pm(m, s)} ({p:.3g}, {v})" if isinstance(v, str) else ""
+                        for m, s, p, v in zip(table[column], table[f"{column}_std"], table[f"{column}_p"],
+                                              table[f"{column}_verdict"])]
+    return shown.to_string(index=False)
