@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpgdiff_lite import distributed, domains, regimes
+from dpgdiff_lite import distributed, domains, regimes, sparsity
 from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
@@ -107,6 +107,7 @@ def _compare_seeds(args: argparse.Namespace, source, configs: dict, seeds: list[
                              for d in r.test.table.index for m in r.test.table.columns])
     table.to_csv(Path(args.out) / "table1_seeds.csv")
     per_seed.to_csv(Path(args.out) / "per_seed.csv", index=False)
+    sparsity.cold_warm_rows(strict, source.dataset).to_csv(Path(args.out) / "cold_warm.csv", index=False)
     return table
 
 

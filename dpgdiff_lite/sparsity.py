@@ -10,12 +10,17 @@ is out of reach of both (NDCG@10 ≈ 0). These functions measure exactly that.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import torch
 
 from dpgdiff_lite.data.dataset import CrossDomainDataset, make_batch, pad_eval
 from dpgdiff_lite.evaluation import EvalResult
+
+if TYPE_CHECKING:
+    from dpgdiff_lite.trainer import TrainResult
 
 
 def catalogue_statistics(dataset: CrossDomainDataset, split: str = "test") -> pd.DataFrame:
@@ -49,6 +54,22 @@ def cold_warm(results: dict[str, EvalResult], dataset: CrossDomainDataset, metri
             rows.append({"model": name, "domain": domain, "target": target, metric: float(group[metric].mean()),
                          "cases": len(group)})
     return pd.DataFrame(rows).pivot_table(index=["domain", "target"], columns="model", values=metric, sort=False)
+
+
+def cold_warm_rows(results: dict[str, dict[int, "TrainResult"]], dataset: CrossDomainDataset,
+                   metrics: tuple[str, ...] = ("NDCG@10", "HR@10")) -> pd.DataFrame:
+    """One row per (model, seed, domain, cold or warm target) of ``compare --seeds`` results: the test
+    ``metrics`` ×100 over those cases and their number (``DIR/cold_warm.csv``)."""
+    cold = cold_targets(dataset, "test")
+    rows = []
+    for name, runs in results.items():
+        for seed, result in runs.items():
+            cases = result.test.per_case
+            frame = cases.assign(target=np.where(cold[cases["case"].to_numpy()], "cold", "warm"))
+            for (domain, target), group in frame.groupby(["domain", "target"], sort=False):
+                rows.append({"model": name, "seed": seed, "domain": domain, "target": target, "cases": len(group),
+                             **{m: float(group[m].mean()) for m in metrics}})
+    return pd.DataFrame(rows)
 
 
 @torch.no_grad()

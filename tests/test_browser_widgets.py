@@ -6,8 +6,11 @@ Opt-in: runs only with ``DPGDIFF_BROWSER_TESTS=1`` and needs Debian's ``chromium
 opens a fresh copy (outputs and saved widget state stripped, so everything on the page comes from
 this run) in JupyterLab, runs all cells from the Run menu, waits for the kernel to go idle, checks
 that every widget rendered without errors, moves the sliders in ``CHECKS`` with the keyboard and
-checks after each key that the slider's readout and the figure it controls changed. Screenshots
-land in the test's ``tmp_path``. One JupyterLab serves both notebooks; its teardown stops it.
+checks after each key that the slider's readout and the figure it controls changed, then checks
+that each plotly figure in ``CHECKS`` responds: JupyterLab's plotly extension first shows the PNG that
+``common.interactive`` ships beside the plotly JSON, swaps in the interactive plot when the pointer
+enters it, and then hovering a point adds a hover label naming what is under the pointer.
+Screenshots land in the test's ``tmp_path``. One JupyterLab serves both notebooks; its teardown stops it.
 """
 
 from __future__ import annotations
@@ -54,10 +57,19 @@ class Move:
 
 
 @dataclass(frozen=True)
+class Hover:
+    cell: str  # text in the source of the cell whose output is the plotly figure
+    title: str  # text the interactive figure's title must contain
+    at: tuple[float, float]  # where to point, as fractions of the plotting area's width and height
+    expected: tuple[str, ...]  # texts the hover label must contain
+
+
+@dataclass(frozen=True)
 class NotebookCheck:
     notebook: str
     n_widgets: int  # widget outputs the notebook displays
     moves: tuple[Move, ...]
+    hovers: tuple[Hover, ...] = ()  # plotly figures (common.interactive) and a point to hover on each
 
 
 CHECKS = [
@@ -69,7 +81,11 @@ CHECKS = [
     NotebookCheck("04_guided_denoising.ipynb", 2, (
         # the noise-injection slider starts at r = 0.30 and moves in steps of 0.05
         Move("noise r", (("ArrowRight", "0.35"), ("End", "1.00"))),
+        # the step-count slider starts at k = 4
         Move("steps k", (("ArrowRight", "5"),)),
+    ), (
+        # the cross-attention map: the bottom row is the last query, which may attend to every token
+        Hover("attention_figure", "cross-attention", (0.5, 0.97), ("query", "attends to", "domain", "weight")),
     )),
 ]
 
@@ -164,6 +180,31 @@ def lab(tmp_path_factory):
     finally:
         _stop(proc)
         log.close()
+
+
+def _hover(page, hover: Hover) -> None:
+    """Point at a plotly figure: the PNG shown first turns into JupyterLab's interactive plotly plot
+    (an SVG with the figure's title), and hovering a point of it adds a label naming what is there."""
+    output = page.locator(".jp-CodeCell", has_text=hover.cell).locator(".jp-RenderedPlotly")
+    assert output.count() == 1, f"one plotly output in the cell containing {hover.cell!r}"
+    output.scroll_into_view_if_needed()
+    interactive = lambda: "js-plotly-plot" in (output.get_attribute("class") or "")  # noqa: E731
+    if not interactive():  # the PNG is showing: the pointer entering it swaps in the interactive plot
+        image = output.locator("img").first.bounding_box()
+        page.mouse.move(image["x"] + image["width"] / 2, image["y"] + image["height"] / 2, steps=5)
+    _wait_until(lambda: interactive() and output.locator(".nsewdrag").count() > 0, 30,
+                f"the interactive plotly figure in the cell containing {hover.cell!r}")
+    plot = output
+    title = plot.locator(".gtitle").first.text_content() or ""  # SVG text: no inner_text
+    assert hover.title in title, f"plotly title {title!r} lacks {hover.title!r}"
+    labels = plot.locator(".hoverlayer .hovertext")
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + 2)  # a blocked (blank) cell first: no label there
+    page.mouse.move(box["x"] + box["width"] * hover.at[0], box["y"] + box["height"] * hover.at[1], steps=5)
+    _wait_until(lambda: labels.count() > 0, 10, f"a hover label on {hover.title!r}")
+    text = labels.first.text_content() or ""
+    missing = [t for t in hover.expected if t not in text]
+    assert not missing, f"hover label {text!r} lacks {missing}"
 
 
 # --- Chromium --------------------------------------------------------------------------------
@@ -270,6 +311,10 @@ def test_widgets_render_and_respond(check: NotebookCheck, lab: Lab, browser, tmp
             page.locator(".widget-vbox", has=_slider(page, move.label)).scroll_into_view_if_needed()
             page.wait_for_timeout(300)
             page.screenshot(path=str(tmp_path / f"{stem}-{move.label.replace(' ', '_')}.png"))
+
+        for hover in check.hovers:
+            _hover(page, hover)
+            page.screenshot(path=str(tmp_path / f"{stem}-hover-{hover.title.replace(' ', '_')}.png"))
 
         assert "Error displaying widget" not in page.content()
         widget_errors = [e for e in errors if WIDGET_ERROR.search(e)]

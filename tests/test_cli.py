@@ -1,8 +1,10 @@
 import json
 
+import pandas as pd
 import pytest
 
 from dpgdiff_lite.cli import main
+from dpgdiff_lite.data.sources import load_data
 
 METRICS = {"MRR@10", "NDCG@5", "NDCG@10", "HR@5", "HR@10"}
 
@@ -70,5 +72,8 @@ def test_compare_with_seeds_writes_mean_and_std_tables(tmp_path, capsys):
     assert "mean ± std over seeds [0, 1]" in printed and " ± " in printed
     assert {"sasrec mean", "sasrec std", "pop mean", "pop std"} <= set(open(out / "table1_seeds.csv").readline().strip().split(","))
     assert (out / "sasrec" / "seed1" / "metrics.json").exists() and (out / "per_seed.csv").exists()
+    cold_warm = pd.read_csv(out / "cold_warm.csv")  # every test case once per (model, seed), cold or warm
+    assert list(cold_warm.columns) == ["model", "seed", "domain", "target", "cases", "NDCG@10", "HR@10"]
+    assert set(cold_warm.groupby(["model", "seed"])["cases"].sum()) == {len(load_data("synthetic:tiny").dataset.test.targets)}
     assert main(["compare", "--data", "synthetic:tiny", "--models", "pop", "--seeds", "0,x", "--out", str(out)]) == 2
     assert "--seeds expects comma-separated integers, e.g. 0,1,2; got '0,x'" in capsys.readouterr().err

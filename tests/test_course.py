@@ -96,7 +96,7 @@ def test_runner_records_a_failure_and_goes_on(tmp_path):
     assert frame.loc["01_fails", "error"] == "RuntimeError: boom 3"
     assert "3" in _outputs_text(tmp_path / "out" / "02_works.ipynb")
     with pytest.raises(ValueError, match=r"parameters for 02_works: unknown parameter\(s\) absent; it declares rate"):
-        course.run_course(tmp_path / "out", parameters={"03": {"absent": 1}}, folder=folder)
+        course.run_course(tmp_path / "out", parameters={"02": {"absent": 1}}, folder=folder)
 
 
 def test_find_notebooks_and_parse_parameter(tmp_path):

@@ -54,3 +54,49 @@ def test_exercise_paired_t(ablation_runs):
     a, b = results["dpgdiff"].test, results["diff"].test
     assert ex.check_paired_t(ex.paired_t_by_hand, a, b).startswith("correct: X t = ")
     assert ex.check_paired_t(lambda x, y: (0.0, 1.0), a, b).startswith("mismatch in X")
+
+
+# --- over seeds (notebook 08's `seeds` parameter) ---------------------------------------------------
+import pandas as pd  # noqa: E402
+
+from conftest import TINY_EXPERIMENT  # noqa: E402
+from dpgdiff_lite.transfer import paired_difference  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def seeded(tiny_source, tmp_path_factory):
+    """Three of notebook 08's variants with seeds 0 and 1, one epoch on the tiny data."""
+    params = ex.AblationParams(**TINY_EXPERIMENT, models="diff,diff+de,dpgdiff", seeds="0,1",
+                               output=str(tmp_path_factory.mktemp("s")))
+    return params, params.train_seeds(tiny_source)
+
+
+def test_ablation_seeds_table_tests_consecutive_rows_over_seed_and_case(seeded):
+    _, results = seeded
+    table = ex.ablation_seeds_table(results)
+    assert list(table.index) == ["diff", "diff+de", "dpgdiff"]
+    assert list(table.columns) == ["DE", "G", "Tri-CL", "X mean", "X std", "X Δ", "X p",
+                                   "Y mean", "Y std", "Y Δ", "Y p", "seeds"]
+    values = [results["dpgdiff"][s].test.table.loc["X", "NDCG@10"] for s in (0, 1)]
+    assert table.loc["dpgdiff", "X mean"] == pytest.approx(np.mean(values))
+    assert table.loc["dpgdiff", "X std"] == pytest.approx(np.std(values, ddof=1))
+    expected = paired_difference({s: r.test for s, r in results["dpgdiff"].items()},
+                                 {s: r.test for s, r in results["diff+de"].items()})
+    assert table.loc["dpgdiff", ["X Δ", "X p"]].tolist() == pytest.approx(expected.loc["X", ["diff", "p"]].tolist())
+    assert table.loc["diff", ["X Δ", "X p"]].isna().all() and (table["seeds"] == 2).all()
+    fig = ex.plot_ablation_seeds(table)
+    assert len(fig.axes[0].patches) == 3 * 2 and "2 seeds" in fig.axes[0].get_title()
+
+
+def test_precompute_command_writes_table3_and_eq15(tmp_path):
+    frames = ex.main(["--seeds", "0,1", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"),
+                      "--data", "synthetic:tiny", "--preset", "smoke", "--overrides", "dim=32", "--epochs", "1",
+                      "--models", "diff,dpgdiff"])
+    assert {p.stem for p in (tmp_path / "out").glob("*.csv")} == set(frames) == {"per_seed", "table3_seeds", "eq15", "vs_full"}
+    assert frames["vs_full"]["other"].tolist() == ["diff", "diff"] and (frames["per_seed"]["max_epochs"] == 1).all()
+    eq15 = frames["eq15"]
+    assert list(eq15.columns) == ["variant", "seed", "ranked by", "NDCG@10 X", "NDCG@10 Y", "NDCG@10 mean"]
+    assert set(eq15.query("variant == 'diff'")["ranked by"]) == {"x̂_0 alone"}  # no encoder, no ĝ_d
+    full = eq15.query("variant == 'dpgdiff' and `ranked by` == 'x̂_0 + ĝ_d'").set_index("seed")["NDCG@10 X"]
+    own = frames["per_seed"].query("variant == 'dpgdiff' and domain == 'X'").set_index("seed")["NDCG@10"]
+    pd.testing.assert_series_equal(full, own, check_names=False)  # the sum is the model's own eq. (15)

@@ -28,10 +28,10 @@ from dpgdiff_lite.trainer import setup_training
     (dict(data="synthetic:huge"), "data: data spec 'synthetic:huge': unknown synthetic preset 'huge', "
                                   f"choose one of {sorted(SYNTHETIC_PRESETS)}"),
     (dict(data="parquet:x"), "data: data spec 'parquet:x' not understood; valid schemes: "
-                             "synthetic[:preset], c2dsr:PATH, amazon:X.csv,Y.csv"),
+                             "synthetic[:preset], c2dsr:PATH, amazon:X.csv,Y.csv[,Z.csv…]"),
     (dict(data="c2dsr:/no/such/Food-Kitchen"), "data: data spec 'c2dsr:/no/such/Food-Kitchen': 'Food-Kitchen' not found"),
     (dict(data="amazon:only.csv"), "data: data spec 'amazon:only.csv' not understood; valid schemes: "
-                                   "synthetic[:preset], c2dsr:PATH, amazon:X.csv,Y.csv"),
+                                   "synthetic[:preset], c2dsr:PATH, amazon:X.csv,Y.csv[,Z.csv…]"),
     (dict(resume="yes"), "resume must be True or False, got 'yes'"),
 ])
 def test_experiment_params_errors_name_the_parameter(kwargs, message):

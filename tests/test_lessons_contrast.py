@@ -24,8 +24,9 @@ def tiny_model(tiny):
 
 # --- parameters ---------------------------------------------------------------------------------
 def test_lesson_params_build_the_shrunk_teaching_config():
-    config = contrast.LessonParams(epochs=3, dim=16, inference_steps=2).config(weight_cl=1)
-    assert (config.model, config.epochs, config.dim, config.inference_steps, config.eval_every) == ("dpgdiff", 3, 16, 2, 3)
+    config = contrast.LessonParams(epochs=3, dim=16).config(weight_cl=1)
+    assert (config.model, config.epochs, config.dim, config.eval_every) == ("dpgdiff", 3, 16, 3)
+    assert config.inference_steps == preset("teaching").inference_steps == 1  # notebook 04's k = 1, no switch
     assert config.weight_cl == 1.0
     assert contrast.LessonParams().config().weight_cl == 0.1  # the preset's default when no weight is given
 
@@ -34,7 +35,7 @@ def test_lesson_params_build_the_shrunk_teaching_config():
     ("epochs", 0, "epochs must be an integer >= 1, got 0"),
     ("n_show", 1, "n_show must be at least 2"),
     ("weights_cl", (0.1, -1.0), "weights_cl must be a non-empty tuple of weights >= 0"),
-    ("inference_steps", 99, "inference_steps"),
+    ("dim", 15, "dim"),
 ])
 def test_lesson_params_reject_bad_values_by_name(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -236,7 +237,7 @@ class _FakeResult:
 
 def test_sweep_table_and_plot():
     table = contrast.sweep_table({0.0: _FakeResult(4.0, 2.0, 8.0), 1.0: _FakeResult(3.0, 1.0, 6.0)})
-    assert table.loc[0.0, "NDCG@10 mean"] == 3.0 and table.loc[1.0, "final L_tri-cl"] == 6.0
+    assert table.loc[0.0, "NDCG@10 mean"] == 3.0 and table.loc[1.0, "L_tri-cl (last epoch, training)"] == 6.0
     assert list(table.columns[:2]) == ["NDCG@10 X", "NDCG@10 Y"]
     fig = contrast.plot_weight_sweep(table)
     heights = sorted(p.get_height() for p in fig.axes[0].patches)
@@ -273,3 +274,39 @@ def test_describe_sweep_flags_differences_against_the_noise_level():
         "weight_cl=1: mean NDCG@10 5.00 (-1.00: worse)",
         "weight_cl=2: mean NDCG@10 7.00 (+1.00: better)",
     ]
+
+
+# --- L_tri-cl measured three ways; exercise 2 reproduces the geometry table ----------------------------
+@pytest.fixture(scope="module")
+def tiny_trained(tiny):
+    from dpgdiff_lite.trainer import train
+
+    dataset, _ = tiny
+    return train(dataset, contrast.LessonParams(epochs=1, dim=16).config(), progress=False).model
+
+
+def test_tri_cl_breakdown_first_measure_is_the_geometry_tables(tiny, tiny_trained):
+    dataset, _ = tiny
+    n = min(64, len(dataset.valid))
+    breakdown = contrast.tri_cl_breakdown(tiny_trained, dataset, n, batch_size=16, seed=0)
+    assert list(breakdown) == list(contrast.TRI_CL_MEASURES)
+    table = contrast.geometry_table({"m": tiny_trained}, contrast.validation_batch(dataset, n), seed=0)
+    assert breakdown[contrast.TRI_CL_MEASURES[0]] == pytest.approx(table.loc["m", "L_tri-cl"], abs=1e-5)
+    # fewer negatives per anchor: the chance level log B falls from log 64 to log 16, and so does the loss
+    assert breakdown[contrast.TRI_CL_MEASURES[1]] < breakdown[contrast.TRI_CL_MEASURES[0]]
+    assert breakdown == contrast.tri_cl_breakdown(tiny_trained, dataset, n, batch_size=16, seed=0)  # seeded
+
+
+def test_exercise_2_checker_reproduces_the_geometry_table(tiny, tiny_trained):
+    dataset, _ = tiny
+    batch = contrast.validation_batch(dataset, 32)
+    models = {"m": tiny_trained}
+    table = contrast.geometry_table(models, batch, seed=0)
+    answer = contrast.check_alignment_uniformity(contrast.alignment, contrast.uniformity, models=models,
+                                                 batch=batch, table=table)
+    assert answer == "correct: matches alignment and uniformity, and reproduces all 6 columns for 1 models of the table"
+    # right on the random embeddings, wrong on the views: it compares with a table of other views
+    other = table.copy()
+    other.loc["m", "unif(h_d)"] += 0.5
+    assert contrast.check_alignment_uniformity(contrast.alignment, contrast.uniformity, models=models, batch=batch,
+                                               table=other).startswith("mismatch with the table: m unif(h_d)")

@@ -237,3 +237,34 @@ def test_plot_collapse_raw_and_centred_rows():
     assert len(fig.axes) == 4
     assert [ax.get_title() for ax in fig.axes] == ["untrained, raw", "trained, raw", "untrained, centred", "trained, centred"]
     assert all(len(ax.patches) == 40 + 1 for ax in fig.axes)  # 40 bars (different users) + one step outline (same user)
+
+
+# --- the 3-D PCA figure and the neighbour measurement of its section ---------------------------------------
+def test_neighbour_agreement_is_one_for_clean_regions_and_chance_for_mixed_ones():
+    rng = np.random.default_rng(0)
+    classes = np.repeat([0, 1, 2], 50)
+    clean = np.vstack([rng.normal(10 * c, 0.1, size=(50, 3)) for c in range(3)])
+    assert dis.neighbour_agreement(clean, classes, k=5) == 1.0
+    assert dis.chance_agreement(classes) == pytest.approx(1 / 3)
+    mixed = rng.normal(size=(150, 3))
+    assert abs(dis.neighbour_agreement(mixed, classes, k=10) - 1 / 3) < 0.1
+
+
+def test_projection_figure_3d_names_user_topic_and_label_on_hover(tiny):
+    dataset, truth = tiny
+    config = dis.LessonParams(epochs=1, dim=16).config()
+    model = common.untrained_model(dataset, config)
+    views = dis.last_guidance(model, dis.user_histories(dataset))
+    topic = truth.user_preferences.shared[dataset.valid.users].argmax(1)
+    latest = dis.latest_labels(dataset, truth)
+    assert len(latest) == len(dataset.valid) and set(latest) <= {0, 1, 2}
+    assert latest[3] == truth.valid_labels.histories[3][-1]
+    plot, static = dis.projection_figure_3d({"before": views, "after": views}, dataset.valid.users, topic,
+                                                   latest, max_points=20)
+    assert len(plot.data) == 2 * 3 and all(t.type == "scatter3d" and len(t.x) == 20 for t in plot.data)
+    first = plot.data[0].text[0]
+    assert first.startswith("user ") and "shared topic" in first and first.split("latest event ")[1] in dis.LABEL_NAMES
+    assert len(static.axes) == 6
+    table = dis.neighbour_table({"before": views}, topic, latest, k=5)
+    assert list(table.index) == ["g_x (before)", "g_y (before)", "g_d (before)"]
+    assert table["topic, chance"].iloc[0] == pytest.approx(dis.chance_agreement(topic))

@@ -393,3 +393,67 @@ def test_plot_attention_by_label_draws_one_bar_per_kind_and_model():
     ax = guided.plot_attention_by_label(table).axes[0]
     assert len(ax.patches) == 2 * len(guided.ATTENTION_GROUPS)
     assert ax.get_lines()[0].get_ydata()[0] == pytest.approx(0.15)
+
+
+# --- eq. (15) taken apart --------------------------------------------------------------------------
+def test_eq15_parts_rank_by_each_term_and_their_sum_is_the_models_score(tiny_source):
+    from dpgdiff_lite.lessons.common import teaching_config
+    from dpgdiff_lite.trainer import run_evaluation, train
+
+    dataset = tiny_source.dataset
+    result = train(dataset, teaching_config("dpgdiff", epochs=1, dim=32, seed=0), progress=False)
+    table = guided.eq15_parts(result, dataset)
+    assert list(table.index) == list(guided.EQ15_PARTS)
+    assert table.loc["x̂_0 + ĝ_d", "NDCG@10 X"] == pytest.approx(result.test.table.loc["X", "NDCG@10"])
+    # ĝ_d alone does not depend on the diffusion: the same with any number of steps
+    g_only = guided.PartScorer(result.model, "ĝ_d alone")
+    assert run_evaluation(g_only, dataset, result.config, "test", steps=4).table.equals(
+        run_evaluation(g_only, dataset, result.config, "test", steps=1).table)
+    batch = dl_case_batch(dataset)
+    x0 = guided.PartScorer(result.model, "x̂_0 alone").score(batch, 0)
+    g = g_only.score(batch, 0)
+    assert torch.allclose(x0 + g, result.model.score(batch, 0), atol=1e-5)  # eq. (15) is linear in its two terms
+    assert guided.eq15_gain(table)["NDCG@10 mean"] == pytest.approx(
+        table.loc["x̂_0 + ĝ_d", "NDCG@10 mean"] - table.loc["ĝ_d alone", "NDCG@10 mean"])
+    with pytest.raises(ValueError, match="part must be one of"):
+        guided.PartScorer(result.model, "sum")
+    unguided = train(dataset, teaching_config("diff", epochs=1, dim=32, seed=0), progress=False)
+    assert list(guided.eq15_parts(unguided, dataset).index) == ["x̂_0 alone"]
+    with pytest.raises(ValueError, match="'diff' has no Disentangled Encoder"):
+        guided.PartScorer(unguided.model, "ĝ_d alone")
+
+
+def dl_case_batch(dataset):
+    from dpgdiff_lite.lessons.common import case_batch
+
+    return case_batch(dataset, np.arange(16))
+
+
+def test_attention_figure_hovers_name_item_domain_and_label(tiny):
+    dataset, truth = tiny
+    model = common.untrained_model(dataset, common.teaching_config("dpgdiff", epochs=1, dim=16, seed=0))
+    user = guided.pick_user(dataset, truth, min_len=4)
+    batch = common.case_batch(dataset, [user])
+    labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
+    weights = guided.decoder_attention(model, batch)
+    tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
+    plot, static = guided.attention_figure(weights[0], tokens, batch.items[0].numpy(), labels[0], dataset.offsets,
+                                           title="t")
+    heatmap = plot.data[0]
+    n_events = int((batch.items[0] != PAD).sum())
+    assert len(heatmap.z) == n_events and len(heatmap.x) == int((tokens["kind"] != "padding").sum())
+    last = heatmap.customdata[-1]
+    assert all(t.startswith(f"query {dataset.max_len - 1}: item ") and "attends to" in t for t in last)
+    assert last[0].endswith("null token (no guidance)") and ", domain " in last[1]
+    assert heatmap.z[0][-1] is None  # the first query cannot see the last token: blank, no hover weight
+    assert len(static.axes) == 2  # the heatmap and its colour bar, as plot_attention draws it
+
+
+def test_noise_summary_counts_what_the_widget_draws(tiny):
+    dataset, truth = tiny
+    model = common.untrained_model(dataset, common.teaching_config("dpgdiff", epochs=1, dim=16, seed=0))
+    user = guided.pick_user(dataset, truth, min_len=4)
+    table = guided.noise_summary(model, dataset, truth, user, (0.0, 1.0), seed=0)
+    assert table.loc[0.0, "injected"] == 0 and table.loc[0.0, "top-10 places of injected-only topics"] == 0
+    assert table.loc[1.0, "injected"] > 0
+    assert table.loc[1.0, "target rank"] == guided.noisy_ranking(model, dataset, truth, user, 1.0, seed=0).rank

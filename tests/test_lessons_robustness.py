@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 import pandas as pd
 import pytest
 
@@ -119,3 +120,79 @@ def test_exercise_robustness_score_closed_forms():
     assert ex.check_robustness_score(ex.robustness_score_by_hand, curve) == "correct: m X 0.850"
     assert ex.check_robustness_score(lambda r, v: float(v[-1]), curve).startswith("mismatch")
     assert ex.check_robustness_score(lambda r, v: None, curve).startswith("not attempted yet")
+
+
+# --- over seeds (notebook 07's `seeds` parameter) ---------------------------------------------------
+from conftest import TINY_EXPERIMENT  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def seeded(tiny_source, tmp_path_factory):
+    """Notebook 07's models with seeds 0 and 1, one epoch on the tiny data: (params, results)."""
+    params = ex.RobustnessParams(**TINY_EXPERIMENT, seeds="0,1", output=str(tmp_path_factory.mktemp("s")))
+    return params, params.train_seeds(tiny_source)
+
+
+def test_curves_over_seeds_are_the_single_seed_curves_stacked(seeded, tiny_source):
+    _, trained = seeded
+    dataset = tiny_source.dataset
+    curve = ex.robustness_curves(trained, dataset, (0.0, 0.3))
+    assert list(curve.columns) == ["model", "seed", "noise_rate", "domain", "NDCG@10", "retention"]
+    one = ex.robustness_curve({n: runs[1] for n, runs in trained.items()}, dataset, (0.0, 0.3))
+    pd.testing.assert_frame_equal(curve[curve["seed"] == 1].drop(columns="seed").reset_index(drop=True), one)
+    table = ex.retention_table(curve).set_index(["model", "domain"])
+    at = curve[curve["noise_rate"] == 0.3]
+    assert table.loc[("sasrec", "X"), "mean"] == pytest.approx(at.query("model == 'sasrec' and domain == 'X'")["retention"].mean())
+    assert (table["n"] == 2).all()
+    test = ex.retention_test(curve, "dpgdiff", "sasrec").set_index("domain")
+    a = at.query("model == 'dpgdiff' and domain == 'Y'")["retention"].to_numpy()
+    b = at.query("model == 'sasrec' and domain == 'Y'")["retention"].to_numpy()
+    assert test.loc["Y", "diff"] == pytest.approx((a - b).mean())
+    assert test.loc["Y", "p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    fig = ex.plot_robustness(curve)
+    assert len(fig.axes[0].lines) == 3 + 1 and len(fig.axes[0].collections) == 3  # a band per model
+    steps = ex.step_curves(trained, dataset, (1, 2))
+    assert list(steps.columns) == ["model", "seed", "steps", "domain", "NDCG@10", "seconds"] and len(steps) == 2 * 2 * 2 * 2
+    best = ex.best_steps(steps)
+    assert list(best.columns) == ["model", "seed", "best k", "NDCG@10 at best k"] and len(best) == 4
+    assert len(ex.plot_steps(steps).axes[0].collections) == 4  # a band per model and domain
+
+
+def test_train_noise_over_seeds_and_its_paired_tests(seeded, tiny_source):
+    params, trained = seeded
+    frame, tests, runs = ex.train_noise_seeds(tiny_source, params, trained, out_dir=params.output_path)
+    assert list(frame.columns) == ["model", "seed", "trained_on", "domain", "clean test", "test noisy 20%"]
+    assert len(frame) == 2 * 2 * 2 * 2  # models × seeds × twins × domains
+    assert (params.output_path / "sasrec-train-noise20" / "seed1" / "metrics.json").exists()
+    row = tests.query("model == 'sasrec' and test == 'clean test' and domain == 'X'").iloc[0]
+    twins = frame.query("model == 'sasrec' and domain == 'X'")
+    assert row["noisy-trained"] == pytest.approx(twins.query("trained_on != 'clean'")["clean test"].mean())
+    assert row["diff"] == pytest.approx(row["noisy-trained"] - row["clean-trained"]) and row["n_seeds"] == 2
+    assert ex.describe_train_noise_tests(tests).count("\n") == len(tests) - 1
+
+
+def test_precompute_command_writes_what_the_notebook_reads(tmp_path):
+    frames = ex.main(["--seeds", "0,1", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"),
+                      "--data", "synthetic:tiny", "--preset", "smoke", "--overrides", "dim=32", "--epochs", "1"])
+    assert set(frames) == {"per_seed", "robustness", "retention_test", "steps", "train_noise", "train_noise_tests"}
+    assert {p.stem for p in (tmp_path / "out").glob("*.csv")} == set(frames)
+    assert set(frames["retention_test"]["other"]) == {"sasrec", "diff"}
+
+
+def test_widgets_start_where_their_static_view_is_drawn(robust_runs, tiny_source):
+    from dpgdiff_lite.lessons.common import static_view
+
+    _, trained = robust_runs
+    view, update = ex.noise_widget(trained, tiny_source.dataset, value=0.3)
+    assert view.children[0].children[0].value == 0.3
+    assert static_view(view, update).axes[0].get_title() == update(0.3).axes[0].get_title()
+    view, update = ex.steps_widget(trained["dpgdiff"], tiny_source.dataset, value=5)
+    assert static_view(view, update).axes[0].get_title().startswith("dpgdiff, k=5: ")
+
+
+def test_exercise_checker_tests_the_prompts_closed_forms(robust_runs, tiny_source):
+    _, trained = robust_runs
+    curve = ex.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3))
+    # right on the curves above (two points each) but wrong on the prompt's 0-10-20-30 % examples
+    two_points_only = lambda r, v: float((v[0] + v[-1]) / 2) if len(v) == 2 else 0.5  # noqa: E731
+    assert ex.check_robustness_score(two_points_only, curve).startswith("mismatch: retention [1.0, 1.0, 1.0, 1.0]")

@@ -46,9 +46,9 @@ def trained_run(tmp_path: Path, capsys, *extra: str) -> Path:
 def test_other_settings_in_the_same_folder_are_refused_with_every_difference(tmp_path, capsys):
     run = trained_run(tmp_path, capsys)
     code, text = cli(["train", *TINY, "--model", "sasrec", "--out", str(run), "--set", "epochs=2",
-                      "--set", "dim=16", "--set", "lr=0.01"], capsys)
+                      "--set", "dim=16", "--set", "lr=0.03"], capsys)
     assert code == 2 and "Traceback" not in text
-    assert f"error: the run folder {run} holds a run with other settings:\n  dim: 32 → 16\n  lr: 0.003 → 0.01\n" in text
+    assert f"error: the run folder {run} holds a run with other settings:\n  dim: 32 → 16\n  lr: 0.01 → 0.03\n" in text
     assert "Use a new --out folder, or --fresh to start over" in text
     assert json.loads((run / "config.json").read_text())["dim"] == 32  # nothing was touched
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
@@ -326,3 +327,121 @@ def claim(statement: str, condition, **measured) -> None:
     if not condition:
         raise ClaimError(f"✗ {line}: the claim does not hold")
     print(f"✓ {line}")
+
+
+# --- several seeds, precomputed results, claims about the committed run --------------------------
+def check_seeds(value: str | tuple | list) -> tuple[int, ...]:
+    """``seeds`` of notebooks 06–08 ("0" or "0,1,2", papermill ``-p seeds 0,1,2``) as distinct ints >= 0."""
+    seeds = numbers(value, "seeds", int)
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct integers >= 0, e.g. '0' or '0,1,2'; got {value!r}")
+    return seeds
+
+
+@dataclass
+class SeededParams(ExperimentParams):
+    """:class:`ExperimentParams` over several model seeds (notebooks 06–08). ``seed`` becomes the
+    first of ``seeds``: the run the widgets and exercises use. One seed trains into
+    ``output/<model>/`` (the layout ``train`` and ``compare`` write), several into
+    ``output/<model>/seed<k>/`` (the layout of ``compare --seeds``)."""
+
+    seeds: str | tuple[int, ...] = (0,)
+
+    def check(self) -> None:
+        self.seeds = check_seeds(self.seeds)
+        self.seed = self.seeds[0]
+        super().check()
+
+    def run_dir(self, name: str, seed: int) -> Path:
+        """Where model ``name`` trained with ``seed`` lives."""
+        return self.output_path / name if len(self.seeds) == 1 else self.output_path / name / f"seed{seed}"
+
+    def train_seeds(self, source: DataSource, models: tuple[str, ...] | None = None) -> dict[str, dict[int, TrainResult]]:
+        """Every model (default: ``models``) trained with every seed: ``{model: {seed: result}}``."""
+        from dpgdiff_lite.runs import train_or_load
+
+        return {name: {seed: train_or_load(source.dataset, dataclasses.replace(self.config(name), seed=seed),
+                                           self.run_dir(name, seed), self.data, self.resume, truth=source.truth)
+                       for seed in self.seeds}
+                for name in models or self.models}
+
+    def setting(self) -> dict:
+        """What decides the numbers apart from the seed: compared with a precomputed run's record."""
+        return {"data": self.data, "preset": self.preset, "models": list(self.models), "epochs": self.epochs,
+                "protocol": self.protocol, "overrides": list(self.overrides), "device": self.torch_device.type}
+
+
+def results_dir(notebook: str) -> Path:
+    """``notebooks/results/<notebook>/``, the precomputed results of a notebook ("06"), found from the
+    notebook's own folder (Jupyter, nbval, the course runner) or beside the package."""
+    for base in (Path("results"), Path(__file__).resolve().parents[2] / "notebooks" / "results"):
+        if (base / notebook).is_dir():
+            return base / notebook
+    raise FileNotFoundError(f"no precomputed results for notebook {notebook}: notebooks/results/{notebook}/ is missing")
+
+
+def write_precomputed(frames: dict[str, pd.DataFrame], setting: dict, seconds: float, out_dir: str | Path) -> Path:
+    """Write each frame as ``<name>.csv`` and ``setting.json`` (the setting, the seeds, the measured
+    seconds) into ``out_dir``: what a notebook's PRECOMPUTED cells read back."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        frame.to_csv(out / f"{name}.csv", index=False, float_format="%.8g")
+    (out / "setting.json").write_text(json.dumps({**setting, "seconds": round(seconds, 1)}, indent=2) + "\n")
+    return out
+
+
+def read_precomputed(notebook: str) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """(the recorded setting, {name: frame}) of ``notebooks/results/<notebook>/``."""
+    folder = results_dir(notebook)
+    setting = json.loads((folder / "setting.json").read_text())
+    return setting, {path.stem: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
+
+
+def same_setting(params: SeededParams, recorded: dict) -> bool:
+    """True when ``params`` would reproduce the precomputed numbers (same setting; seeds may differ)."""
+    return all(recorded.get(key) == value for key, value in params.setting().items())
+
+
+def checked(applies: bool, statement: str, condition, **measured) -> None:
+    """:func:`claim` when ``applies`` (the notebook runs with the setting its prose describes); else
+    print the statement and the values marked as not checked, so other parameters never fail on it."""
+    if applies:
+        claim(statement, condition, **measured)
+        return
+    values = ", ".join(f"{k}={float(v):.4g}" if isinstance(v, (float, np.floating)) else f"{k}={v}"
+                       for k, v in measured.items())
+    print(f"· not checked (other parameters than the committed run's): {statement}" + (f" ({values})" if values else ""))
+
+
+def largest_difference(live: pd.DataFrame, recorded: pd.DataFrame, keys: list[str], value: str) -> float:
+    """max |live − recorded| of column ``value`` over the rows both frames hold (joined on ``keys``);
+    NaN when they share no row."""
+    joined = live[keys + [value]].merge(recorded[keys + [value]], on=keys, suffixes=("_live", "_recorded"))
+    if not len(joined):
+        return float("nan")
+    return float((joined[f"{value}_live"] - joined[f"{value}_recorded"]).abs().max())
+
+
+def static_view(view, update: Callable[..., Figure]) -> Figure:
+    """The figure ``update`` draws for the current values of the widget's controls, in their order:
+    the static copy under a widget, so it always shows what the widget starts at."""
+    return update(*(control.value for control in view.children[0].children))
+
+
+def check_reproduced(params: SeededParams, recorded: dict, live: dict, precomputed: dict,
+                     checks: dict[str, tuple[list[str], str]], tolerance: float = 1e-4) -> bool:
+    """Claim that this run reproduces the precomputed rows of every seed both hold: for each
+    ``frame: (keys, value)`` of ``checks``, the largest |live − precomputed| of ``value`` over rows
+    joined on ``keys`` stays under ``tolerance`` (the CSVs keep 6 decimals). Returns whether the
+    comparison applied (same setting and at least one shared seed); otherwise says why not."""
+    shared = sorted(set(params.seeds) & set(recorded["seeds"]))
+    if not same_setting(params, recorded) or not shared:
+        why = "another setting" if shared else f"no shared seed (this run {list(params.seeds)}, precomputed {recorded['seeds']})"
+        print(f"· not compared with the precomputed results: {why}")
+        return False
+    for name, (keys, value) in checks.items():
+        difference = largest_difference(live[name], precomputed[name], keys, value)
+        claim(f"this run's seed(s) {shared} reproduce the precomputed {name}.csv rows ({value})",
+              bool(difference < tolerance), largest_difference=difference)
+    return True

@@ -1,13 +1,20 @@
-"""Lesson 05 — Table 1 (RQ1): DPG-Diff against its baselines, trained to early stopping.
+"""Lesson 06 — Table 1 (RQ1): DPG-Diff against its baselines, trained to early stopping, over seeds.
 
 What ``06_full_training.ipynb`` computes beyond :mod:`dpgdiff_lite.runs` (which trains the models
-and lays out Table 1): the display form of the table, the summary the notebook ends with, and the
-reference solution of its exercise.
+and lays out Table 1): its parameters (with ``seeds``), the per-seed results and learning curves as
+frames, the learning curves with seed bands (plotly and PNG), the display form of the tables, the
+summary the notebook ends with, the reference solution of its exercise, and the command that
+precomputes the three-seed results the notebook shows:
+
+    python -m dpgdiff_lite.lessons.comparison --seeds 0,1,2 --out notebooks/results/06
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 import pandas as pd
@@ -15,10 +22,138 @@ from scipy import stats
 
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.evaluation import EvalResult
-from dpgdiff_lite.lessons.common import ExperimentParams, not_attempted, not_attempted_message
+from dpgdiff_lite.lessons.common import (ExperimentParams, SeededParams, figure, not_attempted,
+                                         not_attempted_message, write_precomputed)
+from dpgdiff_lite.runs import oracle_fraction, seeds_table
 from dpgdiff_lite.trainer import TrainResult
+from dpgdiff_lite.transfer import transfer
+
+Seeded = dict[str, dict[int, TrainResult]]
+"""``{model: {seed: result}}``, as :meth:`SeededParams.train_seeds` returns it."""
 
 
+@dataclass
+class TrainingParams(SeededParams):
+    """Notebook 06: the models of Table 1, trained to early stopping with every seed of ``seeds``."""
+
+    models: str | tuple[str, ...] = ("dpgdiff", "sasrec", "sasrec-single", "pop")
+    output: str = "runs/06_full_training"
+
+
+def of_seed(results: Seeded, seed: int) -> dict[str, TrainResult]:
+    """``{model: result}`` of one seed."""
+    return {name: runs[seed] for name, runs in results.items()}
+
+
+# --- frames over seeds ---------------------------------------------------------------------------
+def per_seed_frame(results: Seeded) -> pd.DataFrame:
+    """One row per (model, seed, domain, metric): the test value (×100), epochs run and seconds per
+    epoch (the layout of ``compare --seeds``'s ``per_seed.csv``)."""
+    return pd.DataFrame([{"model": name, "seed": seed, "domain": d, "metric": m, "value": r.test.table.loc[d, m],
+                          "epochs_run": r.epochs_run, "seconds_per_epoch": r.seconds_per_epoch}
+                         for name, runs in results.items() for seed, r in runs.items()
+                         for d in r.test.table.index for m in r.test.table.columns])
+
+
+def curves_frame(results: Seeded) -> pd.DataFrame:
+    """Learning curves: one row per (model, seed, epoch) with validation NDCG@10 (mean of domains,
+    the model-selection criterion) and the weighted training objective (eq. 14 for DPG-Diff)."""
+    rows = []
+    for name, runs in results.items():
+        for seed, result in runs.items():
+            history = result.history
+            if not len(history):
+                continue  # popularity: nothing trained
+            objective = sum(history[f"loss_{term}"] * w for term, w in result.config.loss_weights.items()
+                            if f"loss_{term}" in history)
+            rows += [{"model": name, "seed": seed, "epoch": int(e), "valid_NDCG@10": float(v), "objective": float(o)}
+                     for e, v, o in zip(history["epoch"], history["valid_NDCG@10"], objective)]
+    return pd.DataFrame(rows, columns=["model", "seed", "epoch", "valid_NDCG@10", "objective"])
+
+
+def best_epochs(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per model and seed: the epoch of the best validation NDCG@10 (the one kept), its value, and
+    the last epoch run (early stopping ends ``patience`` evaluations after the best)."""
+    rows = []
+    for (name, seed), part in curves.groupby(["model", "seed"], sort=False):
+        best = part.loc[part["valid_NDCG@10"].idxmax()]
+        rows.append({"model": name, "seed": seed, "best_epoch": int(best["epoch"]),
+                     "best_valid_NDCG@10": float(best["valid_NDCG@10"]), "last_epoch": int(part["epoch"].max())})
+    return pd.DataFrame(rows)
+
+
+def band(curves: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per model and epoch: mean, std (ddof 1; NaN with one seed) and count over the seeds that ran it."""
+    grouped = curves.groupby(["model", "epoch"], sort=False)[column]
+    return grouped.agg(mean="mean", std="std", n="count").reset_index()
+
+
+def transfer_table(results: Seeded, mixed: str = "sasrec", single: str = "sasrec-single") -> pd.DataFrame:
+    """SASRec on the mixed sequence s_c minus SASRec on each domain's own s_d (notebook 02's transfer),
+    paired over (seed, test case): :func:`dpgdiff_lite.transfer.transfer`."""
+    return transfer({s: r.test for s, r in results[mixed].items()},
+                    {s: r.test for s, r in results[single].items()}).reset_index()
+
+
+def seeds_table_frame(results: Seeded, ours: str = "dpgdiff") -> pd.DataFrame:
+    """:func:`dpgdiff_lite.runs.seeds_table` (Table 1 as mean and std over seeds, "Imp.", paired p)
+    as a flat frame, the layout of ``table1_seeds.csv``."""
+    return seeds_table(results, ours=ours).reset_index()
+
+
+def seeds_table_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """A ``table1_seeds.csv`` frame back in the (domain, metric) index of :func:`seeds_table`."""
+    return frame.set_index(["domain", "metric"])
+
+
+# --- the learning curves with seed bands -----------------------------------------------------------
+PLOTLY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def plot_seed_curves(curves: pd.DataFrame, title: str = ""):
+    """Learning curves with a mean ± std band over seeds: validation NDCG@10 (left) and the training
+    objective (right), one colour per model. Returns (plotly figure, matplotlib figure) for
+    :func:`dpgdiff_lite.lessons.common.interactive`; in plotly a legend entry toggles a model's
+    line and band together, and hovering shows the mean, the std and how many seeds ran that epoch."""
+    from plotly.subplots import make_subplots
+
+    panels = (("valid_NDCG@10", "valid NDCG@10 (×100, mean of domains)"), ("objective", "weighted training loss"))
+    plot = make_subplots(rows=1, cols=2, subplot_titles=("model selection", "training objective (eq. 14)"))
+    static = figure(8, 2.9)
+    axes = static.subplots(1, 2)
+    for i, name in enumerate(dict.fromkeys(curves["model"])):
+        colour = PLOTLY_COLOURS[i % len(PLOTLY_COLOURS)]
+        for col, (ax, (column, label)) in enumerate(zip(axes, panels), start=1):
+            stats_ = band(curves[curves["model"] == name], column)
+            x, mean, std = stats_["epoch"].tolist(), stats_["mean"].round(3).tolist(), stats_["std"].fillna(0).round(3)
+            low, high = (stats_["mean"] - std).round(3).tolist(), (stats_["mean"] + std).round(3).tolist()
+            plot.add_scatter(x=x + x[::-1], y=high + low[::-1], fill="toself", fillcolor=_rgba(colour, 0.2),
+                             line={"width": 0}, hoverinfo="skip", legendgroup=name, showlegend=False, row=1, col=col)
+            plot.add_scatter(x=x, y=mean, mode="lines+markers", name=name, legendgroup=name, showlegend=col == 1,
+                             line={"color": colour}, customdata=list(zip(std.tolist(), stats_["n"].tolist())),
+                             hovertemplate=f"{name}<br>epoch %{{x}}<br>mean %{{y:.2f}} ± %{{customdata[0]:.2f}}"
+                                           f"<br>%{{customdata[1]}} seed(s)<extra></extra>", row=1, col=col)
+            ax.fill_between(x, low, high, color=f"C{i}", alpha=0.2, linewidth=0)
+            ax.plot(x, mean, marker=".", color=f"C{i}", label=name)
+            ax.set(xlabel="epoch", ylabel=label)
+            plot.update_xaxes(title_text="epoch", row=1, col=col)
+            plot.update_yaxes(title_text=label, row=1, col=col)
+    axes[0].set_title("model selection")
+    axes[1].set_title("training objective (eq. 14)")
+    axes[0].legend(fontsize=8)
+    if title:
+        static.suptitle(title, fontsize=9)
+    plot.update_layout(title={"text": title, "font": {"size": 13}}, height=360, width=900,
+                       margin={"l": 60, "r": 20, "t": 60, "b": 50})
+    return plot, static
+
+
+# --- display and summary ------------------------------------------------------------------------
 def format_table1(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     """Table 1 for display: metrics rounded, p-values in two significant digits (when present)."""
     shown = table.round(decimals)
@@ -62,6 +197,61 @@ def describe_table1(summary: dict, ours: str = "dpgdiff") -> str:
     return "\n".join(lines)
 
 
+# --- the precomputed results ------------------------------------------------------------------------
+def seed_frames(results: Seeded, source) -> dict[str, pd.DataFrame]:
+    """Everything the notebook's PRECOMPUTED cells read, computed from trained runs: ``per_seed``,
+    ``curves``, ``table1_seeds`` (when DPG-Diff and another model ran), ``transfer`` (when SASRec and
+    sasrec-single ran) and ``oracle`` (synthetic data)."""
+    frames = {"per_seed": per_seed_frame(results), "curves": curves_frame(results)}
+    if "dpgdiff" in results and len(results) > 1:
+        frames["table1_seeds"] = seeds_table_frame(results)
+    if {"sasrec", "sasrec-single"} <= set(results):
+        frames["transfer"] = transfer_table(results)
+    fraction = oracle_fraction(of_seed(results, next(iter(next(iter(results.values()))))), source)
+    if fraction is not None:
+        frames["oracle"] = fraction[["oracle NDCG@10"]].reset_index()
+    return frames
+
+
+def precompute(params: TrainingParams, out_dir: str) -> dict[str, pd.DataFrame]:
+    """Train every model with every seed and write :func:`seed_frames` and the setting to ``out_dir``."""
+    started = time.perf_counter()
+    source = params.load()
+    frames = seed_frames(params.train_seeds(source), source)
+    write_precomputed(frames, {**params.setting(), "seeds": list(params.seeds)}, time.perf_counter() - started, out_dir)
+    return frames
+
+
+def parser(prog: str, default_out: str, default_runs: str) -> argparse.ArgumentParser:
+    """The options every lesson's precompute command shares (notebooks 06–08)."""
+    p = argparse.ArgumentParser(prog=prog, description="precompute a notebook's results over seeds")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated model seeds")
+    p.add_argument("--out", default=default_out, help="folder for the CSV files and setting.json")
+    p.add_argument("--runs", default=default_runs, help="folder for the run folders (reused when present)")
+    p.add_argument("--data", default="synthetic")
+    p.add_argument("--preset", default="teaching")
+    p.add_argument("--models", default=None, help="comma-separated models (default: the notebook's)")
+    p.add_argument("--overrides", default="", help="comma-separated key=value config fields")
+    p.add_argument("--epochs", type=int, default=0)
+    return p
+
+
+def params_from(args: argparse.Namespace, cls: type[SeededParams]) -> SeededParams:
+    """The notebook's parameter dataclass from a precompute command's options."""
+    chosen = {"models": args.models} if args.models else {}
+    return cls(data=args.data, preset=args.preset, seeds=args.seeds, output=args.runs, overrides=args.overrides,
+               epochs=args.epochs, **chosen)
+
+
+def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """``python -m dpgdiff_lite.lessons.comparison --seeds 0,1,2 --out notebooks/results/06``."""
+    args = parser("python -m dpgdiff_lite.lessons.comparison", "notebooks/results/06",
+                  "runs/precompute/06_full_training").parse_args(argv)
+    started = time.perf_counter()
+    frames = precompute(params_from(args, TrainingParams), args.out)
+    print(f"wrote {', '.join(sorted(frames))} to {args.out} in {time.perf_counter() - started:.0f} s")
+    return frames
+
 
 # --- exercise -------------------------------------------------------------------------------------
 def improvement_and_p_by_hand(ours: EvalResult, other: EvalResult, domain: str,
@@ -90,3 +280,7 @@ def check_improvement(fn: Callable, results: dict[str, TrainResult], table: pd.D
     ok = abs(imp - want_imp) < 0.05 + 1e-9 and math.isclose(p, want_p, rel_tol=1e-6, abs_tol=1e-12)
     return (f"correct: {domain} {metric} vs {other}: Imp. {imp:.1f}%, p = {p:.3g}" if ok else
             f"mismatch: got Imp. {imp:.2f}%, p = {p:.4g}; Table 1 says {want_imp:.1f}%, p = {want_p:.4g}")
+
+
+if __name__ == "__main__":
+    main()

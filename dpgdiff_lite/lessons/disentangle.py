@@ -1,4 +1,4 @@
-"""Lesson 02 — the Problem Formulation (s_c, s_x, s_y) and the Disentangled Encoder (paper eq. 8).
+"""Lesson 03 — the Problem Formulation (s_c, s_x, s_y) and the Disentangled Encoder (paper eq. 8).
 
 Everything ``03_disentangled_encoding.ipynb`` computes or draws lives here, so it is tested: the
 timeline of one user's mixed sequence and its per-domain split, the guidance read off a model, a PCA
@@ -40,7 +40,7 @@ class LessonParams:
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
     seed: int = 0
-    epochs: int = 5  # DPG-Diff and SASRec training epochs; the teaching preset's 15 would take a minute
+    epochs: int = 5  # DPG-Diff and SASRec training epochs (the teaching preset stops early after about 8)
     dim: int = 64  # embedding size (the teaching preset's)
     probe_alpha: float = 10.0  # ridge penalty of the linear probe (on standardised features)
     test_fraction: float = 0.3  # users held out to score the probe
@@ -232,6 +232,86 @@ def plot_projections(stages: dict[str, dict[str, np.ndarray]], colour: np.ndarra
                 ax.set_ylabel("PC 2", fontsize=8)
     fig.suptitle(f"colour = the user's {colour_name} (planted); {len(shown)} of {n} users drawn", fontsize=9)
     return fig
+
+
+def latest_labels(dataset: CrossDomainDataset, truth: SyntheticTruth) -> np.ndarray:
+    """The planted label (0 invariant, 1 specific, 2 noise) of each user's latest validation-history
+    event, ordered as ``dataset.valid.users``: what the guidance at the last position has just read."""
+    return np.array([labels[-1] for labels in truth.valid_labels.histories])
+
+
+def projection_figure_3d(stages: dict[str, dict[str, np.ndarray]], users: np.ndarray, topic: np.ndarray,
+                         latest: np.ndarray, max_points: int = 300, seed: int = 0):
+    """A 3-D PCA (:class:`~dpgdiff_lite.lessons.common.Projection`, fitted on all users) of each
+    representation (columns) at each stage (rows, e.g. before / after training), as (plotly figure,
+    matplotlib figure) for :func:`dpgdiff_lite.lessons.common.interactive`. Colour = ``topic`` (the
+    user's dominant planted shared topic); in plotly, hovering a point names the user, that topic and
+    the planted label of the user's latest event (``latest``), and every panel rotates and zooms.
+    ``max_points`` users (the same in every panel) keep the output small."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    names = list(next(iter(stages.values())))
+    shown = np.sort(np.random.default_rng(seed).permutation(len(users))[:max_points])
+    hover = [f"user {users[i]} · shared topic {topic[i]} · latest event {LABEL_NAMES[int(latest[i])]}" for i in shown]
+    titles = [f"{name} ({stage})" for stage in stages for name in names]
+    plot = make_subplots(rows=len(stages), cols=len(names), specs=[[{"type": "scene"}] * len(names)] * len(stages),
+                         subplot_titles=titles, vertical_spacing=0.04, horizontal_spacing=0.01)
+    static = figure(2.6 * len(names), 2.6 * len(stages) + 0.3)
+    colours = {"colorscale": "Turbo", "cmin": 0, "cmax": int(topic.max())}
+    for r, (stage, views) in enumerate(stages.items()):
+        for c, name in enumerate(names):
+            projection = Projection.fit(views[name], k=3)
+            xyz = projection(views[name][shown]).round(2)  # (shown, 3)
+            plot.add_trace(go.Scatter3d(x=xyz[:, 0].tolist(), y=xyz[:, 1].tolist(), z=xyz[:, 2].tolist(),
+                                        mode="markers", text=hover, hovertemplate="%{text}<extra></extra>",
+                                        showlegend=False, marker={"size": 2, "color": topic[shown].tolist(), **colours}),
+                           row=r + 1, col=c + 1)
+            index = r * len(names) + c + 1
+            scene = "scene" if index == 1 else f"scene{index}"  # plotly's names of the 3-D panels
+            plot.update_layout(**{scene: {f"{a}axis": {"title": f"PC {k + 1}", "showticklabels": False}
+                                          for k, a in enumerate("xyz")}})
+            ax = static.add_subplot(len(stages), len(names), r * len(names) + c + 1, projection="3d")
+            ax.scatter(*xyz.T, c=topic[shown], cmap="turbo", vmin=0, vmax=int(topic.max()), s=3, linewidths=0)
+            ax.set_title(f"{name} ({stage})", fontsize=8)
+            ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+    caption = f"3-D PCA; colour = the user's dominant planted shared topic; {len(shown)} of {len(users)} users drawn"
+    static.suptitle(caption, fontsize=9)
+    plot.update_layout(title={"text": caption, "font": {"size": 12}}, height=330 * len(stages), width=960,
+                       margin={"l": 0, "r": 0, "t": 60, "b": 0})
+    return plot, static
+
+
+def neighbour_agreement(points: np.ndarray, classes: np.ndarray, k: int = 10) -> float:
+    """The mean fraction of each point's ``k`` nearest neighbours (Euclidean, itself excluded) that share
+    its class: 1 when classes form clean regions, about :func:`chance_agreement` when they are mixed."""
+    x = torch.as_tensor(np.asarray(points, np.float64))
+    distances = torch.cdist(x, x)  # (N, N)
+    distances.fill_diagonal_(float("inf"))
+    neighbours = distances.topk(k, largest=False).indices.numpy()  # (N, k)
+    return float((classes[neighbours] == classes[:, None]).mean())
+
+
+def chance_agreement(classes: np.ndarray) -> float:
+    """The agreement of :func:`neighbour_agreement` when neighbours are random: Σ_c (share of class c)²."""
+    shares = np.bincount(classes) / len(classes)
+    return float((shares ** 2).sum())
+
+
+def neighbour_table(stages: dict[str, dict[str, np.ndarray]], topic: np.ndarray, latest: np.ndarray,
+                    k: int = 10) -> pd.DataFrame:
+    """For each stage and representation: how often a user's ``k`` nearest neighbours share its dominant
+    shared topic, in the 3-D PCA the figure draws and in all D dimensions, and how often they share the
+    planted label of its latest event (3-D PCA), each beside its chance level."""
+    rows = {}
+    for stage, views in stages.items():
+        for name, points in views.items():
+            flat = Projection.fit(points, k=3)(points)
+            rows[f"{name} ({stage})"] = {
+                "topic, 3-D PCA": neighbour_agreement(flat, topic, k), "topic, all dims": neighbour_agreement(points, topic, k),
+                "topic, chance": chance_agreement(topic), "latest label, 3-D PCA": neighbour_agreement(flat, latest, k),
+                "latest label, chance": chance_agreement(latest)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("representation")
 
 
 # --- the linear probe ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Lesson 03 — the guided reverse process (paper §Disentangled Preference Guided Diffusion Process,
+"""Lesson 04 — the guided reverse process (paper §Disentangled Preference Guided Diffusion Process,
 eq. 9) and inference (§Optimization and Inference, eq. 15).
 
 Everything ``04_guided_denoising.ipynb`` computes or draws lives here, so it is tested: the decoder's
@@ -6,7 +6,7 @@ cross-attention read off a model and labelled with the planted truth, the revers
 x_T → x̂_0 projected onto the item embeddings, the guided-vs-unguided comparison, the noise-injection
 widget and the reference solutions of the exercises. The model itself is :mod:`dpgdiff_lite.model`
 (``context``, ``guidance``, ``denoise``, ``generate``, ``score``) and :mod:`dpgdiff_lite.denoiser`;
-this module only calls their public methods. NDCG@10 against k is lesson 06's
+this module only calls their public methods. NDCG@10 against k is lesson 07's
 :func:`~dpgdiff_lite.lessons.robustness.step_curve`, the oracle's share :func:`dpgdiff_lite.runs.oracle_fraction`.
 
 Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
@@ -48,7 +48,7 @@ class LessonParams:
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
     seed: int = 0
-    epochs: int = 5  # training epochs per model (the teaching preset's 15: over a minute per model on a CPU)
+    epochs: int = 5  # training epochs per model (the teaching preset stops early after about 8)
     dim: int = 64  # embedding size (the teaching preset's)
     n_attention: int = 1000  # test users averaged in the attention-by-label table
     steps: tuple[int, ...] = (1, 4, 32)  # reverse steps k measured on the validation split
@@ -177,6 +177,35 @@ def plot_attention(weights: Tensor, tokens: pd.DataFrame, items: np.ndarray, lab
            ylabel="query: position, item, label", title=title)
     fig.colorbar(image, ax=ax, shrink=0.8, label="attention weight")
     return fig
+
+
+def attention_figure(weights: Tensor, tokens: pd.DataFrame, items: np.ndarray, labels: np.ndarray,
+                     offsets: np.ndarray, domain_names: tuple[str, ...] = ("X", "Y"), title: str = ""):
+    """One user's cross-attention as (plotly figure, matplotlib figure) for
+    :func:`dpgdiff_lite.lessons.common.interactive`: the heatmap of :func:`plot_attention`, and in plotly
+    a hover on every cell naming the query's and the memory token's item, domain and planted label
+    and the weight (blocked, future tokens are blank)."""
+    import plotly.graph_objects as go
+
+    rows = np.flatnonzero(items != PAD)
+    columns = np.flatnonzero(tokens["kind"].to_numpy() != "padding")
+    w = weights.numpy()[np.ix_(rows, columns)]  # (events, tokens)
+    domains = domain_of(items[rows], offsets)
+    queries = [f"query {i}: item {items[i]}, domain {domain_names[d]}, {LABEL_NAMES[int(labels[i])]}"
+               for i, d in zip(rows, domains)]
+    kept = tokens.iloc[columns]
+    keys = ["null token (no guidance)" if kind == "null" else f"item {item}, domain {domain}, {kind}"
+            for kind, item, domain in zip(kept["kind"], kept["item"], kept["domain"])]
+    z = np.where(np.isclose(w, 0.0), None, w.round(4)).tolist()
+    hover = [[f"{q}<br>attends to {k}" for k in keys] for q in queries]
+    plot = go.Figure(go.Heatmap(z=z, x=kept["tick"].tolist(), y=[f"{i}: {items[i]} {LABEL_LETTERS[int(labels[i])]}" for i in rows],
+                                customdata=hover, colorscale="Viridis", zmin=0.0, colorbar={"title": "weight"},
+                                hovertemplate="%{customdata}<br>weight %{z:.3f}<extra></extra>"))
+    plot.update_layout(title={"text": title, "font": {"size": 13}}, width=760, height=140 + 26 * len(rows),
+                       xaxis={"title": "memory token (null | Encoder_x events | Encoder_y events)", "tickangle": -90},
+                       yaxis={"title": "query: position, item, label", "autorange": "reversed"},
+                       margin={"l": 120, "r": 20, "t": 50, "b": 110}, template="plotly_white")
+    return plot, plot_attention(weights, tokens, items, labels, title=title)
 
 
 def memory_recency(batch: Batch) -> np.ndarray:
@@ -375,6 +404,65 @@ def comparison_table(results: dict[str, TrainResult], source: DataSource) -> pd.
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
+# --- eq. (15) taken apart ---------------------------------------------------------------------------
+EQ15_PARTS = ("x̂_0 alone", "ĝ_d alone", "x̂_0 + ĝ_d")
+"""The rankings :class:`PartScorer` gives: by x̂_0ᵀE_d (the diffusion part), by ĝ_dᵀE_d (the encoders'
+preference, eq. 12's score) and by their sum (eq. 15, the model's own score)."""
+
+
+class PartScorer:
+    """A :class:`~dpgdiff_lite.recommender.Scorer` ranking by one part of eq. (15) of a trained model.
+
+    ``part`` is one of :data:`EQ15_PARTS`. x̂_0 is generated exactly as ``model.score`` does (same
+    ``inference_seed``, same k), so the sum reproduces the model's own scores.
+    """
+
+    def __init__(self, model: DPGDiff, part: str):
+        if part not in EQ15_PARTS:
+            raise ValueError(f"part must be one of {', '.join(EQ15_PARTS)}, got {part!r}")
+        if part != EQ15_PARTS[0] and not model.config.variant_flags[0]:
+            raise ValueError(f"{model.config.model!r} has no Disentangled Encoder, so no ĝ_d: only {EQ15_PARTS[0]!r}")
+        self.model, self.part = model, part
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @torch.no_grad()
+    def score(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
+        model = self.model.eval()
+        generator = torch.Generator(device=batch.items.device).manual_seed(model.config.inference_seed)
+        x0_hat, guidance = model.generate(batch, steps=steps, generator=generator)  # (B, D)
+        if self.part == EQ15_PARTS[0]:
+            user = x0_hat
+        else:
+            preference = model.preferences(guidance)[domain][:, -1]  # ĝ_d at the last position, (B, D)
+            user = preference if self.part == EQ15_PARTS[1] else x0_hat + preference
+        return user @ model.items.table(domain).T  # (B, n_items[domain])
+
+
+def eq15_parts(result: TrainResult, dataset: CrossDomainDataset, split: str = "test") -> pd.DataFrame:
+    """Test NDCG@10 (×100) per domain when ranking by each part of eq. (15) of a trained model: one
+    row per part (:data:`EQ15_PARTS`; only x̂_0 for a model without ĝ_d), columns the domains and
+    their mean. The last row equals ``result.test``."""
+    from dpgdiff_lite.trainer import run_evaluation
+
+    parts = EQ15_PARTS if result.config.variant_flags[0] else EQ15_PARTS[:1]
+    rows = {part: _ndcg_row(run_evaluation(PartScorer(result.model, part), dataset, result.config, split).table["NDCG@10"])
+            for part in parts}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("ranked by")
+
+
+def eq15_table(results: dict[str, TrainResult], dataset: CrossDomainDataset, split: str = "test") -> pd.DataFrame:
+    """:func:`eq15_parts` of several trained models, one block of rows per model (index: model, ranked by)."""
+    return pd.concat({name: eq15_parts(result, dataset, split) for name, result in results.items()}, names=["model"])
+
+
+def eq15_gain(table: pd.DataFrame) -> pd.Series:
+    """What adding x̂_0 to ĝ_d buys, per column of :func:`eq15_parts`: NDCG@10 of the sum minus that of ĝ_d alone."""
+    return table.loc[EQ15_PARTS[2]] - table.loc[EQ15_PARTS[1]]
+
+
 # --- test-time noise on one user -----------------------------------------------------------------
 @dataclass
 class NoisyRanking:
@@ -443,6 +531,21 @@ def noisy_ranking(model, dataset: CrossDomainDataset, truth: SyntheticTruth, cas
     labels = np.where(source == PAD, PAD, split_labels(truth, split)[case][np.maximum(source, 0)])
     return NoisyRanking(rate, history, noisy, labels, int(cases.targets[case]), target_rank(scores, target),
                         len(scores), table)
+
+
+def noise_summary(model, dataset: CrossDomainDataset, truth: SyntheticTruth, case: int, rates: tuple[float, ...],
+                  seed: int = 0) -> pd.DataFrame:
+    """What :func:`noise_widget` shows at each rate, as numbers: events injected, the target's rank, and how
+    many top-10 places hold a topic that only injected events brought in (the red bars)."""
+    rows = {}
+    for rate in rates:
+        result = noisy_ranking(model, dataset, truth, case, rate, seed)
+        clean = set(truth.item_topic[result.noisy[~result.injected]].tolist())
+        brought = set(truth.item_topic[result.noisy[result.injected]].tolist()) - clean
+        topics = truth.item_topic[result.top["item"].to_numpy()]
+        rows[rate] = {"injected": int(result.injected.sum()), "events": len(result.noisy), "target rank": result.rank,
+                      "top-10 places of injected-only topics": int(np.isin(topics, list(brought)).sum())}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("noise rate r")
 
 
 def plot_noisy_ranking(result: NoisyRanking, truth: SyntheticTruth, offsets: np.ndarray) -> Figure:

@@ -1,9 +1,12 @@
-"""Lesson 06 — robustness to noisy histories (Figure 3, RQ3), the number of reverse steps (Figure 4,
+"""Lesson 07 — robustness to noisy histories (Figure 3, RQ3), the number of reverse steps (Figure 4,
 RQ4), and the question the paper leaves open: noise in the training sequences.
 
 Everything ``07_robustness_and_steps.ipynb`` computes or draws beyond training: its papermill
-parameters, the robustness and step curves, two widgets, the training-noise experiment, the
-summary and the reference solution of its exercise.
+parameters (with ``seeds``), the robustness and step curves over seeds with their bands, two
+widgets, the training-noise experiment with paired tests over (seed, case), the summary, the
+reference solution of its exercise, and the command that precomputes the three-seed results:
+
+    python -m dpgdiff_lite.lessons.robustness --seeds 0,1,2 --out notebooks/results/07
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,10 +27,16 @@ from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.sources import DataSource
-from dpgdiff_lite.lessons.common import (ExperimentParams, check_int, figure, float_slider, int_slider, names,
-                                         not_attempted, not_attempted_message, numbers, widget)
+from scipy import stats
+
+from dpgdiff_lite.lessons.common import (SeededParams, check_int, figure, float_slider, int_slider, names,
+                                         not_attempted, not_attempted_message, numbers, widget, write_precomputed)
 from dpgdiff_lite.runs import train_or_load
 from dpgdiff_lite.trainer import TrainResult, run_evaluation
+from dpgdiff_lite.transfer import paired_difference
+
+Seeded = Mapping[str, Mapping[int, TrainResult]]
+"""``{model: {seed: result}}``, as :meth:`SeededParams.train_seeds` returns it."""
 
 
 DEFAULT_NOISE_RATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -36,9 +46,10 @@ PAPER_RETENTION = 0.85
 
 
 @dataclass
-class RobustnessParams(ExperimentParams):
+class RobustnessParams(SeededParams):
     """Notebook 07: test-time noise rates (Figure 3), step counts (Figure 4; empty = 1, 2, 5, 10,
-    20, T) and the training-time noise experiment (``train_noise`` on ``train_noise_models``)."""
+    20, T) and the training-time noise experiment (``train_noise`` on ``train_noise_models``), for
+    every model seed of ``seeds``; ``noise_seed`` fixes the injected noise, the same for every seed."""
 
     models: str | tuple[str, ...] = ("dpgdiff", "sasrec", "diff")
     output: str = "runs/07_robustness_and_steps"
@@ -105,19 +116,80 @@ def robustness_curve(trained: dict[str, TrainResult], dataset: CrossDomainDatase
     return curve
 
 
+def over_seeds(trained: Seeded, curve_of: Callable[[dict[str, TrainResult]], pd.DataFrame]) -> pd.DataFrame:
+    """``curve_of`` (a function of ``{model: result}``) for every seed, with a ``seed`` column after ``model``."""
+    seeds = list(next(iter(trained.values())))
+    frames = []
+    for seed in seeds:
+        frame = curve_of({name: runs[seed] for name, runs in trained.items()})
+        frame.insert(1, "seed", seed)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def robustness_curves(trained: Seeded, dataset: CrossDomainDataset, rates: tuple[float, ...] = DEFAULT_NOISE_RATES,
+                      seed: int = 0) -> pd.DataFrame:
+    """:func:`robustness_curve` for every model seed (the same noisy histories for all): columns model,
+    seed, noise_rate, domain, NDCG@10, retention."""
+    return over_seeds(trained, lambda runs: robustness_curve(runs, dataset, rates, seed))
+
+
+def mean_and_std(curve: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Mean, std (ddof 1; 0 with a single seed) and number of seeds of ``value`` per ``by`` group."""
+    grouped = curve.groupby(by, sort=False)[value]
+    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def _draw_band(ax, x, stats_: pd.DataFrame, **style) -> None:
+    line, = ax.plot(x, stats_["mean"], marker="o", markersize=3, **style)
+    if (stats_["n"] > 1).any():
+        ax.fill_between(x, stats_["mean"] - stats_["std"], stats_["mean"] + stats_["std"], color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+
+
 def plot_robustness(curve: pd.DataFrame) -> Figure:
-    """Figure 3: NDCG@10 retention against the test-time noise rate, one panel per domain."""
+    """Figure 3: NDCG@10 retention against the test-time noise rate, one panel per domain; with a
+    ``seed`` column, the mean over seeds with a ± std band."""
     domains = list(dict.fromkeys(curve["domain"]))
     fig = figure(4 * len(domains), 2.8)
     axes = np.atleast_1d(fig.subplots(1, len(domains), sharey=True))
     for ax, domain in zip(axes, domains):
         for name, rows in curve[curve["domain"] == domain].groupby("model", sort=False):
-            ax.plot(100 * rows["noise_rate"], rows["retention"], marker="o", label=name)
+            stats_ = mean_and_std(rows, ["noise_rate"], "retention")
+            _draw_band(ax, 100 * stats_["noise_rate"], stats_, label=name)
         ax.axhline(PAPER_RETENTION, color="grey", linestyle=":", linewidth=1, label="paper: DPG-Diff at 30%")
         ax.set(xlabel="test-time noise rate (%)", title=f"domain {domain}")
     axes[0].set_ylabel("NDCG@10 / NDCG@10 at noise 0")
+    n_seeds = curve["seed"].nunique() if "seed" in curve else 1
+    if n_seeds > 1:
+        fig.suptitle(f"mean ± std over {n_seeds} seeds", fontsize=9)
     axes[0].legend(fontsize=8)
     return fig
+
+
+def retention_table(curve: pd.DataFrame, rate: float | None = None) -> pd.DataFrame:
+    """Retention at ``rate`` (default: the largest) per model and domain: mean, std and seeds."""
+    rate = curve["noise_rate"].max() if rate is None else rate
+    return mean_and_std(curve[np.isclose(curve["noise_rate"], rate)], ["model", "domain"], "retention")
+
+
+def retention_test(curve: pd.DataFrame, ours: str, other: str, rate: float | None = None) -> pd.DataFrame:
+    """Per domain: retention of ``ours`` minus ``other`` at ``rate`` (default: the largest), mean and
+    std over seeds, and the paired t-test over seeds (each seed one pair; NaN p below two seeds)."""
+    rate = curve["noise_rate"].max() if rate is None else rate
+    at = curve[np.isclose(curve["noise_rate"], rate)]
+    rows = []
+    for domain in dict.fromkeys(at["domain"]):
+        a = at[(at["model"] == ours) & (at["domain"] == domain)].set_index("seed")["retention"]
+        b = at[(at["model"] == other) & (at["domain"] == domain)].set_index("seed")["retention"].loc[a.index]
+        diff = a - b
+        p = float(stats.ttest_rel(a, b).pvalue) if len(a) > 1 else float("nan")
+        rows.append({"domain": domain, "ours": ours, "other": other, "noise_rate": rate, "retention ours": a.mean(),
+                     "retention other": b.mean(), "diff": diff.mean(),
+                     "std": diff.std(ddof=1) if len(a) > 1 else float("nan"), "p": p, "n_seeds": len(a)})
+    return pd.DataFrame(rows)
 
 
 def noise_widget(trained: dict[str, TrainResult], dataset: CrossDomainDataset, seed: int = 0,
@@ -170,15 +242,29 @@ def step_curve(trained: dict[str, TrainResult], dataset: CrossDomainDataset, ste
     return pd.DataFrame(rows, columns=["model", "steps", "domain", "NDCG@10", "seconds"])
 
 
+def step_curves(trained: Seeded, dataset: CrossDomainDataset, steps: tuple[int, ...],
+                split: str = "test") -> pd.DataFrame:
+    """:func:`step_curve` for every model seed: columns model, seed, steps, domain, NDCG@10, seconds."""
+    return over_seeds(trained, lambda runs: step_curve(runs, dataset, steps, split))
+
+
+def best_steps(curve: pd.DataFrame) -> pd.DataFrame:
+    """Per model (and seed, when the curve has one): the k with the highest NDCG@10 (mean of domains)."""
+    by = ["model", "seed"] if "seed" in curve else ["model"]
+    mean = curve.groupby(by + ["steps"], sort=False)["NDCG@10"].mean().reset_index()
+    return mean.loc[mean.groupby(by, sort=False)["NDCG@10"].idxmax()].rename(
+        columns={"steps": "best k", "NDCG@10": "NDCG@10 at best k"}).reset_index(drop=True)
+
+
 def _plot_steps(ax_ndcg, ax_time, curve: pd.DataFrame) -> None:
     styles = ["-", "--", ":", "-."]
     for i, (name, rows) in enumerate(curve.groupby("model", sort=False)):
         colour = f"C{i}"
         for j, (domain, part) in enumerate(rows.groupby("domain", sort=False)):
-            ax_ndcg.plot(part["steps"], part["NDCG@10"], marker="o", color=colour, linestyle=styles[j % 4],
-                         label=f"{name} {domain}")
-        timing = rows.drop_duplicates("steps")
-        ax_time.plot(timing["steps"], timing["seconds"], marker="o", color=colour, label=name)
+            stats_ = mean_and_std(part, ["steps"], "NDCG@10")
+            _draw_band(ax_ndcg, stats_["steps"], stats_, color=colour, linestyle=styles[j % 4], label=f"{name} {domain}")
+        timing = mean_and_std(rows.drop_duplicates(["steps", "seed"] if "seed" in rows else ["steps"]), ["steps"], "seconds")
+        _draw_band(ax_time, timing["steps"], timing, color=colour, label=name)
     for ax in (ax_ndcg, ax_time):
         ax.set_xscale("log")
         ax.set_xlabel("inference steps k (log scale)")
@@ -189,9 +275,13 @@ def _plot_steps(ax_ndcg, ax_time, curve: pd.DataFrame) -> None:
 
 
 def plot_steps(curve: pd.DataFrame) -> Figure:
-    """Figure 4: NDCG@10 and scoring time against the number of inference steps."""
+    """Figure 4: NDCG@10 and scoring time against the number of inference steps; with a ``seed``
+    column, the mean over seeds with a ± std band."""
     fig = figure(8, 2.8)
     _plot_steps(*fig.subplots(1, 2), curve)
+    n_seeds = curve["seed"].nunique() if "seed" in curve else 1
+    if n_seeds > 1:
+        fig.suptitle(f"mean ± std over {n_seeds} seeds", fontsize=9)
     return fig
 
 
@@ -224,29 +314,57 @@ def with_noisy_training(dataset: CrossDomainDataset, rate: float, seed: int = 0)
     return dataclasses.replace(dataset, train=inject_noise_split(dataset.train, rate, dataset.offsets, seed=seed))
 
 
-def train_noise_experiment(source: DataSource, params: RobustnessParams, clean: dict[str, TrainResult],
-                           out_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, TrainResult]]:
-    """Train ``params.train_noise_models`` again on noisy training sequences; evaluate both twins on
-    clean test histories and on test histories with the same noise rate.
+def train_noise_seeds(source: DataSource, params: RobustnessParams, clean: Seeded,
+                      out_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Train ``params.train_noise_models`` again on noisy training sequences, with every seed of
+    ``clean`` (``{model: {seed: clean-trained result}}``); evaluate both twins on clean test histories
+    and on test histories with the same noise rate. One seed trains into
+    ``out_dir/<model>-train-noise<r>/``, several into ``…/seed<k>/``.
 
-    Returns (frame with columns model, trained_on, domain, clean test, noisy test; the noisy-trained runs).
+    Returns (frame: model, seed, trained_on, domain, clean test, noisy test;
+    tests: per model, test and domain, noisy-trained minus clean-trained NDCG@10 paired over
+    (seed, case) — :func:`dpgdiff_lite.transfer.paired_difference`; the noisy-trained runs).
     """
     dataset, rate, seed = source.dataset, params.train_noise, params.noise_seed
     noisy_data = with_noisy_training(dataset, rate, seed)
     noisy_test = noisy_histories(dataset, rate, seed)
     out = Path(out_dir) if out_dir is not None else None
     label = f"noisy {rate:.0%}"
-    rows, noisy_runs = [], {}
+    tests = {"clean test": None, f"test {label}": noisy_test}
+    rows, test_rows, noisy_runs = [], [], {}
     for name in params.train_noise_models:
-        run_dir = out / f"{name}-train-noise{round(100 * rate)}" if out else None
-        noisy_runs[name] = train_or_load(noisy_data, params.config(name), run_dir,
-                                         f"{params.data}|train-noise={rate}|seed={seed}", params.resume)
-        for trained_on, result in (("clean", clean[name]), (label, noisy_runs[name])):
-            scores = {test: run_evaluation(result.model, dataset, result.config, "test", histories=h).table["NDCG@10"]
-                      for test, h in (("clean test", None), (f"test {label}", noisy_test))}
-            rows += [{"model": name, "trained_on": trained_on, "domain": d,
-                      **{test: float(s[d]) for test, s in scores.items()}} for d in dataset.domain_names]
-    return pd.DataFrame(rows), noisy_runs
+        seeds = list(clean[name])
+        noisy_runs[name] = {}
+        scored: dict[tuple[str, str], dict] = {}
+        for s in seeds:
+            run_dir = out / f"{name}-train-noise{round(100 * rate)}" if out else None
+            if run_dir is not None and len(seeds) > 1:
+                run_dir = run_dir / f"seed{s}"
+            noisy_runs[name][s] = train_or_load(noisy_data, dataclasses.replace(params.config(name), seed=s), run_dir,
+                                                f"{params.data}|train-noise={rate}|seed={seed}", params.resume)
+            for trained_on, result in (("clean", clean[name][s]), (label, noisy_runs[name][s])):
+                for test, histories in tests.items():
+                    scored.setdefault((trained_on, test), {})[s] = run_evaluation(
+                        result.model, dataset, result.config, "test", histories=histories)
+                rows += [{"model": name, "seed": s, "trained_on": trained_on, "domain": d,
+                          **{test: float(scored[trained_on, test][s].table.loc[d, "NDCG@10"]) for test in tests}}
+                         for d in dataset.domain_names]
+        for test in tests:
+            diff = paired_difference(scored[label, test], scored["clean", test], names=(label, "clean"))
+            test_rows += [{"model": name, "test": test, "domain": d, "clean-trained": row["mean_b"],
+                           "noisy-trained": row["mean_a"], "diff": row["diff"], "std": row["std"], "p": row["p"],
+                           "n_seeds": int(row["n_seeds"])} for d, row in diff.iterrows()]
+    return pd.DataFrame(rows), pd.DataFrame(test_rows), noisy_runs
+
+
+def train_noise_experiment(source: DataSource, params: RobustnessParams, clean: dict[str, TrainResult],
+                           out_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, TrainResult]]:
+    """:func:`train_noise_seeds` for the one seed ``params.seed`` of ``clean`` (``{model: result}``).
+
+    Returns (frame with columns model, trained_on, domain, clean test, noisy test; the noisy-trained runs).
+    """
+    frame, _, runs = train_noise_seeds(source, params, {name: {params.seed: clean[name]} for name in clean}, out_dir)
+    return frame.drop(columns="seed"), {name: by_seed[params.seed] for name, by_seed in runs.items()}
 
 
 def describe_train_noise(frame: pd.DataFrame) -> str:
@@ -261,11 +379,25 @@ def describe_train_noise(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def describe_train_noise_tests(tests: pd.DataFrame, alpha: float = 0.05) -> str:
+    """One sentence per model, test and domain of :func:`train_noise_seeds`' tests: the change noisy
+    training made, in points and per cent, its std over seeds and the paired p."""
+    lines = []
+    for _, row in tests.iterrows():
+        verdict = "significant" if row["p"] < alpha else "not significant"
+        lines.append(f"{row['model']} {row['domain']}, {row['test']}: noisy-trained {row['noisy-trained']:.2f} vs "
+                     f"clean-trained {row['clean-trained']:.2f} ({row['diff']:+.2f}, "
+                     f"{100 * row['diff'] / row['clean-trained']:+.0f}%, std {row['std']:.2f} over "
+                     f"{row['n_seeds']} seeds; paired p = {row['p']:.2g}, {verdict} at {alpha:.0%})")
+    return "\n".join(lines)
+
+
 def summarize_robustness(curve: pd.DataFrame, steps: pd.DataFrame, train_noise: pd.DataFrame,
                          params: RobustnessParams) -> dict:
-    """The numbers notebook 07 ends with (``summary.json``), and a one-line ``headline``."""
+    """The numbers notebook 07 ends with (``summary.json``), and a one-line ``headline`` (means over
+    the seeds the frames hold)."""
     top = curve[curve["noise_rate"] == curve["noise_rate"].max()]
-    retention = {m: rows.set_index("domain")["retention"].round(3).to_dict() for m, rows in top.groupby("model")}
+    retention = {m: rows.groupby("domain")["retention"].mean().round(3).to_dict() for m, rows in top.groupby("model")}
     best_k = {m: int(rows.groupby("steps")["NDCG@10"].mean().idxmax()) for m, rows in steps.groupby("model")}
     summary = {
         "notebook": "07_robustness_and_steps", "data": params.data, "preset": params.preset,
@@ -292,15 +424,80 @@ def robustness_score_by_hand(rates, retention) -> float:
 
 
 def check_robustness_score(fn: Callable, curve: pd.DataFrame) -> str:
-    """Compare a reader's ``fn(rates, retention) -> float`` with the reference on every curve of ``curve``."""
-    mismatches, scores = [], []
-    for (name, domain), rows in curve.groupby(["model", "domain"], sort=False):
-        rates, retention = rows["noise_rate"].to_numpy(), rows["retention"].to_numpy()
+    """Check a reader's ``fn(rates, retention) -> float`` on the prompt's two closed forms (a flat
+    curve scores 1, a linear fall from 1 to 0.7 over 0–30 % scores 0.85), then against the reference
+    on every curve of ``curve`` (one per model and domain, and seed when it has one)."""
+    rates = np.array([0.0, 0.1, 0.2, 0.3])
+    for retention, want in ((np.ones(4), 1.0), (1 - rates, 0.85)):
         got = fn(rates, retention)
         if not_attempted(got):
             return not_attempted_message("robustness.robustness_score_by_hand")
+        if not math.isclose(float(got), want, rel_tol=1e-9):
+            return f"mismatch: retention {retention.round(2).tolist()} over rates {rates.tolist()} should score {want}, got {float(got):.4f}"
+    mismatches, scores = [], []
+    keys = ["model", "domain"] + (["seed"] if "seed" in curve and curve["seed"].nunique() > 1 else [])
+    for key, rows in curve.groupby(keys, sort=False):
+        name = " ".join(str(k) for k in key)
+        rates, retention = rows["noise_rate"].to_numpy(), rows["retention"].to_numpy()
+        got = fn(rates, retention)
         want = robustness_score_by_hand(rates, retention)
-        scores.append(f"{name} {domain} {want:.3f}")
+        scores.append(f"{name} {want:.3f}")
         if not math.isclose(float(got), want, rel_tol=1e-9, abs_tol=1e-12):
-            mismatches.append(f"{name} {domain}: got {float(got):.4f}, expected {want:.4f}")
+            mismatches.append(f"{name}: got {float(got):.4f}, expected {want:.4f}")
     return "mismatch: " + "; ".join(mismatches) if mismatches else "correct: " + ", ".join(scores)
+
+
+# --- the precomputed results ------------------------------------------------------------------------
+def per_seed_frame(trained: Seeded) -> pd.DataFrame:
+    """Clean test NDCG@10 per model, seed and domain, with the epochs each run trained."""
+    return pd.DataFrame([{"model": name, "seed": s, "domain": d, "NDCG@10": v, "epochs_run": r.epochs_run}
+                         for name, runs in trained.items() for s, r in runs.items()
+                         for d, v in r.test.table["NDCG@10"].items()])
+
+
+def seed_frames(source: DataSource, params: RobustnessParams, trained: Seeded,
+                out_dir: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """Everything notebook 07's PRECOMPUTED cells read, from the clean-trained runs of every seed:
+    ``per_seed`` (clean test NDCG@10), ``robustness`` (Figure 3), ``retention_test`` (DPG-Diff
+    against the other models at the largest rate), ``steps`` (Figure 4), ``train_noise`` and
+    ``train_noise_tests`` (which trains the noisy twins into ``out_dir``)."""
+    dataset = source.dataset
+    per_seed = per_seed_frame(trained)
+    curve = robustness_curves(trained, dataset, params.noise_rates, params.noise_seed)
+    T = max((runs[next(iter(runs))].config.T for runs in trained.values()
+             if next(iter(runs.values())).config.model in VARIANT_FLAGS), default=32)
+    frames = {"per_seed": per_seed, "robustness": curve,
+              "steps": step_curves(trained, dataset, params.step_counts(T))}
+    if "dpgdiff" in trained:
+        frames["retention_test"] = pd.concat([retention_test(curve, "dpgdiff", other)
+                                              for other in trained if other != "dpgdiff"], ignore_index=True)
+    frames["train_noise"], frames["train_noise_tests"], _ = train_noise_seeds(source, params, trained, out_dir)
+    return frames
+
+
+def precompute(params: RobustnessParams, out_dir: str) -> dict[str, pd.DataFrame]:
+    """Train every model with every seed and write :func:`seed_frames` and the setting to ``out_dir``."""
+    started = time.perf_counter()
+    source = params.load()
+    frames = seed_frames(source, params, params.train_seeds(source), params.output_path)
+    setting = {**params.setting(), "seeds": list(params.seeds), "noise_rates": list(params.noise_rates),
+               "steps": list(params.steps), "noise_seed": params.noise_seed, "train_noise": params.train_noise,
+               "train_noise_models": list(params.train_noise_models)}
+    write_precomputed(frames, setting, time.perf_counter() - started, out_dir)
+    return frames
+
+
+def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """``python -m dpgdiff_lite.lessons.robustness --seeds 0,1,2 --out notebooks/results/07``."""
+    from dpgdiff_lite.lessons.comparison import params_from, parser
+
+    args = parser("python -m dpgdiff_lite.lessons.robustness", "notebooks/results/07",
+                  "runs/precompute/07_robustness_and_steps").parse_args(argv)
+    started = time.perf_counter()
+    frames = precompute(params_from(args, RobustnessParams), args.out)
+    print(f"wrote {', '.join(sorted(frames))} to {args.out} in {time.perf_counter() - started:.0f} s")
+    return frames
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,802 @@
+"""Lesson 02 — negative transfer: when reading the other domain makes a domain worse.
+
+The paper's title claim (Challenge 2 of its Introduction): naively merging a user's domains lets
+conflicting domain-specific preferences and ad-hoc noise leak across, and disentangled preference
+guidance is said to overcome it. :mod:`dpgdiff_lite.transfer` defines the measurement,
+
+    transfer_d = NDCG@10(SASRec on s_c) − NDCG@10(SASRec on s_d alone)   (``sasrec`` − ``sasrec-single``),
+
+negative when below zero at p < 0.05 (paired over (seed, test case)). Everything
+``02_negative_transfer.ipynb`` computes or draws beyond training lives here: its papermill
+parameters, the precomputed regime grid (``notebooks/results/regimes/``, written by
+``python -m dpgdiff_lite regimes``) and its heat maps, the two ceilings (oracle, history-only
+Bayes), one conflicted user's timeline, the Table 3 variants on the most negative regime, the
+conflict widget, the summary and the reference solution of the exercise.
+
+Command line (the precomputed ablation's paired table, and the grid flags of the most negative cell)::
+
+    python -m dpgdiff_lite.lessons.negative_transfer paired notebooks/results/regimes/ablation
+    python -m dpgdiff_lite.lessons.negative_transfer most-negative notebooks/results/regimes/summary.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from scipy import stats
+
+from dpgdiff_lite import regimes, transfer as transfer_module
+from dpgdiff_lite.config import VARIANT_FLAGS, preset
+from dpgdiff_lite.data.dataset import CrossDomainDataset
+from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth, generate
+from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
+from dpgdiff_lite.lessons.common import (CheckedParams, ParameterError, case_batch, check_int, figure, float_slider,
+                                         names, not_attempted, not_attempted_message, numbers, widget)
+from dpgdiff_lite.recommender import Scorer
+from dpgdiff_lite.trainer import load_run, run_evaluation, train
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+LIVE_MODELS = ("sasrec", "sasrec-single")
+"""The two models whose difference is the transfer, re-trained live in every live cell."""
+ABLATION_ORDER = tuple(VARIANT_FLAGS)
+ADDS = {"diff+de": ("diff", "DE"), "diff+de+g": ("diff+de", "G"), "diff+de+tricl": ("diff+de", "Tri-CL"),
+        "dpgdiff": ("diff+de+g", "Tri-CL on top of G")}
+"""Each Table 3 variant's parent (the variant it extends by one component) and that component."""
+LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "0.6"}
+MODEL_NAMES = {"sasrec": "SASRec on s_c (mixed)", "sasrec-single": "SASRec on s_d (single)", "oracle": "oracle"}
+WIDGET_BASE = "tiny"
+"""The widget's world: the tiny preset (100 / 120 items) with the grid's sharp tastes and no persistence."""
+WIDGET_KNOBS = {"persistence": 0.0, "topic_concentration": 0.1, "conflict_kind": "opposed"}
+
+
+def resolve(path: str | Path) -> Path:
+    """A relative path from the working directory, or else from ``notebooks/`` (where the notebook runs)."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return NOTEBOOKS_DIR / path
+
+
+# --- parameters ------------------------------------------------------------------------------------
+@dataclass
+class TransferParams(CheckedParams):
+    """Notebook 02's papermill parameters, checked at once (a bad value names itself).
+
+    ``results``: the precomputed folder (``regimes.csv``, ``summary.csv``, ``ablation/``);
+    ``output``: where the live runs go; the live re-run trains :data:`LIVE_MODELS` in the cells
+    (opposed conflict at ``live_conflict_rates``, noise ``live_noise_rate``) and ``live_variants``
+    on the ablation's cell, all with ``seed``; the widget trains on ``widget_users`` users of the
+    tiny world for ``widget_epochs`` epochs, starting at ``widget_conflict``.
+    """
+
+    seed: int = 0
+    results: str = "results/regimes"
+    output: str = "runs/02_negative_transfer"
+    live_conflict_rates: str | tuple[float, ...] = (0.0, 1.0)
+    live_noise_rate: float = 0.1
+    live_variants: str | tuple[str, ...] = ("diff",)
+    widget_conflict: float = 1.0
+    widget_users: int = 1000
+    widget_epochs: int = 10
+    resume: bool = True
+
+    def check(self) -> None:
+        check_int("seed", self.seed, 0)
+        self.live_conflict_rates = numbers(self.live_conflict_rates, "live_conflict_rates", float)
+        if len(self.live_conflict_rates) < 2 or not all(0 <= c <= 1 for c in self.live_conflict_rates):
+            raise ValueError(f"live_conflict_rates must be two or more rates in [0, 1], got {self.live_conflict_rates}")
+        self.live_conflict_rates = tuple(sorted(set(self.live_conflict_rates)))
+        for name in ("live_noise_rate", "widget_conflict"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+            setattr(self, name, float(value))
+        self.live_variants = names(self.live_variants, "live_variants")
+        for name in self.live_variants:
+            if name not in VARIANT_FLAGS:
+                raise ValueError(f"live_variants: {name!r} is not a Table 3 variant; "
+                                 f"choose from {', '.join(ABLATION_ORDER)}")
+        check_int("widget_users", self.widget_users, 100)
+        check_int("widget_epochs", self.widget_epochs, 1)
+        if not isinstance(self.resume, bool):
+            raise ValueError(f"resume must be True or False, got {self.resume!r}")
+        if not str(self.output).strip():
+            raise ValueError("output: name a folder for the live runs")
+        for file in ("regimes.csv", "summary.csv"):
+            if not (self.results_path / file).exists():
+                raise ValueError(f"results: {Path(self.results) / file} not found; write it with "
+                                 f"python -m dpgdiff_lite regimes --out {self.results} (see its README.md)")
+
+    @property
+    def results_path(self) -> Path:
+        return resolve(self.results)
+
+    @property
+    def committed(self) -> bool:
+        """True with the committed run's live settings: the claims about the live models (the chosen user,
+        the widget) are checked then, and only printed for other parameters (``common.checked``)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        live = ("seed", "live_conflict_rates", "live_noise_rate", "widget_conflict", "widget_users", "widget_epochs")
+        return all(getattr(self, name) == defaults[name] for name in live)
+
+    @property
+    def output_path(self) -> Path:
+        return Path(self.output)
+
+
+# --- the precomputed grid --------------------------------------------------------------------------
+@dataclass
+class Precomputed:
+    """A folder written by ``python -m dpgdiff_lite regimes``: its two CSVs and, when kept, ``grid.json``."""
+
+    rows: pd.DataFrame  # regimes.csv: one row per cell × model × seed × domain
+    summary: pd.DataFrame  # summary.csv: one row per cell × domain
+    settings: dict  # grid.json (data preset, config preset, seeds, models), or the defaults
+    folder: Path
+
+    @property
+    def knobs(self) -> list[str]:
+        """The grid's knob columns (every column before ``domain`` of summary.csv)."""
+        return list(self.summary.columns[:list(self.summary.columns).index("domain")])
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(self.rows["seed"].unique().tolist())
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(self.rows["model"]))
+
+    def label(self) -> str:
+        """One line naming what was run: cells, seeds, models, data and config presets."""
+        cells = self.summary[self.knobs].drop_duplicates()
+        return (f"{len(cells)} cells × {len(self.seeds)} seeds ({', '.join(map(str, self.seeds))}) × "
+                f"{len(self.models)} models ({', '.join(self.models)}); data preset "
+                f"{self.settings['data_preset']!r}, config preset {self.settings['preset']!r}")
+
+
+DEFAULT_SETTINGS = {"data_preset": "transfer", "preset": "teaching", "overrides": [],
+                    "bayes_samples": regimes.DEFAULT_BAYES_SAMPLES}
+"""What ``python -m dpgdiff_lite regimes`` uses unless told otherwise (when ``grid.json`` is absent)."""
+
+
+def load_precomputed(folder: str | Path) -> Precomputed:
+    """The two CSVs of a regimes folder (and ``grid.json`` when present), checked for the columns used here."""
+    folder = resolve(folder)
+    rows, summary = pd.read_csv(folder / "regimes.csv"), pd.read_csv(folder / "summary.csv")
+    missing = [c for c in ("model", "seed", "domain", "NDCG@10", "oracle_NDCG@10", "bayes_NDCG@10") if c not in rows]
+    missing += [c for c in ("domain", "oracle", "bayes") if c not in summary]
+    if missing:
+        raise ValueError(f"{folder.name}: columns {', '.join(missing)} missing; was it written by "
+                         f"python -m dpgdiff_lite regimes?")
+    settings = dict(DEFAULT_SETTINGS)
+    if (folder / "grid.json").exists():
+        settings |= {k: v for k, v in json.loads((folder / "grid.json").read_text()).items() if k in settings}
+    return Precomputed(rows, summary, settings, folder)
+
+
+def world_line(data_preset: str) -> str:
+    """The base world of a grid in one line: sizes, topics, taste concentration, persistence."""
+    cfg = DATA_PRESETS[data_preset]
+    return (f"data preset {data_preset!r}: {cfg.n_users} users, items {' / '.join(map(str, cfg.n_items))}, "
+            f"{cfg.n_shared_topics} shared and {' / '.join(map(str, cfg.n_specific_topics))} specific topics, "
+            f"topic concentration {cfg.topic_concentration}, persistence {cfg.persistence} "
+            f"(the grid's knobs set the rest)")
+
+
+def select(frame: pd.DataFrame, cell: dict) -> pd.DataFrame:
+    """The rows of ``frame`` in ``cell`` (floats compared with a tolerance)."""
+    mask = np.ones(len(frame), dtype=bool)
+    for knob, value in cell.items():
+        column = frame[knob]
+        same = np.isclose(column.astype(float), float(value)) if isinstance(value, float) else column == value
+        mask &= np.asarray(same)
+    return frame[mask]
+
+
+def most_negative_cell(pre: Precomputed) -> dict:
+    """The cell whose SASRec transfer, averaged over the domains, is the most negative."""
+    if "transfer" not in pre.summary:
+        raise ValueError("summary.csv has no transfer column: the grid needs both sasrec and sasrec-single")
+    means = pre.summary.groupby(pre.knobs, sort=False)["transfer"].mean()
+    return dict(zip(pre.knobs, [v.item() if hasattr(v, "item") else v for v in
+                                (means.idxmin() if len(pre.knobs) > 1 else (means.idxmin(),))]))
+
+
+def describe_cell(cell: dict) -> str:
+    """``conflict 1.0 (opposed), noise 0.1``: the varying knobs in words."""
+    parts = []
+    if "conflict_rate" in cell:
+        kind = f" ({cell['conflict_kind']})" if "conflict_kind" in cell else ""
+        parts.append(f"conflict {cell['conflict_rate']}{kind}")
+    parts += [f"{k.replace('_rate', '')} {v}" for k, v in cell.items() if k not in ("conflict_rate", "conflict_kind")]
+    return ", ".join(parts)
+
+
+# --- ceilings --------------------------------------------------------------------------------------
+def ceiling_table(pre: Precomputed, models: tuple[str, ...] = ("sasrec", "sasrec-single", "dpgdiff")) -> pd.DataFrame:
+    """Per cell and domain: oracle and Bayes NDCG@10, Bayes as a fraction of the oracle, and each model's
+    NDCG@10 with its fractions of both ceilings (means over seeds)."""
+    table = pre.summary[[*pre.knobs, "domain", "oracle", "bayes"]].copy()
+    table["bayes / oracle"] = table["bayes"] / table["oracle"]
+    for model in [m for m in models if m in pre.summary]:
+        table[model] = pre.summary[model]
+        table[f"{model} / oracle"] = pre.summary[model] / pre.summary["oracle"]
+        table[f"{model} / bayes"] = pre.summary[model] / pre.summary["bayes"]
+    varying = [k for k in pre.knobs if pre.summary[k].nunique() > 1]
+    return table.drop(columns=[k for k in pre.knobs if k not in varying]).set_index([*varying, "domain"])
+
+
+# --- the live re-run -------------------------------------------------------------------------------
+def live_cells(pre: Precomputed, params: TransferParams) -> list[dict]:
+    """The live cells: the precomputed grid's knobs, conflict and noise from ``params``, every other knob
+    at its one precomputed value; a ParameterError when a cell or the seed is not precomputed."""
+    cells = []
+    for rate in params.live_conflict_rates:
+        cell = {}
+        for knob in pre.knobs:
+            values = pre.summary[knob].unique().tolist()
+            if knob == "conflict_rate":
+                cell[knob] = rate
+            elif knob == "noise_rate":
+                cell[knob] = params.live_noise_rate
+            elif knob == "conflict_kind" and "opposed" in values:
+                cell[knob] = "opposed"
+            elif len(values) == 1:
+                cell[knob] = values[0].item() if hasattr(values[0], "item") else values[0]
+            else:
+                raise ParameterError(f"the precomputed grid varies {knob!r}; the live re-run cannot choose a value")
+        if select(pre.summary, cell).empty:
+            raise ParameterError(f"live_conflict_rates / live_noise_rate: cell {describe_cell(cell)} is not in the "
+                                 f"precomputed grid ({pre.label()})")
+        cells.append(cell)
+    if params.seed not in pre.seeds:
+        raise ParameterError(f"seed: {params.seed} was not precomputed (seeds {pre.seeds})")
+    return cells
+
+
+def run_live(cells: list[dict], models: tuple[str, ...], params: TransferParams,
+             pre: Precomputed) -> regimes.GridResult:
+    """:func:`dpgdiff_lite.regimes.run_grid` on ``cells`` with one seed and the precomputed grid's
+    settings, into ``output/live`` (one folder for every live run, so a cell's oracle and Bayes
+    evaluations are computed once)."""
+    settings = pre.settings
+    grid = {knob: tuple(dict.fromkeys(cell[knob] for cell in cells)) for knob in cells[0]}
+    if len(regimes.grid_cells(grid)) != len(cells):
+        raise ValueError("live cells must form a grid (vary one knob)")
+    return regimes.run_grid(grid, [params.seed], params.output_path / "live", data_preset=settings["data_preset"],
+                            preset_name=settings["preset"], overrides=settings["overrides"], models=models,
+                            bayes_samples=settings["bayes_samples"], resume=params.resume, progress=False)
+
+
+def cell_folder(cell: dict) -> str:
+    """A cell's folder name as the grid writes it (numpy scalars read from a CSV taken as Python values)."""
+    return regimes.cell_id({k: v.item() if hasattr(v, "item") else v for k, v in cell.items()})
+
+
+def live_folder(live: regimes.GridResult, cell: dict, seed: int) -> Path:
+    """The per-case folder of one live cell and seed (``sasrec.csv.gz``, ``oracle.csv.gz``, …)."""
+    return live.out_dir / "per_case" / cell_folder(cell) / f"seed{seed}"
+
+
+def live_world(pre: Precomputed, cell: dict, seed: int) -> tuple[CrossDomainDataset, SyntheticTruth]:
+    """(dataset, truth) of one cell and seed: exactly the data its models were trained on."""
+    return regimes.draw_cell(pre.settings["data_preset"], cell, seed)
+
+
+def live_models(live: regimes.GridResult, cell: dict, seed: int, dataset: CrossDomainDataset,
+                models: tuple[str, ...] = LIVE_MODELS) -> dict[str, Scorer]:
+    """The trained live models of one cell and seed, reloaded from their run folders."""
+    runs = live.out_dir / "runs" / cell_folder(cell) / f"seed{seed}"
+    return {model: load_run(runs / model, dataset)[0] for model in models}
+
+
+COMPARED = ("NDCG@10", "HR@10", "MRR@10", "oracle_NDCG@10", "bayes_NDCG@10", "epochs_run")
+
+
+def compare_live(live: pd.DataFrame, pre: pd.DataFrame, knobs: list[str]) -> pd.DataFrame:
+    """Each live row beside the precomputed row of the same cell, model, seed and domain: the metrics and
+    epochs of both and the largest absolute difference (0 when the runs are bit-identical)."""
+    keys = [*knobs, "model", "seed", "domain"]
+    merged = live[[*keys, *COMPARED]].merge(pre[[*keys, *COMPARED]], on=keys, how="left",
+                                            suffixes=(" live", " precomputed"), indicator=True)
+    if (merged["_merge"] != "both").any():
+        missing = merged.loc[merged["_merge"] != "both", keys].to_dict("records")
+        raise ValueError(f"live rows without a precomputed row: {missing}")
+    merged["max |difference|"] = np.max([np.abs(merged[f"{c} live"] - merged[f"{c} precomputed"]) for c in COMPARED], 0)
+    return merged.drop(columns="_merge")
+
+
+# --- one conflicted user -----------------------------------------------------------------------------
+def per_case(result_dir: Path, model: str) -> pd.DataFrame:
+    """The test per-case table of ``model`` in a live per-case folder."""
+    return pd.read_csv(result_dir / f"{model}.csv.gz")
+
+
+def pick_case(dataset: CrossDomainDataset, truth: SyntheticTruth, mixed: pd.DataFrame, single: pd.DataFrame) -> int:
+    """The test case of a conflicted user where the single-domain model hits (rank ≤ 10) and the mixed
+    one ranks the target furthest below it: the largest rank gap in the single model's favour (ties:
+    the first case). A chosen example, not a typical one."""
+    conflicted = truth.user_preferences.conflicted[dataset.test.users]
+    gap = mixed["rank"].to_numpy() - single["rank"].to_numpy()
+    eligible = conflicted & (single["rank"].to_numpy() <= 10)
+    if not eligible.any():
+        raise ValueError("no conflicted user whose target the single-domain model ranks in its top 10")
+    return int(np.flatnonzero(eligible)[np.argmax(gap[eligible])])
+
+
+def hit_counts(mixed: pd.DataFrame, single: pd.DataFrame, k: int = 10) -> dict[str, int]:
+    """How many test cases only the single model hits at k, only the mixed one, both, neither."""
+    s, m = single["rank"].to_numpy() <= k, mixed["rank"].to_numpy() <= k
+    return {"single only": int((s & ~m).sum()), "mixed only": int((m & ~s).sum()), "both": int((s & m).sum()),
+            "neither": int((~s & ~m).sum())}
+
+
+@dataclass
+class CaseView:
+    """One test case as the timeline draws it."""
+
+    case: int
+    user: int
+    history: np.ndarray  # (n,) global ids, oldest first
+    labels: np.ndarray  # (n,) planted labels of the history
+    target: int  # global id
+    domain: int  # the target's domain
+    top: dict[str, np.ndarray]  # model → (k,) local ids of its top-k in the target's domain, best first
+    truth_prob: np.ndarray  # (n_items[domain],) true P(next item | user, last item, domain)
+    theta: np.ndarray  # (domains, shared topics) θ_{u,d}
+    ranks: dict[str, int]  # model → rank of the target
+
+
+def top_k(scorer: Scorer, dataset: CrossDomainDataset, case: int, domain: int, k: int = 10) -> np.ndarray:
+    """The ``k`` best local items of ``domain`` for a test case (ties: the lower id first)."""
+    scores = scorer.score(case_batch(dataset, [case]).to(scorer.device), domain)[0].cpu().double().numpy()
+    return np.lexsort((np.arange(len(scores)), -scores))[:k]
+
+
+def case_view(dataset: CrossDomainDataset, truth: SyntheticTruth, scorers: dict[str, Scorer], case: int,
+              ranks: dict[str, int], k: int = 10) -> CaseView:
+    """Everything the timeline of ``case`` shows: history, labels, target, each scorer's top-k, the truth."""
+    history = np.asarray(dataset.test.histories[case])
+    target, user = int(dataset.test.targets[case]), int(dataset.test.users[case])
+    domain = int(dataset.domain_of(np.array([target]))[0])
+    n_shared = truth.config.n_multi_topics
+    return CaseView(case, user, history, np.asarray(truth.test_labels.histories[case]), target, domain,
+                    {name: top_k(scorer, dataset, case, domain, k) for name, scorer in scorers.items()},
+                    truth.next_item_probabilities(np.array([user]), history[-1:], domain)[0],
+                    np.stack([t[user, :n_shared] for t in truth.user_preferences.shared_by_domain]), ranks)
+
+
+def shared_topic_items(view: CaseView, truth: SyntheticTruth, model: str) -> int:
+    """How many of ``model``'s top-k items belong to shared (domain-invariant) topics."""
+    topics = truth.item_topic[truth.offsets[view.domain] + view.top[model]]
+    return int((truth.topic_kind[topics] == INVARIANT).sum())
+
+
+def events_per_domain(view: CaseView, truth: SyntheticTruth) -> list[int]:
+    """How many history events of the case fall in each domain."""
+    domains = np.searchsorted(truth.offsets, view.history, side="right") - 1
+    return np.bincount(domains, minlength=len(truth.offsets) - 1).tolist()
+
+
+def plot_case(view: CaseView, truth: SyntheticTruth, domain_names: tuple[str, ...] = ("X", "Y")) -> Figure:
+    """Top: the user's mixed history (colour = planted label, text = domain and topic) and the target.
+    Bottom left: the user's shared-topic taste θ_{u,d} in both domains. Bottom right: the top-10 of the
+    oracle and of both SASRecs in the target's domain, each bar the item's true next-item probability,
+    the target's bar outlined (a hit)."""
+    offsets = truth.offsets
+    fig = figure(11, 5.6)
+    grid = fig.add_gridspec(2, 4, height_ratios=[1, 2.2])
+    ax = fig.add_subplot(grid[0, :])
+    events = [*view.history.tolist(), view.target]
+    for i, item in enumerate(events):
+        d = int(np.searchsorted(offsets, item, side="right") - 1)
+        last = i == len(events) - 1
+        label = truth.test_labels.targets[view.case] if last else view.labels[i]
+        ax.add_patch(Rectangle((i - 0.45, -0.4), 0.9, 0.8, facecolor=LABEL_COLOURS[int(label)],
+                               edgecolor="black" if last else "white", linewidth=2 if last else 0.5))
+        ax.text(i, 0, f"{domain_names[d]}\nt{truth.item_topic[item]}", ha="center", va="center", fontsize=7,
+                color="white" if int(label) != NOISE else "black")
+    ax.set(xlim=(-0.6, len(events) - 0.4), ylim=(-0.6, 0.6), yticks=[],
+           title=f"user {view.user}'s mixed sequence $s_c$ (oldest first), then the test target (outlined, "
+                 f"domain {domain_names[view.domain]}); text: domain, topic")
+    ax.set_xticks(range(len(events)), [*map(str, range(len(events) - 1)), "target"], fontsize=7)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=LABEL_COLOURS[k], label=f"planted: {LABEL_NAMES[k]}")
+               for k in (INVARIANT, SPECIFIC, NOISE)]
+    ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.0, -0.25), ncol=3, fontsize=7, frameon=False)
+
+    ax = fig.add_subplot(grid[1, 0])
+    topics = np.arange(view.theta.shape[1])
+    for d, name in enumerate(domain_names):
+        ax.barh(topics + (0.2 if d else -0.2), view.theta[d], 0.4, label=f"θ in {name}", color=f"C{d}")
+    ax.invert_yaxis()
+    ax.set(xlabel="weight", ylabel="shared topic", title="taste per domain (opposed)", yticks=topics)
+    ax.tick_params(labelsize=6)
+    ax.legend(fontsize=7)
+    lo = offsets[view.domain]
+    for j, (name, items) in enumerate(view.top.items()):
+        ax = fig.add_subplot(grid[1, 1 + j])
+        prob = view.truth_prob[items]
+        hit = items == view.target - lo
+        colours = [LABEL_COLOURS[int(truth.topic_kind[truth.item_topic[lo + i]])] for i in items]
+        ax.barh(np.arange(len(items)), prob, color=colours, edgecolor=["black" if h else "none" for h in hit],
+                linewidth=2)
+        for r, (i, p) in enumerate(zip(items, prob)):
+            ax.text(p, r, f" t{truth.item_topic[lo + i]}" + (" ← target" if hit[r] else ""), va="center", fontsize=7)
+        ax.invert_yaxis()
+        ax.set(xlabel="true P(next item)", title=f"{MODEL_NAMES.get(name, name)}\nrank of target {view.ranks[name]}, "
+                                                 f"Σ top-10 = {prob.sum():.2f}",
+               xlim=(0, max(view.truth_prob[[i for v in view.top.values() for i in v]].max() * 1.6, 1e-3)))
+        ax.set_yticks(range(len(items)), [str(r + 1) for r in range(len(items))], fontsize=7)
+        ax.title.set_fontsize(8)
+    return fig
+
+
+def true_mass_at_k(scorer: Scorer, dataset: CrossDomainDataset, truth: SyntheticTruth, cases: np.ndarray,
+                   k: int = 10, batch_size: int = 512) -> np.ndarray:
+    """Per test case, the true next-item probability of the scorer's top-k in the target's domain:
+    the planted law's expected HR@k of that list (the oracle's is the largest possible)."""
+    cases = np.asarray(cases, dtype=np.int64)
+    domains = dataset.domain_of(dataset.test.targets[cases])
+    mass = np.zeros(len(cases))
+    for d in range(dataset.n_domains):
+        for start in range(0, int((domains == d).sum()), batch_size):
+            rows = np.flatnonzero(domains == d)[start:start + batch_size]
+            chosen = cases[rows]
+            scores = scorer.score(case_batch(dataset, chosen).to(scorer.device), d).cpu().double().numpy()
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # (rows, k)
+            last = np.array([h[-1] for h in (dataset.test.histories[c] for c in chosen)])
+            prob = truth.next_item_probabilities(dataset.test.users[chosen], last, d)  # (rows, n_items[d])
+            mass[rows] = np.take_along_axis(prob, top, 1).sum(1)
+    return mass
+
+
+# --- the regime map --------------------------------------------------------------------------------
+QUANTITIES = {"transfer": "SASRec: mixed − single", "dpg_gain": "DPG-Diff − best of the two SASRecs"}
+
+
+def regime_matrices(summary: pd.DataFrame, quantity: str, domain: str, conflict_kind: str | None = "opposed"):
+    """(conflict rates, noise rates, mean, std, p, verdict) matrices (conflict × noise) of ``quantity``."""
+    for knob in ("conflict_rate", "noise_rate"):
+        if knob not in summary:
+            raise ValueError(f"the regime map needs {knob!r} as a grid knob (give it one value at least)")
+    rows = summary[summary["domain"] == domain]
+    if conflict_kind is not None and "conflict_kind" in rows:
+        rows = rows[rows["conflict_kind"] == conflict_kind]
+    conflicts, noises = sorted(rows["conflict_rate"].unique()), sorted(rows["noise_rate"].unique())
+    shape = (len(conflicts), len(noises))
+    mean, std, p = (np.full(shape, np.nan) for _ in range(3))
+    verdict = np.full(shape, "", dtype=object)
+    for _, row in rows.iterrows():
+        i, j = conflicts.index(row["conflict_rate"]), noises.index(row["noise_rate"])
+        mean[i, j], std[i, j], p[i, j] = row[quantity], row[f"{quantity}_std"], row[f"{quantity}_p"]
+        verdict[i, j] = row[f"{quantity}_verdict"]
+    return conflicts, noises, mean, std, p, verdict
+
+
+def _cell_text(mean: float, std: float, p: float, verdict: str) -> str:
+    spread = "" if np.isnan(std) else f" ± {std:.2f}"
+    return f"{mean:+.2f}{spread}<br>p = {p:.2g} ({verdict})"
+
+
+def regime_map(pre: Precomputed, quantities: tuple[str, ...] = tuple(QUANTITIES)):
+    """Heat maps over conflict rate × noise rate, one per quantity (rows) and domain (columns), diverging
+    around 0: (plotly figure with mean ± std over seeds and p on hover, matplotlib figure with the same)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    domains = list(dict.fromkeys(pre.summary["domain"]))
+    quantities = [q for q in quantities if q in pre.summary]
+    cells = {(q, d): regime_matrices(pre.summary, q, d) for q in quantities for d in domains}
+    limit = max(float(np.nanmax(np.abs(c[2]))) for c in cells.values()) or 1.0
+    titles = [f"{QUANTITIES[q]}, domain {d}" for q in quantities for d in domains]
+    plot = make_subplots(rows=len(quantities), cols=len(domains), subplot_titles=titles,
+                         horizontal_spacing=0.12, vertical_spacing=0.2)
+    fig = figure(4.2 * len(domains), 2.4 * len(quantities) + 0.4)
+    axes = np.atleast_2d(fig.subplots(len(quantities), len(domains), squeeze=False))
+    n_seeds = len(pre.seeds)
+    for (q, d), (conflicts, noises, mean, std, p, verdict) in cells.items():
+        r, c = quantities.index(q), domains.index(d)
+        text = [[_cell_text(mean[i, j], std[i, j], p[i, j], verdict[i, j]) for j in range(len(noises))]
+                for i in range(len(conflicts))]
+        plot.add_trace(go.Heatmap(
+            z=[[None if np.isnan(v) else round(float(v), 3) for v in row] for row in mean],
+            x=[f"η = {n:g}" for n in noises], y=[f"conflict {c_:g}" for c_ in conflicts],
+            text=text, coloraxis="coloraxis",
+            hovertemplate=f"%{{y}}, %{{x}}<br>{QUANTITIES[q]} ({d}), mean ± std over {n_seeds} seeds:<br>"
+                          "%{text}<extra></extra>"), row=r + 1, col=c + 1)
+        ax = axes[r, c]
+        image = ax.imshow(mean, cmap="RdBu", vmin=-limit, vmax=limit, origin="lower", aspect="auto")
+        for i in range(len(conflicts)):
+            for j in range(len(noises)):
+                star = "*" if verdict[i, j] in ("negative", "positive") else ""
+                spread = "" if np.isnan(std[i, j]) else f"\n± {std[i, j]:.2f}"
+                ax.text(j, i, f"{mean[i, j]:+.2f}{star}{spread}", ha="center", va="center", fontsize=8,
+                        color="white" if abs(mean[i, j]) > 0.6 * limit else "black")
+        ax.set_xticks(range(len(noises)), [f"{n:g}" for n in noises])
+        ax.set_yticks(range(len(conflicts)), [f"{c_:g}" for c_ in conflicts])
+        ax.set(xlabel="ad-hoc noise rate η", ylabel="opposed conflict rate", title=f"{QUANTITIES[q]} ({d})")
+        ax.title.set_fontsize(9)
+    fig.colorbar(image, ax=axes, label="Δ NDCG@10 (×100); * p < 0.05", shrink=0.8)
+    plot.update_layout(coloraxis={"colorscale": "RdBu", "cmin": -limit, "cmax": limit,
+                                  "colorbar": {"title": "Δ NDCG@10"}},
+                       height=300 * len(quantities) + 60, width=380 * len(domains) + 120,
+                       margin={"t": 60, "b": 40, "l": 40, "r": 40}, template="simple_white")
+    return plot, fig
+
+
+def describe_regimes(pre: Precomputed) -> list[str]:
+    """Sentences read from the summary: the most negative cell, the verdicts of the transfer and of
+    DPG-Diff's gain over the better SASRec, counted over cells and domains."""
+    s = pre.summary
+    worst = s.loc[s["transfer"].idxmin()]
+    cell = {k: worst[k] for k in pre.knobs}
+    lines = [f"most negative transfer: {worst['transfer']:+.2f} ± {worst['transfer_std']:.2f} in domain "
+             f"{worst['domain']} at {describe_cell(cell)} (p = {worst['transfer_p']:.2g})"]
+    for quantity in [q for q in QUANTITIES if q in s]:
+        counts = s[f"{quantity}_verdict"].value_counts().reindex(transfer_module.VERDICTS, fill_value=0)
+        lines.append(f"{QUANTITIES[quantity]}: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+                     + f" of {len(s)} cell-domains")
+    return lines
+
+
+# --- Table 3 on the most negative regime -------------------------------------------------------------
+def ablation_paired(out_dir: str | Path) -> pd.DataFrame:
+    """From a one-cell regimes folder with the Table 3 variants (and both SASRecs): per variant and domain
+    the mean and std over seeds of NDCG@10, the change against its parent variant (:data:`ADDS`) and
+    against the better SASRec, each with its paired p over (seed, case) pairs."""
+    out = Path(out_dir)
+    grid = json.loads((out / "grid.json").read_text())
+    cells = regimes.grid_cells(grid["grid"])
+    if len(cells) != 1:
+        raise ValueError(f"{out.name}: the ablation is one cell, got {len(cells)}")
+    variants = [m for m in ABLATION_ORDER if m in grid["models"]]
+    baselines = [m for m in LIVE_MODELS if m in grid["models"]]
+    if not variants or not baselines:
+        raise ValueError(f"{out.name}: needs Table 3 variants and sasrec / sasrec-single, got {grid['models']}")
+    folder = out / "per_case" / regimes.cell_id(cells[0])
+    per = {m: {s: pd.read_csv(folder / f"seed{s}" / f"{m}.csv.gz") for s in grid["seeds"]} for m in grid["models"]}
+    domains = list(DATA_PRESETS[grid["data_preset"]].domain_names)
+    rows = []
+    for variant in variants:
+        own = transfer_module.paired_difference(per[variant], per[baselines[0]], names=(variant, baselines[0]))
+        best = transfer_module.gain_over_best(per[variant], {b: per[b] for b in baselines})
+        parent, component = ADDS.get(variant, (None, ""))
+        step = (transfer_module.paired_difference(per[variant], per[parent], names=(variant, parent))
+                if parent in per else None)
+        for domain in [d for d in domains if d in own.index]:
+            rows.append({**cells[0], "variant": variant, "domain": domain, "NDCG@10": own.loc[domain, "mean_a"],
+                         "std": per_seed_std(per[variant], domain), "n_seeds": int(own.loc[domain, "n_seeds"]),
+                         "adds": component, "parent": parent or "",
+                         "vs parent": step.loc[domain, "diff"] if step is not None else np.nan,
+                         "vs parent p": step.loc[domain, "p"] if step is not None else np.nan,
+                         "best SASRec": best.loc[domain, "best"], "vs best SASRec": best.loc[domain, "gain"],
+                         "vs best SASRec p": best.loc[domain, "p"]})
+    return pd.DataFrame(rows)
+
+
+def per_seed_std(by_seed: dict[int, pd.DataFrame], domain: str) -> float:
+    values = [frame.loc[frame["domain"] == domain, "NDCG@10"].mean() for frame in by_seed.values()]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+
+
+def load_ablation(folder: str | Path) -> tuple[Precomputed, pd.DataFrame]:
+    """The precomputed ablation: its regimes folder (two CSVs) and ``paired.csv``."""
+    folder = resolve(folder)
+    if not (folder / "paired.csv").exists():
+        raise FileNotFoundError(f"{folder.name}/paired.csv not found; write it with "
+                                f"python -m dpgdiff_lite.lessons.negative_transfer paired {folder}")
+    return load_precomputed(folder), pd.read_csv(folder / "paired.csv")
+
+
+def ablation_table(paired: pd.DataFrame) -> pd.DataFrame:
+    """paired.csv as printed: one row per variant (paper order), per domain "mean ± std",
+    Δ against the parent (p) and against the better SASRec (p)."""
+    table = {}
+    for (variant, domain), row in paired.set_index(["variant", "domain"]).iterrows():
+        adds = row["adds"] if isinstance(row["adds"], str) and row["adds"] else "—"  # the base row adds nothing
+        entry = table.setdefault(variant, {"adds": adds})
+        entry[f"{domain} NDCG@10"] = f"{row['NDCG@10']:.2f} ± {row['std']:.2f}"
+        entry[f"{domain} Δ parent (p)"] = ("" if np.isnan(row["vs parent"]) else
+                                          f"{row['vs parent']:+.2f} ({row['vs parent p']:.2g})")
+        entry[f"{domain} Δ best SASRec (p)"] = f"{row['vs best SASRec']:+.2f} ({row['vs best SASRec p']:.2g})"
+    order = [v for v in ABLATION_ORDER if v in table]
+    return pd.DataFrame.from_dict(table, orient="index").loc[order].rename_axis("variant")
+
+
+def largest_step(paired: pd.DataFrame) -> tuple[str, str, float]:
+    """(variant, component, mean Δ over domains) of the one-component step that adds the most NDCG@10."""
+    steps = paired.dropna(subset=["vs parent"]).groupby(["variant", "adds"], sort=False)["vs parent"].mean()
+    (variant, component), value = steps.idxmax(), steps.max()
+    return variant, component, float(value)
+
+
+def plot_ablation(paired: pd.DataFrame, baselines: pd.DataFrame) -> Figure:
+    """Bars: each variant's NDCG@10 (mean ± std over seeds) per domain; lines: the two SASRecs there."""
+    domains = list(dict.fromkeys(paired["domain"]))
+    fig = figure(8, 3.1)
+    axes = fig.subplots(1, len(domains), sharey=True)
+    for ax, domain in zip(np.atleast_1d(axes), domains):
+        rows = paired[paired["domain"] == domain].set_index("variant").loc[
+            [v for v in ABLATION_ORDER if v in set(paired["variant"])]]
+        ax.bar(range(len(rows)), rows["NDCG@10"], yerr=rows["std"], color=[f"C{i + 2}" for i in range(len(rows))],
+               capsize=3)
+        for model, style in zip(LIVE_MODELS, ("--", ":")):
+            value = baselines.loc[(baselines["domain"] == domain) & (baselines["model"] == model), "NDCG@10"].mean()
+            ax.axhline(value, color="black", linestyle=style, linewidth=1, label=MODEL_NAMES[model])
+        ax.set_xticks(range(len(rows)), rows.index, rotation=30, fontsize=7, ha="right")
+        ax.set(title=f"domain {domain}", ylabel="test NDCG@10 (×100)")
+    fig.legend(*np.atleast_1d(axes)[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=7)
+    return fig
+
+
+# --- the widget --------------------------------------------------------------------------------------
+def widget_spec(conflict_rate: float, users: int, seed: int) -> str:
+    """The data spec of the widget's world at one conflict rate."""
+    knobs = ",".join(f"{k}={v}" for k, v in {**WIDGET_KNOBS, "n_users": users, "conflict_rate": float(conflict_rate),
+                                             "seed": seed}.items())
+    return f"synthetic:{WIDGET_BASE}[{knobs}]"
+
+
+@dataclass
+class SmallRun:
+    """The two SASRecs (and the oracle) on the widget's world at one conflict rate."""
+
+    conflict_rate: float
+    ndcg: pd.DataFrame  # index domain, columns sasrec, sasrec-single, oracle
+    transfer: pd.DataFrame  # transfer.transfer of the two (one seed: p over the test cases)
+    seconds: float  # training and evaluating both models
+
+
+def widget_config(model: str, epochs: int, seed: int):
+    """The widget's training config: the smoke preset for ``epochs`` epochs, ranked against every item."""
+    return preset("smoke", model=model, epochs=epochs, eval_every=epochs, patience=epochs, seed=seed,
+                  eval_protocol="full")
+
+
+def train_small(conflict_rate: float, users: int, epochs: int, seed: int) -> SmallRun:
+    """Train sasrec and sasrec-single on the widget's world (smoke preset, ``epochs`` epochs, full ranking)."""
+    started = time.perf_counter()
+    cfg = dataclasses.replace(DATA_PRESETS[WIDGET_BASE], **WIDGET_KNOBS, n_users=users,
+                              conflict_rate=float(conflict_rate), seed=seed)
+    dataset, truth = generate(cfg)
+    tests = {m: train(dataset, widget_config(m, epochs, seed), progress=False).test for m in LIVE_MODELS}
+    oracle = run_evaluation(truth.oracle_scorer(), dataset, preset("smoke", model="oracle", eval_protocol="full"),
+                            "test")
+    ndcg = pd.DataFrame({m: t.table["NDCG@10"] for m, t in tests.items()} | {"oracle": oracle.table["NDCG@10"]})
+    moved = transfer_module.transfer({seed: tests["sasrec"]}, {seed: tests["sasrec-single"]})
+    return SmallRun(float(conflict_rate), ndcg, moved, time.perf_counter() - started)
+
+
+def plot_small(run: SmallRun) -> Figure:
+    """Left: NDCG@10 of both SASRecs and the oracle per domain; right: the transfer with its p."""
+    fig = figure(8, 2.6)
+    ax, ax_t = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    domains = list(run.ndcg.index)
+    x = np.arange(len(domains))
+    for i, model in enumerate(LIVE_MODELS):
+        ax.bar(x + (i - 0.5) * 0.38, run.ndcg[model], 0.38, label=MODEL_NAMES[model], color=f"C{i}")
+    ax.scatter(x, run.ndcg["oracle"], marker="_", s=600, color="black", label="oracle", zorder=3)
+    ax.set_xticks(x, [f"domain {d}" for d in domains])
+    ax.set(ylabel="test NDCG@10 (×100)", title=f"opposed conflict rate {run.conflict_rate:g}",
+           ylim=(0, max(run.ndcg.max()) * 1.45))
+    ax.legend(fontsize=7, ncol=3, loc="upper center")
+    moved = run.transfer
+    ax_t.bar(x, moved["transfer"], color=["tab:red" if v < 0 else "tab:green" for v in moved["transfer"]])
+    for xi, (_, row) in zip(x, moved.iterrows()):
+        ax_t.text(xi, row["transfer"], f"{row['transfer']:+.2f}\np = {row['p']:.2g}", ha="center",
+                  va="top" if row["transfer"] < 0 else "bottom", fontsize=7)
+    ax_t.axhline(0, color="black", linewidth=0.8)
+    ax_t.set_xticks(x, [f"domain {d}" for d in domains])
+    ax_t.set(ylabel="mixed − single", title=f"transfer (trained in {run.seconds:.1f} s)", ylim=(-8, 8))
+    return fig
+
+
+def conflict_widget(users: int, epochs: int, seed: int, start: float = 1.0):
+    """A conflict-rate slider that retrains both SASRecs on the widget's world; returns (widget, update).
+    Runs are cached by rate, so the static figure at ``start`` reuses the widget's first run."""
+    cache: dict[float, SmallRun] = {}
+
+    def run_at(conflict_rate: float) -> SmallRun:
+        key = round(float(conflict_rate), 6)
+        if key not in cache:
+            cache[key] = train_small(key, users, epochs, seed)
+        return cache[key]
+
+    def update(conflict_rate: float) -> Figure:
+        return plot_small(run_at(conflict_rate))
+
+    update.run_at = run_at  # the numbers behind a drawn figure, for the notebook's claims and the tests
+    return widget(update, conflict_rate=float_slider("conflict", start, 0.0, 1.0, step=0.25))
+
+
+# --- exercise ----------------------------------------------------------------------------------------
+def transfer_by_hand(mixed: pd.DataFrame, single: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Exercise (reference): per domain, the mean over test cases of mixed − single NDCG@10 and the
+    two-sided paired t-test p, t = mean(d) / (sd(d) / √n) with n − 1 degrees of freedom (one seed)."""
+    pairs = mixed[["case", "domain", "NDCG@10"]].merge(single[["case", "domain", "NDCG@10"]], on=["case", "domain"],
+                                                       suffixes=("_mixed", "_single"))
+    out = {}
+    for domain, group in pairs.groupby("domain", sort=False):
+        d = (group["NDCG@10_mixed"] - group["NDCG@10_single"]).to_numpy()
+        t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+        out[domain] = (float(d.mean()), float(2 * stats.t.sf(abs(t), df=len(d) - 1)))
+    return out
+
+
+def check_transfer(fn: Callable, folder: str | Path) -> str:
+    """Compare a reader's ``fn(mixed, single) -> {domain: (transfer, p)}`` on the per-case CSVs of
+    ``folder`` with :func:`dpgdiff_lite.transfer.transfer`."""
+    mixed, single = per_case(Path(folder), "sasrec"), per_case(Path(folder), "sasrec-single")
+    got = fn(mixed, single)
+    if not_attempted(got):
+        return not_attempted_message("negative_transfer.transfer_by_hand")
+    expected = transfer_module.transfer({0: mixed}, {0: single})
+    lines = []
+    for domain, row in expected.iterrows():
+        if domain not in got:
+            return f"no result for domain {domain}"
+        value, p = (float(v) for v in got[domain])
+        if not (math.isclose(value, row["transfer"], abs_tol=1e-9) and math.isclose(p, row["p"], rel_tol=1e-6,
+                                                                                 abs_tol=1e-12)):
+            return (f"mismatch in {domain}: got transfer {value:+.4f}, p = {p:.4g}; "
+                    f"expected {row['transfer']:+.4f}, p = {row['p']:.4g}")
+        lines.append(f"{domain} {value:+.2f} (p = {p:.2g})")
+    return "correct: " + "; ".join(lines)
+
+
+# --- summary -----------------------------------------------------------------------------------------
+def summarize(pre: Precomputed, paired: pd.DataFrame | None, live_match: float, seconds: float) -> dict:
+    """The numbers notebook 02 ends with (``summary.json``) and a one-line ``headline``."""
+    worst = most_negative_cell(pre)
+    rows = select(pre.summary, worst).set_index("domain")
+    summary = {"notebook": "02_negative_transfer", "precomputed": pre.label(), "most_negative_cell": worst,
+               "transfer": rows["transfer"].round(3).to_dict(), "transfer_p": rows["transfer_p"].to_dict(),
+               "live_max_abs_difference": live_match, "seconds": round(seconds, 1)}
+    if "dpg_gain" in rows:
+        summary |= {"dpg_gain": rows["dpg_gain"].round(3).to_dict(), "dpg_gain_p": rows["dpg_gain_p"].to_dict()}
+    if paired is not None:
+        summary["largest_step"] = dict(zip(("variant", "adds", "delta"), largest_step(paired)))
+    moved = " / ".join(f"{d} {v:+.2f}" for d, v in summary["transfer"].items())
+    gain = (" / ".join(f"{d} {v:+.2f}" for d, v in summary["dpg_gain"].items()) if "dpg_gain" in summary else "n/a")
+    summary["headline"] = (f"most negative transfer at {describe_cell(worst)}: {moved}; "
+                           f"DPG-Diff − best SASRec there: {gain}")
+    return summary
+
+
+# --- command line ------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dpgdiff_lite.lessons.negative_transfer",
+                                     description="notebook 02's precomputed tables")
+    commands = parser.add_subparsers(dest="command", required=True)
+    paired = commands.add_parser("paired", help="write DIR/paired.csv from a one-cell ablation regimes folder")
+    paired.add_argument("folder")
+    worst = commands.add_parser("most-negative", help="print the --grid flags of the most negative cell")
+    worst.add_argument("summary", help="a summary.csv written by python -m dpgdiff_lite regimes")
+    args = parser.parse_args(argv)
+    if args.command == "paired":
+        table = ablation_paired(args.folder)
+        table.to_csv(Path(args.folder) / "paired.csv", index=False)
+        print(ablation_table(table).to_string())
+    else:
+        folder = Path(args.summary).parent
+        cell = most_negative_cell(load_precomputed(folder))
+        print(" ".join(f"--grid {k}={v}" for k, v in cell.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

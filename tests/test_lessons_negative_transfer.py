@@ -1,0 +1,282 @@
+"""lessons/negative_transfer.py (notebook 02): parameters, the precomputed tables, the live re-run and its
+comparison, the chosen user, the regime map, the ablation's paired table, the widget, the exercise; and the
+committed results folder the notebook reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dpgdiff_lite import regimes
+from dpgdiff_lite.evaluation import METRICS
+from dpgdiff_lite.lessons import negative_transfer as nt
+from dpgdiff_lite.lessons.common import ParameterError
+from dpgdiff_lite.transfer import transfer
+
+GRID = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0], "noise_rate": [0.1]}
+TINY = dict(data_preset="tiny", preset_name="smoke", progress=False)
+COMMITTED = nt.NOTEBOOKS_DIR / "results" / "regimes"
+
+
+@pytest.fixture(scope="module")
+def tiny_grid(tmp_path_factory):
+    """A precomputed-style folder: 2 cells × 2 seeds of pop, both SASRecs and DPG-Diff on the tiny world
+    (smoke preset, a few seconds each), as ``python -m dpgdiff_lite regimes`` writes it."""
+    out = tmp_path_factory.mktemp("grid")
+    regimes.run_grid(GRID, 2, out, models=["pop", "sasrec", "sasrec-single", "dpgdiff"], **TINY)
+    return nt.load_precomputed(out)
+
+
+@pytest.fixture(scope="module")
+def tiny_ablation(tmp_path_factory):
+    """A one-cell ablation folder: two Table 3 variants and both SASRecs, 2 seeds, with its paired.csv."""
+    out = tmp_path_factory.mktemp("ablation")
+    regimes.run_grid({"conflict_kind": ["opposed"], "conflict_rate": [1.0], "noise_rate": [0.1]}, 2, out,
+                     models=["sasrec", "sasrec-single", "diff", "diff+de"], **TINY)
+    assert nt.main(["paired", str(out)]) == 0
+    return out
+
+
+def per_case(ndcg, domains=("X", "Y"), rank=None) -> pd.DataFrame:
+    n = len(ndcg)
+    frame = pd.DataFrame({"case": np.arange(n), "domain": [domains[i % 2] for i in range(n)],
+                          "rank": np.ones(n, dtype=int) if rank is None else rank})
+    for metric in METRICS:
+        frame[metric] = ndcg
+    return frame
+
+
+# --- parameters -------------------------------------------------------------------------------------
+def test_default_parameters_read_the_committed_folder():
+    params = nt.TransferParams()
+    assert params.live_conflict_rates == (0.0, 1.0) and params.live_variants == ("diff",)
+    assert params.results_path == COMMITTED  # "results/regimes" found from notebooks/, wherever pytest runs
+    assert nt.TransferParams(live_conflict_rates="1,0,1").live_conflict_rates == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("live_conflict_rates", "0.5", "live_conflict_rates must be two or more rates in [0, 1], got (0.5,)"),
+    ("live_conflict_rates", "0,2", "live_conflict_rates must be two or more rates in [0, 1], got (0.0, 2.0)"),
+    ("live_noise_rate", True, "live_noise_rate must be a number in [0, 1], got True"),
+    ("live_variants", "diff,sasrec", "live_variants: 'sasrec' is not a Table 3 variant; choose from diff, diff+de, "
+                                     "diff+de+g, diff+de+tricl, dpgdiff"),
+    ("widget_users", 10, "widget_users must be an integer >= 100, got 10"),
+    ("resume", "yes", "resume must be True or False, got 'yes'"),
+    ("results", "nowhere", "results: nowhere/regimes.csv not found; write it with python -m dpgdiff_lite regimes "
+                           "--out nowhere (see its README.md)"),
+])
+def test_bad_parameters_name_themselves(field, value, message):
+    with pytest.raises(ParameterError) as error:
+        nt.TransferParams(**{field: value})
+    assert str(error.value) == message
+
+
+# --- the precomputed tables ----------------------------------------------------------------------------
+def test_load_precomputed_knows_knobs_seeds_models_and_settings(tiny_grid):
+    assert tiny_grid.knobs == ["conflict_kind", "conflict_rate", "noise_rate"]
+    assert tiny_grid.seeds == [0, 1] and tiny_grid.models == ["pop", "sasrec", "sasrec-single", "dpgdiff"]
+    assert tiny_grid.settings["data_preset"] == "tiny" and tiny_grid.settings["preset"] == "smoke"
+    assert tiny_grid.label().startswith("2 cells × 2 seeds (0, 1) × 4 models")
+
+
+def test_most_negative_cell_and_selection_on_a_known_summary(tiny_grid):
+    summary = tiny_grid.summary.copy()
+    summary["transfer"] = [1.0, 3.0, -2.0, 0.5]  # cell 0: mean 2, cell 1: mean -0.75
+    pre = nt.Precomputed(tiny_grid.rows, summary, tiny_grid.settings, tiny_grid.folder)
+    assert nt.most_negative_cell(pre) == {"conflict_kind": "opposed", "conflict_rate": 1.0, "noise_rate": 0.1}
+    assert list(nt.select(summary, {"conflict_rate": 1.0})["transfer"]) == [-2.0, 0.5]
+    assert nt.describe_cell({"conflict_kind": "opposed", "conflict_rate": 1.0, "noise_rate": 0.1}) == \
+        "conflict 1.0 (opposed), noise 0.1"
+    assert nt.describe_regimes(pre)[0].startswith("most negative transfer: -2.00 ± ")
+
+
+def test_world_line_names_the_base_worlds_knobs():
+    assert nt.world_line("transfer") == ("data preset 'transfer': 2000 users, items 400 / 500, 16 shared and 8 / 8 "
+                                         "specific topics, topic concentration 0.1, persistence 0.0 (the grid's knobs "
+                                         "set the rest)")
+
+
+def test_ceiling_table_divides_by_both_ceilings(tiny_grid):
+    table = nt.ceiling_table(tiny_grid)
+    assert list(table.index.names) == ["conflict_rate", "domain"]
+    row = table.iloc[3]
+    assert row["sasrec / oracle"] == pytest.approx(row["sasrec"] / row["oracle"])
+    assert row["dpgdiff / bayes"] == pytest.approx(row["dpgdiff"] / row["bayes"])
+    assert (table["oracle"] > table["bayes"]).all()  # the oracle knows θ_u, Bayes only the history
+
+
+def test_regime_map_has_one_heatmap_per_quantity_and_domain_with_hover(tiny_grid):
+    plot, static = nt.regime_map(tiny_grid)
+    heatmaps = [t for t in plot.data if t.type == "heatmap"]
+    assert len(heatmaps) == 4 and len(static.axes) == 5  # 2 × 2 panels and the colour bar
+    transfer_x = tiny_grid.summary.query("domain == 'X'")["transfer"].round(3).tolist()
+    assert [row[0] for row in heatmaps[0].z] == transfer_x
+    assert "± " in heatmaps[0].text[1][0] and "p = " in heatmaps[0].text[1][0]
+    assert "mean ± std over 2 seeds" in heatmaps[0].hovertemplate
+    assert "plotly.js" not in json.dumps(plot.to_plotly_json(), default=str)[:200]
+
+
+# --- the live re-run ---------------------------------------------------------------------------------
+def test_cell_folders_take_numpy_values_as_python_ones():
+    assert nt.cell_folder({"conflict_rate": np.float64(1.0), "noise_rate": 0.1}) == "conflict_rate=1.0__noise_rate=0.1"
+
+
+def test_live_cells_must_be_precomputed(tiny_grid):
+    params = nt.TransferParams()
+    assert nt.live_cells(tiny_grid, params) == [{"conflict_kind": "opposed", "conflict_rate": r, "noise_rate": 0.1}
+                                                for r in (0.0, 1.0)]
+    with pytest.raises(ParameterError, match=r"cell conflict 0.5 \(opposed\), noise 0.1 is not in the precomputed grid"):
+        nt.live_cells(tiny_grid, nt.TransferParams(live_conflict_rates="0,0.5"))
+    with pytest.raises(ParameterError, match=r"^seed: 7 was not precomputed \(seeds \[0, 1\]\)$"):
+        nt.live_cells(tiny_grid, nt.TransferParams(seed=7))
+
+
+def test_a_live_rerun_reproduces_the_precomputed_rows_exactly(tiny_grid, tmp_path):
+    params = nt.TransferParams(output=str(tmp_path), seed=1)
+    cells = nt.live_cells(tiny_grid, params)
+    live = nt.run_live(cells, nt.LIVE_MODELS, params, tiny_grid)
+    match = nt.compare_live(live.rows, tiny_grid.rows, tiny_grid.knobs)
+    assert len(match) == 2 * 2 * 2 and match["max |difference|"].max() == 0.0
+    assert (tmp_path / "live" / "regimes.csv").exists()
+    shifted = live.rows.assign(**{"NDCG@10": live.rows["NDCG@10"] + 0.25})
+    assert nt.compare_live(shifted, tiny_grid.rows, tiny_grid.knobs)["max |difference|"].min() == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="live rows without a precomputed row"):
+        nt.compare_live(live.rows.assign(seed=5), tiny_grid.rows, tiny_grid.knobs)
+
+    # the trained runs reload for the timeline; the chosen case is a conflicted user the single model hits
+    cell = cells[-1]
+    dataset, truth = nt.live_world(tiny_grid, cell, 1)
+    folder = nt.live_folder(live, cell, 1)
+    tables = {name: nt.per_case(folder, name) for name in ("oracle", *nt.LIVE_MODELS)}
+    models = nt.live_models(live, cell, 1, dataset)
+    again = nt.run_live(cells, ("sasrec",), params, tiny_grid).rows  # re-read, not retrained
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), live.rows.query("model == 'sasrec'").reset_index(drop=True))
+    case = nt.pick_case(dataset, truth, tables["sasrec"], tables["sasrec-single"])
+    assert truth.user_preferences.conflicted[dataset.test.users[case]] and tables["sasrec-single"].loc[case, "rank"] <= 10
+    ranks = {name: int(t.loc[case, "rank"]) for name, t in tables.items()}
+    view = nt.case_view(dataset, truth, {"oracle": truth.oracle_scorer(), **models}, case, ranks)
+    assert len(view.top["oracle"]) == 10 and view.theta.shape == (2, truth.config.n_multi_topics)
+    # the oracle ranks by the true law: its top item is the most probable one
+    assert view.truth_prob[view.top["oracle"][0]] == pytest.approx(view.truth_prob.max())
+    assert sum(nt.events_per_domain(view, truth)) == len(view.history)
+    assert 0 <= nt.shared_topic_items(view, truth, "sasrec") <= 10
+    assert len(nt.plot_case(view, truth).axes) == 5
+
+    # the oracle's top-10 carries the most true probability, case by case
+    cases = np.arange(len(dataset.test.targets))
+    best = nt.true_mass_at_k(truth.oracle_scorer(), dataset, truth, cases)
+    for scorer in models.values():
+        assert (nt.true_mass_at_k(scorer, dataset, truth, cases) <= best + 1e-12).all()
+
+    # the exercise on these per-case files
+    assert nt.check_transfer(nt.transfer_by_hand, folder).startswith("correct: ")
+    assert nt.check_transfer(lambda m, s: None, folder) == "not attempted yet (reference: negative_transfer.transfer_by_hand)"
+    assert nt.check_transfer(lambda m, s: {"X": (0.0, 1.0), "Y": (0.0, 1.0)}, folder).startswith("mismatch in ")
+
+
+def test_pick_case_and_hit_counts_on_hand_made_ranks(tiny):
+    dataset, truth = tiny
+    n = len(dataset.test.targets)
+    single = per_case(np.zeros(n), rank=np.full(n, 50))
+    mixed = per_case(np.zeros(n), rank=np.full(n, 50))
+    assert not truth.user_preferences.conflicted.any()  # the tiny preset has no conflict: nobody to choose
+    with pytest.raises(ValueError, match="no conflicted user"):
+        nt.pick_case(dataset, truth, mixed, single)
+    flags = np.zeros_like(truth.user_preferences.conflicted)
+    flags[dataset.test.users[[3, 7]]] = True
+    conflicted = dataclasses.replace(truth, user_preferences=dataclasses.replace(truth.user_preferences,
+                                                                                 conflicted=flags))
+    single.loc[[3, 7, 20], "rank"] = 2
+    mixed.loc[[3, 7, 20], "rank"] = [30, 90, 400]
+    assert nt.pick_case(dataset, conflicted, mixed, single) == 7  # the largest gap among the conflicted users
+    assert nt.hit_counts(mixed, single) == {"single only": 3, "mixed only": 0, "both": 0, "neither": n - 3}
+
+
+# --- the ablation ------------------------------------------------------------------------------------
+def test_ablation_paired_table_by_hand(tiny_ablation):
+    paired = pd.read_csv(tiny_ablation / "paired.csv")
+    assert list(paired["variant"]) == ["diff", "diff", "diff+de", "diff+de"]
+    assert list(paired["domain"]) == ["X", "Y", "X", "Y"]
+    folder = tiny_ablation / "per_case" / "conflict_kind=opposed__conflict_rate=1.0__noise_rate=0.1"
+    read = {(m, s): pd.read_csv(folder / f"seed{s}" / f"{m}.csv.gz") for m in ("diff", "diff+de", "sasrec",
+                                                                               "sasrec-single") for s in (0, 1)}
+    row = paired.query("variant == 'diff+de' and domain == 'Y'").iloc[0]
+    a = np.concatenate([read[("diff+de", s)].query("domain == 'Y'")["NDCG@10"] for s in (0, 1)])
+    b = np.concatenate([read[("diff", s)].query("domain == 'Y'")["NDCG@10"] for s in (0, 1)])
+    assert row["adds"] == "DE" and row["parent"] == "diff"
+    assert row["vs parent p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    per_seed = [read[(m, s)].query("domain == 'Y'")["NDCG@10"].mean() for m in ("diff+de",) for s in (0, 1)]
+    assert row["NDCG@10"] == pytest.approx(np.mean(per_seed)) and row["std"] == pytest.approx(np.std(per_seed, ddof=1))
+    best = max(("sasrec", "sasrec-single"), key=lambda m: np.mean([read[(m, s)].query("domain == 'Y'")["NDCG@10"].mean()
+                                                                    for s in (0, 1)]))
+    assert row["best SASRec"] == best
+    table = nt.ablation_table(paired)
+    assert list(table.index) == ["diff", "diff+de"] and table.loc["diff", "adds"] == "—"
+    assert table.loc["diff", "X Δ parent (p)"] == "" and table.loc["diff+de", "Y Δ parent (p)"].startswith(("+", "-"))
+    pre, loaded = nt.load_ablation(tiny_ablation)
+    pd.testing.assert_frame_equal(loaded, paired)
+    assert len(nt.plot_ablation(paired, pre.rows).axes) == 2
+
+
+def test_largest_step_averages_the_domains():
+    paired = pd.DataFrame({"variant": ["diff+de"] * 2 + ["diff+de+g"] * 2, "adds": ["DE"] * 2 + ["G"] * 2,
+                           "vs parent": [1.0, 3.0, 2.5, 2.0], "domain": ["X", "Y"] * 2})
+    assert nt.largest_step(paired) == ("diff+de+g", "G", 2.25)
+
+
+def test_most_negative_command_prints_the_grid_flags(tiny_grid, capsys):
+    assert nt.main(["most-negative", str(tiny_grid.folder / "summary.csv")]) == 0
+    flags = capsys.readouterr().out.strip()
+    cell = nt.most_negative_cell(tiny_grid)
+    assert flags == " ".join(f"--grid {k}={v}" for k, v in cell.items())
+
+
+# --- the widget and the exercise ---------------------------------------------------------------------
+def test_the_widget_retrains_once_per_rate_and_starts_where_asked():
+    view, update = nt.conflict_widget(users=200, epochs=1, seed=0, start=0.5)
+    slider = view.children[0].children[0]
+    assert slider.value == 0.5 and slider.step == 0.25
+    first = update.run_at(0.5)  # trained when the widget was built (its first drawing)
+    assert update.run_at(0.5) is first and len(update(0.5).axes) == 2
+    assert list(first.ndcg.columns) == ["sasrec", "sasrec-single", "oracle"]
+    assert first.transfer.loc["X", "transfer"] == pytest.approx(first.ndcg.loc["X", "sasrec"] - first.ndcg.loc["X", "sasrec-single"])
+    assert nt.widget_config("sasrec", 3, 0).epochs == 3 and nt.widget_config("sasrec", 3, 0).eval_protocol == "full"
+    assert nt.widget_spec(0.5, 200, 0) == ("synthetic:tiny[persistence=0.0,topic_concentration=0.1,conflict_kind=opposed,"
+                                           "n_users=200,conflict_rate=0.5,seed=0]")
+
+
+def test_transfer_by_hand_matches_the_package_on_known_tables():
+    rng = np.random.default_rng(0)
+    single = per_case(rng.uniform(0, 100, 60))
+    mixed = per_case(single["NDCG@10"].to_numpy() - 2.0 + rng.normal(0, 1, 60))
+    got = nt.transfer_by_hand(mixed, single)
+    expected = transfer({0: mixed}, {0: single})
+    for domain in ("X", "Y"):
+        assert got[domain][0] == pytest.approx(expected.loc[domain, "transfer"])
+        assert got[domain][1] == pytest.approx(expected.loc[domain, "p"])
+    d = (mixed["NDCG@10"] - single["NDCG@10"])[::2].to_numpy()
+    assert got["X"][1] == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+    assert math.isclose(got["X"][0], d.mean())
+
+
+# --- the committed results the notebook reads ------------------------------------------------------------
+def test_the_committed_results_are_consistent_with_what_the_notebook_claims():
+    pre = nt.load_precomputed(COMMITTED)
+    ablation, paired = nt.load_ablation(COMMITTED / "ablation")
+    assert set(pre.models) >= {"sasrec", "sasrec-single", "dpgdiff"} and len(ablation.seeds) >= 3
+    # the ablation was run on the grid's most negative cell, with the same data and config presets
+    assert len(nt.select(ablation.summary, nt.most_negative_cell(pre))) > 0
+    assert {k: ablation.settings[k] for k in ("data_preset", "preset")} == \
+           {k: pre.settings[k] for k in ("data_preset", "preset")}
+    # the notebook's live cells and seed are in the grid
+    nt.live_cells(pre, nt.TransferParams())
+    assert set(paired["variant"]) == set(nt.ABLATION_ORDER)
+    readme = (COMMITTED / "README.md").read_text()
+    assert "python -m dpgdiff_lite regimes --out notebooks/results/regimes" in readme
+    assert "python -m dpgdiff_lite.lessons.negative_transfer paired notebooks/results/regimes/ablation" in readme
