@@ -21,7 +21,7 @@ from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.run_folder import read_json, write_json
-from dpgdiff_lite.runs import format_seeds_table, oracle_fraction, seeds_table, table1
+from dpgdiff_lite.runs import format_seeds_table, oracle_fraction, per_seed_frame, seeds_table, table1
 from dpgdiff_lite.trainer import load_run, metrics_record, run_evaluation, train
 
 
@@ -101,12 +101,8 @@ def _compare_seeds(args: argparse.Namespace, source, configs: dict, seeds: list[
     print(f"test metrics ×100 on {args.data} [{source.dataset.protocol}], mean ± std over seeds {seeds}; "
           f"p: paired t-test over (seed, case) pairs against the model named in 'vs'")
     print(format_seeds_table(table).to_string())
-    per_seed = pd.DataFrame([{"model": name, "seed": seed, "domain": d, "metric": m, "value": r.test.table.loc[d, m],
-                              "epochs_run": r.epochs_run, "seconds_per_epoch": r.seconds_per_epoch}
-                             for name, runs in strict.items() for seed, r in runs.items()
-                             for d in r.test.table.index for m in r.test.table.columns])
     table.to_csv(Path(args.out) / "table1_seeds.csv")
-    per_seed.to_csv(Path(args.out) / "per_seed.csv", index=False)
+    per_seed_frame(strict).to_csv(Path(args.out) / "per_seed.csv", index=False)
     sparsity.cold_warm_rows(strict, source.dataset).to_csv(Path(args.out) / "cold_warm.csv", index=False)
     return table
 
@@ -196,7 +192,7 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(handler=command_bench)
     from dpgdiff_lite import course
 
-    r = course.configure_parser(sub.add_parser("course", help="execute notebooks 01–08 headless with papermill"))
+    r = course.configure_parser(sub.add_parser("course", help="execute notebooks 01–09 headless with papermill"))
     r.set_defaults(handler=course.command_course)
     g = sub.add_parser("regimes", help="negative transfer over a grid of generator knobs × seeds")
     g.add_argument("--out", required=True, help="grid folder (run folders, per-case files, regimes.csv, summary.csv)")

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from dpgdiff_lite.data.dataset import CrossDomainDataset, EvalSplit, make_batch, pad_eval
+from dpgdiff_lite.data.dataset import DOMAIN_LETTERS, CrossDomainDataset, EvalSplit, make_batch, pad_eval
 from dpgdiff_lite.recommender import Scorer
 
 METRICS = ("MRR@10", "NDCG@5", "NDCG@10", "HR@5", "HR@10")
@@ -25,7 +25,6 @@ PROTOCOLS = ("sampled", "full")
 TIES = ("pessimistic", "c2dsr")
 C2DSR_MARGIN = 1e-5
 """C2DSR's trainer counts a negative above the target only when it beats it by more than this."""
-DOMAIN_LETTERS = "XYZABCDEFGHIJKLMNOPQRSTUVW"
 
 
 @dataclass

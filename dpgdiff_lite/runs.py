@@ -98,6 +98,15 @@ def train_seeds(source: DataSource, configs: dict[str, Config], seeds: list[int]
             for name, config in configs.items()}
 
 
+def per_seed_frame(results: dict[str, dict[int, TrainResult]]) -> pd.DataFrame:
+    """One row per (model, seed, domain, metric): the test value (×100), epochs run and seconds per
+    epoch (the layout of ``compare --seeds``'s ``per_seed.csv``)."""
+    return pd.DataFrame([{"model": name, "seed": seed, "domain": d, "metric": m, "value": r.test.table.loc[d, m],
+                          "epochs_run": r.epochs_run, "seconds_per_epoch": r.seconds_per_epoch}
+                         for name, runs in results.items() for seed, r in runs.items()
+                         for d in r.test.table.index for m in r.test.table.columns])
+
+
 def seeds_table(results: dict[str, dict[int, TrainResult]], ours: str = "dpgdiff",
                 metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
     """Table 1 over seeds: rows (domain, metric); per model the mean and std (ddof 1) over seeds of its

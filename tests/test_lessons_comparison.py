@@ -86,7 +86,7 @@ def test_seed_runs_are_the_runs_of_one_seed(seeded, tiny_source):
 def test_seed_frames_tables_and_the_seed_band_figure(seeded, tiny_source):
     _, results = seeded
     frames = comparison.seed_frames(results, tiny_source)
-    assert set(frames) == {"per_seed", "curves", "table1_seeds", "transfer", "oracle"}
+    assert set(frames) == {"per_seed", "curves", "cold_warm", "table1_seeds", "transfer", "oracle"}
     per_seed = frames["per_seed"]
     assert list(per_seed.columns) == ["model", "seed", "domain", "metric", "value", "epochs_run", "seconds_per_epoch"]
     row = per_seed.query("model == 'sasrec' and seed == 1 and domain == 'Y' and metric == 'NDCG@10'")
@@ -117,7 +117,7 @@ def test_precompute_command_writes_what_the_notebook_reads(tmp_path):
     setting = common.json.loads((out / "setting.json").read_text())
     assert setting["seeds"] == [0, 1] and setting["models"] == ["dpgdiff", "sasrec"] and setting["seconds"] >= 0
     written = {p.stem for p in out.glob("*.csv")}
-    assert written == set(frames) == {"per_seed", "curves", "table1_seeds", "oracle"}
+    assert written == set(frames) == {"per_seed", "curves", "cold_warm", "table1_seeds", "oracle"}
     read = pd.read_csv(out / "per_seed.csv")
     assert read["value"].to_numpy() == pytest.approx(frames["per_seed"]["value"].to_numpy(), abs=1e-6)
     # the notebook's live run with the same setting and seed 0 reproduces the seed-0 rows
@@ -163,3 +163,17 @@ def test_largest_difference_joins_on_keys():
     b = pd.DataFrame({"model": ["m", "m"], "seed": [1, 2], "value": [2.5, 9.0]})
     assert common.largest_difference(a, b, ["model", "seed"], "value") == pytest.approx(0.5)  # seed 1 only
     assert np.isnan(common.largest_difference(a, b.assign(seed=[5, 6]), ["model", "seed"], "value"))
+
+
+def test_mean_std_by_domain_and_cold_warm_summary_on_hand_made_frames():
+    per_seed = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "seed": [0, 1] * 4, "domain": ["X", "X", "Y", "Y"] * 2,
+                             "metric": "NDCG@10", "value": [1.0, 3, 2, 2, 5, 5, 6, 8]})
+    table = comparison.mean_std_by_domain(per_seed)
+    assert list(table.columns) == ["X mean", "X std", "Y mean", "Y std"]
+    assert table.loc["a"].round(4).tolist() == [2.0, 1.4142, 2.0, 0.0] and table.loc["b", "Y mean"] == 7.0
+    cold_warm = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "seed": 0, "domain": ["X", "X", "Y", "Y"] * 2,
+                              "target": ["cold", "warm"] * 4, "cases": [1, 3, 2, 2] * 2,
+                              "NDCG@10": [0.0, 10, 0, 20, 1, 11, 2, 22]})
+    summary = comparison.cold_warm_summary(cold_warm)
+    assert summary["share of cases"].tolist() == [0.25, 0.75, 0.5, 0.5]
+    assert summary.loc[("Y", "warm"), "b"] == 22 and summary.loc[("X", "cold"), "a"] == 0

@@ -280,3 +280,18 @@ def test_the_committed_results_are_consistent_with_what_the_notebook_claims():
     readme = (COMMITTED / "README.md").read_text()
     assert "python -m dpgdiff_lite regimes --out notebooks/results/regimes" in readme
     assert "python -m dpgdiff_lite.lessons.negative_transfer paired notebooks/results/regimes/ablation" in readme
+
+
+def test_third_domain_figure_has_one_panel_per_kept_domain_and_colours_the_verdicts():
+    table = pd.DataFrame({"model": ["sasrec", "dpgdiff"] * 2, "domain": ["X", "X", "Y", "Y"],
+                          "effect": [-1.0, 0.5, 0.2, 0.0], "effect_std": [0.2, 0.1, 0.3, 0.1],
+                          "effect_p": [0.001, 0.02, 0.4, 0.9],
+                          "effect_verdict": ["negative", "positive", "none", "none"]})
+    fig = nt.third_domain_figure(table)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["domain X", "domain Y"]
+    bars = axes[0].patches
+    assert [round(b.get_height(), 3) for b in bars] == [-1.0, 0.5]
+    assert [b.get_facecolor()[:3] for b in bars] == [(0.8392156862745098, 0.15294117647058825, 0.1568627450980392),
+                                                      (0.17254901960784313, 0.6274509803921569, 0.17254901960784313)]
+    assert [t.get_text() for t in axes[0].texts] == ["p=0.001", "p=0.02"]

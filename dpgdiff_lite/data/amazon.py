@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dpgdiff_lite.data.dataset import CrossDomainDataset, EvalSplit
-from dpgdiff_lite.evaluation import DOMAIN_LETTERS
+from dpgdiff_lite.data.dataset import DOMAIN_LETTERS, CrossDomainDataset, EvalSplit
 
 COLUMNS = ("user", "item", "rating", "timestamp")
 CACHE_FORMAT = 1

@@ -18,6 +18,8 @@ from torch import Tensor
 
 PAD = -1
 """Padding value for item ids, domains and targets in every array and tensor."""
+DOMAIN_LETTERS = "XYZABCDEFGHIJKLMNOPQRSTUVW"
+"""Letters of the metrics record's domain keys and of the default names of N domains (X, Y, Z, A, …)."""
 
 
 @dataclass(frozen=True)

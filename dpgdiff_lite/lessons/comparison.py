@@ -24,7 +24,8 @@ from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.evaluation import EvalResult
 from dpgdiff_lite.lessons.common import (ExperimentParams, SeededParams, figure, not_attempted,
                                          not_attempted_message, write_precomputed)
-from dpgdiff_lite.runs import oracle_fraction, seeds_table
+from dpgdiff_lite import sparsity
+from dpgdiff_lite.runs import oracle_fraction, per_seed_frame, seeds_table
 from dpgdiff_lite.trainer import TrainResult
 from dpgdiff_lite.transfer import transfer
 
@@ -46,15 +47,6 @@ def of_seed(results: Seeded, seed: int) -> dict[str, TrainResult]:
 
 
 # --- frames over seeds ---------------------------------------------------------------------------
-def per_seed_frame(results: Seeded) -> pd.DataFrame:
-    """One row per (model, seed, domain, metric): the test value (×100), epochs run and seconds per
-    epoch (the layout of ``compare --seeds``'s ``per_seed.csv``)."""
-    return pd.DataFrame([{"model": name, "seed": seed, "domain": d, "metric": m, "value": r.test.table.loc[d, m],
-                          "epochs_run": r.epochs_run, "seconds_per_epoch": r.seconds_per_epoch}
-                         for name, runs in results.items() for seed, r in runs.items()
-                         for d in r.test.table.index for m in r.test.table.columns])
-
-
 def curves_frame(results: Seeded) -> pd.DataFrame:
     """Learning curves: one row per (model, seed, epoch) with validation NDCG@10 (mean of domains,
     the model-selection criterion) and the weighted training objective (eq. 14 for DPG-Diff)."""
@@ -104,6 +96,25 @@ def seeds_table_frame(results: Seeded, ours: str = "dpgdiff") -> pd.DataFrame:
 def seeds_table_display(frame: pd.DataFrame) -> pd.DataFrame:
     """A ``table1_seeds.csv`` frame back in the (domain, metric) index of :func:`seeds_table`."""
     return frame.set_index(["domain", "metric"])
+
+
+def mean_std_by_domain(per_seed: pd.DataFrame, metric: str = "NDCG@10") -> pd.DataFrame:
+    """From a ``per_seed.csv`` frame: per model, ``metric`` per domain as mean and std over seeds."""
+    rows = per_seed[per_seed["metric"] == metric]
+    stats_ = rows.groupby(["model", "domain"], sort=False)["value"].agg(["mean", "std"]).unstack("domain")
+    stats_.columns = [f"{domain} {what}" for what, domain in stats_.columns]
+    domains = list(dict.fromkeys(rows["domain"]))
+    return stats_[[f"{d} {w}" for d in domains for w in ("mean", "std")]]
+
+
+def cold_warm_summary(cold_warm: pd.DataFrame, metric: str = "NDCG@10") -> pd.DataFrame:
+    """From a ``cold_warm.csv`` frame: per (domain, cold or warm target) the share of test cases and
+    each model's ``metric`` averaged over seeds."""
+    means = cold_warm.pivot_table(index=["domain", "target"], columns="model", values=metric, aggfunc="mean", sort=False)
+    cases = cold_warm.groupby(["model", "seed", "domain", "target"], sort=False)["cases"].sum()
+    first = cases.xs(cases.index[0][:2], level=("model", "seed"))
+    share = first / first.groupby(level="domain").transform("sum")
+    return means.assign(**{"share of cases": share}).loc[:, ["share of cases", *means.columns]]
 
 
 # --- the learning curves with seed bands -----------------------------------------------------------
@@ -200,9 +211,10 @@ def describe_table1(summary: dict, ours: str = "dpgdiff") -> str:
 # --- the precomputed results ------------------------------------------------------------------------
 def seed_frames(results: Seeded, source) -> dict[str, pd.DataFrame]:
     """Everything the notebook's PRECOMPUTED cells read, computed from trained runs: ``per_seed``,
-    ``curves``, ``table1_seeds`` (when DPG-Diff and another model ran), ``transfer`` (when SASRec and
+    ``curves``, ``cold_warm`` (test metrics on never-trained and trained targets), ``table1_seeds`` (when DPG-Diff and another model ran), ``transfer`` (when SASRec and
     sasrec-single ran) and ``oracle`` (synthetic data)."""
-    frames = {"per_seed": per_seed_frame(results), "curves": curves_frame(results)}
+    frames = {"per_seed": per_seed_frame(results), "curves": curves_frame(results),
+              "cold_warm": sparsity.cold_warm_rows(results, source.dataset)}
     if "dpgdiff" in results and len(results) > 1:
         frames["table1_seeds"] = seeds_table_frame(results)
     if {"sasrec", "sasrec-single"} <= set(results):

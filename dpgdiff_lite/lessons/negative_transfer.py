@@ -778,12 +778,75 @@ def summarize(pre: Precomputed, paired: pd.DataFrame | None, live_match: float, 
 
 
 # --- command line ------------------------------------------------------------------------------------
+# --- a third domain (the paper's open question 1) ---------------------------------------------------
+def third_domain_figure(table: pd.DataFrame, all_name: str = "XYZ", kept_name: str = "XY") -> Figure:
+    """``third_domain.csv`` as bars: per kept domain, each model's effect of the extra domain
+    (NDCG@10 trained on ``all_name`` − on ``kept_name``) ± its std over seeds, with the paired p."""
+    domains = list(dict.fromkeys(table["domain"]))
+    fig = figure(4.2 * len(domains), 3.2)
+    axes = fig.subplots(1, len(domains), sharey=True, squeeze=False)[0]
+    for ax, domain in zip(axes, domains):
+        rows = table[table["domain"] == domain]
+        x = np.arange(len(rows))
+        colours = ["tab:red" if v == "negative" else "tab:green" if v == "positive" else "0.6"
+                   for v in rows["effect_verdict"]]
+        ax.bar(x, rows["effect"], yerr=rows["effect_std"], color=colours, capsize=4)
+        for i, (effect, p) in enumerate(zip(rows["effect"], rows["effect_p"])):
+            ax.annotate(f"p={p:.2g}", (i, effect), textcoords="offset points", xytext=(0, 6 if effect >= 0 else -14),
+                        ha="center", fontsize=8)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xticks(x, rows["model"], rotation=15)
+        ax.set_title(f"domain {domain}")
+    axes[0].set_ylabel(f"NDCG@10: {all_name} − {kept_name}")
+    fig.suptitle("what a third domain does (red: hurts, green: helps, grey: no significant change; ± std over seeds)",
+                 fontsize=9)
+    return fig
+
+
+# --- where DPG-Diff falls short: eq. (15)'s parts and the own-domain preference ----------------------
+def shortfall(folder: str | Path, out_dir: str | Path, progress: bool = False) -> pd.DataFrame:
+    """On a one-cell ablation folder: DPG-Diff's gain over the better SASRec (paired over seed and
+    case) when it ranks by each part of eq. (15) (:class:`~dpgdiff_lite.lessons.guided.PartScorer`,
+    the trained runs of the folder) and when ĝ_d is the target domain's own encoder output
+    (``preference="own"``, retrained into ``out_dir``): which reading of eq. (15) closes the gap."""
+    from dpgdiff_lite.lessons.guided import EQ15_PARTS, PartScorer
+    from dpgdiff_lite.runs import train_or_load
+
+    folder, out = resolve(folder), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    grid = json.loads((folder / "grid.json").read_text())
+    cell = regimes.grid_cells(grid["grid"])[0]
+    per_case = folder / "per_case" / regimes.cell_id(cell)
+    baselines = {b: {s: pd.read_csv(per_case / f"seed{s}" / f"{b}.csv.gz") for s in grid["seeds"]} for b in LIVE_MODELS}
+    variants: dict[str, dict[int, pd.DataFrame]] = {}
+    for seed in grid["seeds"]:
+        dataset, truth = regimes.draw_cell(grid["data_preset"], cell, seed)
+        model, config = load_run(folder / "runs" / regimes.cell_id(cell) / f"seed{seed}" / "dpgdiff", dataset)
+        for part in EQ15_PARTS:
+            scored = run_evaluation(PartScorer(model, part), dataset, config, "test")
+            variants.setdefault(f"fused ĝ_d, ranked by {part}", {})[seed] = scored.per_case
+        own = dataclasses.replace(config, preference="own")
+        result = train_or_load(dataset, own, out / f"seed{seed}" / "dpgdiff-own",
+                               regimes.data_spec(grid["data_preset"], cell, seed), progress=progress, truth=truth)
+        variants.setdefault("own ĝ_d, ranked by x̂_0 + ĝ_d", {})[seed] = result.test.per_case
+    rows = []
+    for name, by_seed in variants.items():
+        gain = transfer_module.gain_over_best(by_seed, baselines)
+        rows += [{**cell, "dpgdiff": name, "domain": d, **gain.loc[d].to_dict()} for d in gain.index]
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "shortfall.csv", index=False)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dpgdiff_lite.lessons.negative_transfer",
                                      description="notebook 02's precomputed tables")
     commands = parser.add_subparsers(dest="command", required=True)
     paired = commands.add_parser("paired", help="write DIR/paired.csv from a one-cell ablation regimes folder")
     paired.add_argument("folder")
+    short = commands.add_parser("shortfall", help="DPG-Diff vs the better SASRec by part of eq. (15) and with own ĝ_d")
+    short.add_argument("folder", help="a one-cell ablation regimes folder")
+    short.add_argument("--out", required=True, help="folder for the preference='own' runs and shortfall.csv")
     worst = commands.add_parser("most-negative", help="print the --grid flags of the most negative cell")
     worst.add_argument("summary", help="a summary.csv written by python -m dpgdiff_lite regimes")
     args = parser.parse_args(argv)
@@ -791,6 +854,8 @@ def main(argv: list[str] | None = None) -> int:
         table = ablation_paired(args.folder)
         table.to_csv(Path(args.folder) / "paired.csv", index=False)
         print(ablation_table(table).to_string())
+    elif args.command == "shortfall":
+        print(shortfall(args.folder, args.out).round(3).to_string(index=False))
     else:
         folder = Path(args.summary).parent
         cell = most_negative_cell(load_precomputed(folder))
@@ -800,3 +865,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
