@@ -295,3 +295,39 @@ def test_third_domain_figure_has_one_panel_per_kept_domain_and_colours_the_verdi
     assert [b.get_facecolor()[:3] for b in bars] == [(0.8392156862745098, 0.15294117647058825, 0.1568627450980392),
                                                       (0.17254901960784313, 0.6274509803921569, 0.17254901960784313)]
     assert [t.get_text() for t in axes[0].texts] == ["p=0.001", "p=0.02"]
+
+
+def test_shortfall_reproduces_the_models_own_gain_and_retrains_with_the_own_preference(tmp_path):
+    cell = {"conflict_kind": ["opposed"], "conflict_rate": [1.0], "noise_rate": [0.1]}
+    folder = tmp_path / "ablation"
+    regimes.run_grid(cell, 2, folder, models=["sasrec", "sasrec-single", "dpgdiff"], **TINY)
+    table = nt.shortfall(folder, tmp_path / "own")
+    assert pd.read_csv(folder / "shortfall.csv").shape == table.shape
+    assert sorted(set(table["dpgdiff"])) == ["fused ĝ_d, ranked by x̂_0 + ĝ_d", "fused ĝ_d, ranked by x̂_0 alone",
+                                             "fused ĝ_d, ranked by ĝ_d alone", "own ĝ_d, ranked by x̂_0 + ĝ_d"]
+    stored = pd.read_csv(folder / "summary.csv")
+    summed = table[table["dpgdiff"] == "fused ĝ_d, ranked by x̂_0 + ĝ_d"].set_index("domain")
+    for domain, row in stored.set_index("domain").iterrows():  # the sum of the parts is the model itself
+        assert summed.loc[domain, "ours"] == pytest.approx(row["dpgdiff"])
+        assert summed.loc[domain, "gain"] == pytest.approx(row["dpg_gain"])
+    own = json.loads((tmp_path / "own" / "seed1" / "dpgdiff-own" / "config.json").read_text())
+    assert own["preference"] == "own" and own["seed"] == 1
+
+
+def test_shortfall_view_puts_each_reading_on_one_row():
+    table = pd.DataFrame({"dpgdiff": ["a", "a", "b", "b"], "domain": ["Y", "X", "Y", "X"], "best": "sasrec-single",
+                          "ours": [1.0, 2.0, 3.0, 4.0], "gain": [-1.0, 0.5, 0.25, 0.0], "std": 0.1,
+                          "p": [0.01, 0.5, 0.25, 1.0]})
+    view = nt.shortfall_view(table)
+    assert list(view.columns) == ["X NDCG@10", "X vs sasrec-single", "Y NDCG@10", "Y vs sasrec-single"]
+    assert view.loc["a", "Y vs sasrec-single"] == "-1.00 ± 0.10 (p=0.01)" and view.loc["b", "X NDCG@10"] == 4.0
+
+
+def test_per_seed_gap_pairs_the_seeds():
+    def frame(values):
+        return pd.DataFrame({"model": "dpgdiff", "seed": [0, 0, 1, 1], "domain": ["X", "Y"] * 2, "metric": "NDCG@10",
+                             "value": values})
+
+    gap = nt.per_seed_gap(frame([3.0, 4.0, 5.0, 8.0]), frame([1.0, 1.0, 1.0, 1.0]))
+    assert gap.loc[0].tolist() == [2.0, 3.0] and gap.loc[1].tolist() == [4.0, 7.0]
+    assert gap.loc["mean"].tolist() == [3.0, 5.0] and gap.loc["std"].round(4).tolist() == [1.4142, 2.8284]

@@ -808,7 +808,8 @@ def shortfall(folder: str | Path, out_dir: str | Path, progress: bool = False) -
     """On a one-cell ablation folder: DPG-Diff's gain over the better SASRec (paired over seed and
     case) when it ranks by each part of eq. (15) (:class:`~dpgdiff_lite.lessons.guided.PartScorer`,
     the trained runs of the folder) and when ĝ_d is the target domain's own encoder output
-    (``preference="own"``, retrained into ``out_dir``): which reading of eq. (15) closes the gap."""
+    (``preference="own"``, retrained into ``out_dir``): which reading of eq. (15) closes the gap.
+    Written to ``folder/shortfall.csv`` beside ``paired.csv``."""
     from dpgdiff_lite.lessons.guided import EQ15_PARTS, PartScorer
     from dpgdiff_lite.runs import train_or_load
 
@@ -834,8 +835,31 @@ def shortfall(folder: str | Path, out_dir: str | Path, progress: bool = False) -
         gain = transfer_module.gain_over_best(by_seed, baselines)
         rows += [{**cell, "dpgdiff": name, "domain": d, **gain.loc[d].to_dict()} for d in gain.index]
     table = pd.DataFrame(rows)
-    table.to_csv(out / "shortfall.csv", index=False)
+    table.to_csv(folder / "shortfall.csv", index=False)
     return table
+
+
+def shortfall_view(table: pd.DataFrame) -> pd.DataFrame:
+    """``shortfall.csv`` as read: one row per reading of eq. (15), per domain DPG-Diff's NDCG@10 and
+    "gain ± std (p)" against the better SASRec."""
+    rows = {}
+    for (reading, domain), row in table.set_index(["dpgdiff", "domain"]).iterrows():
+        entry = rows.setdefault(reading, {})
+        entry[f"{domain} NDCG@10"] = round(float(row["ours"]), 2)
+        entry[f"{domain} vs {row['best']}"] = f"{row['gain']:+.2f} ± {row['std']:.2f} (p={row['p']:.2g})"
+    view = pd.DataFrame.from_dict(rows, orient="index").rename_axis("DPG-Diff")
+    return view[sorted(view.columns, key=lambda c: (c.split()[0], "NDCG" not in c))]
+
+
+def per_seed_gap(a: pd.DataFrame, b: pd.DataFrame, model: str = "dpgdiff", metric: str = "NDCG@10") -> pd.DataFrame:
+    """Two ``per_seed.csv`` frames of the same seeds: ``model``'s ``metric`` in ``a`` minus in ``b``, one
+    row per seed and a column per domain, then the mean and std rows."""
+    def table(frame: pd.DataFrame) -> pd.DataFrame:
+        rows = frame[(frame["model"] == model) & (frame["metric"] == metric)]
+        return rows.pivot(index="seed", columns="domain", values="value")
+
+    gap = (table(a) - table(b)).dropna()
+    return pd.concat([gap, gap.agg(["mean", "std"])])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -846,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
     paired.add_argument("folder")
     short = commands.add_parser("shortfall", help="DPG-Diff vs the better SASRec by part of eq. (15) and with own ĝ_d")
     short.add_argument("folder", help="a one-cell ablation regimes folder")
-    short.add_argument("--out", required=True, help="folder for the preference='own' runs and shortfall.csv")
+    short.add_argument("--out", required=True, help="folder for the preference='own' run folders")
     worst = commands.add_parser("most-negative", help="print the --grid flags of the most negative cell")
     worst.add_argument("summary", help="a summary.csv written by python -m dpgdiff_lite regimes")
     args = parser.parse_args(argv)
