@@ -177,3 +177,17 @@ def test_mean_std_by_domain_and_cold_warm_summary_on_hand_made_frames():
     summary = comparison.cold_warm_summary(cold_warm)
     assert summary["share of cases"].tolist() == [0.25, 0.75, 0.5, 0.5]
     assert summary.loc[("Y", "warm"), "b"] == 22 and summary.loc[("X", "cold"), "a"] == 0
+
+
+@pytest.mark.parametrize("folder, readme", [("food-kitchen", "food-kitchen"), ("sparse/synthetic", "sparse"),
+                                            ("sparse/synthetic-wd0", "sparse"), ("sparse/food-kitchen-users40", "sparse")])
+def test_notebook_06_real_and_sparse_tables_are_three_seeds_with_their_command(folder, readme):
+    setting, read = common.read_precomputed(folder)
+    assert setting["seeds"] == [0, 1, 2] and setting["preset"] == "teaching" and setting["epochs"] == 0
+    assert {"per_seed", "curves", "cold_warm", "table1_seeds"} <= set(read)
+    assert sorted(read["per_seed"]["seed"].unique()) == [0, 1, 2]
+    assert set(read["per_seed"]["model"]) == set(setting["models"])
+    cases = read["cold_warm"].groupby(["model", "seed"])["cases"].sum()
+    assert cases.nunique() == 1  # every model and seed ranked the same test cases
+    text = (common.results_dir(readme) / "README.md").read_text()
+    assert f"--out notebooks/results/{folder}" in text and "run time" in text.lower()

@@ -331,3 +331,12 @@ def test_per_seed_gap_pairs_the_seeds():
     gap = nt.per_seed_gap(frame([3.0, 4.0, 5.0, 8.0]), frame([1.0, 1.0, 1.0, 1.0]))
     assert gap.loc[0].tolist() == [2.0, 3.0] and gap.loc[1].tolist() == [4.0, 7.0]
     assert gap.loc["mean"].tolist() == [3.0, 5.0] and gap.loc["std"].round(4).tolist() == [1.4142, 2.8284]
+
+
+def test_the_committed_third_domain_table_is_three_seeds_of_every_model_with_its_command():
+    folder = nt.NOTEBOOKS_DIR / "results" / "third-domain"
+    table = pd.read_csv(folder / "third_domain.csv")
+    assert sorted(zip(table["model"], table["domain"])) == sorted(
+        (m, d) for m in ("sasrec", "sasrec-single", "dpgdiff") for d in ("X", "Y"))
+    assert (table["n_seeds"] == 3).all() and table["vs_single"].isna().tolist() == [m == "sasrec-single" for m in table["model"]]
+    assert "python -m dpgdiff_lite third-domain --out runs/third-domain --seeds 3" in (folder / "README.md").read_text()
