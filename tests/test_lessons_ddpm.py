@@ -189,6 +189,8 @@ def test_forward_widget_update_changes_with_t(data, schedule):
     np.testing.assert_allclose(_offsets(at0, 0), data)
     assert not np.allclose(_offsets(at8, 0), data)
     assert "t=8" in at8.axes[0].get_title()
+    started = ddpm_toy.forward_widget(data, schedule, start=8)[0].children[0].children[0]
+    assert started.value == 8  # the notebook starts the slider where its static figure is drawn
 
 
 def test_step_count_widget_update_changes_with_k(data, schedule, trained):
@@ -202,3 +204,5 @@ def test_step_count_widget_update_changes_with_k(data, schedule, trained):
     assert not np.allclose(_offsets(fig1, 0), _offsets(fig4, 0))
     assert "k=4" in fig4.axes[0].get_title() and "k=4" in fig4.axes[1].get_title()
     assert fig4.axes[2].lines[-1].get_xdata()[0] == 4  # the marker line sits at k
+    view4, _ = ddpm_toy.step_count_widget(trained[0], schedule, data, n=200, curve=curve, start=4)
+    assert view4.children[0].children[0].value == 4

@@ -114,8 +114,9 @@ def plot_forward(data: np.ndarray, schedule: NoiseSchedule, steps: tuple[int, ..
     return fig
 
 
-def forward_widget(data: np.ndarray, schedule: NoiseSchedule, seed: int = 0):
-    """A slider over t showing x_t of the toy data; returns (widget, update), update(t) -> Figure."""
+def forward_widget(data: np.ndarray, schedule: NoiseSchedule, seed: int = 0, start: int = 0):
+    """A slider over t (starting at ``start``) showing x_t of the toy data; returns (widget, update),
+    update(t) -> Figure."""
     states = forward_states(data, schedule, list(range(schedule.T + 1)), seed)
 
     def update(t: int) -> Figure:
@@ -127,7 +128,7 @@ def forward_widget(data: np.ndarray, schedule: NoiseSchedule, seed: int = 0):
         ax.title.set_fontsize(9)
         return fig
 
-    return widget(update, t=int_slider("t", 0, 0, schedule.T))
+    return widget(update, t=int_slider("t", start, 0, schedule.T))
 
 
 # --- schedules ------------------------------------------------------------------------------
@@ -397,8 +398,9 @@ def plot_step_count_curve(curve: pd.DataFrame) -> Figure:
 
 
 def step_count_widget(model: nn.Module, schedule: NoiseSchedule, data: np.ndarray, n: int = 1000, seed: int = 0,
-                      curve: pd.DataFrame | None = None):
-    """A slider over k: DDPM and DDIM samples with k steps and where k sits on the quality curve.
+                      curve: pd.DataFrame | None = None, start: int | None = None):
+    """A slider over k (starting at ``start``, default T): DDPM and DDIM samples with k steps and where
+    k sits on the quality curve.
 
     Returns (widget, update); update(k) -> Figure with four axes (two sample panels, quality, time).
     """
@@ -415,7 +417,7 @@ def step_count_widget(model: nn.Module, schedule: NoiseSchedule, data: np.ndarra
         _plot_curve(axes[2], axes[3], curve, marker_k=k)
         return fig
 
-    return widget(update, k=int_slider("steps k", schedule.T, 1, schedule.T))
+    return widget(update, k=int_slider("steps k", schedule.T if start is None else start, 1, schedule.T))
 
 
 # --- exercises: reference solutions and checkers -------------------------------------------------
