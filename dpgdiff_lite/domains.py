@@ -42,10 +42,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from dpgdiff_lite import run_folder
-from dpgdiff_lite.config import PRESETS as CONFIG_PRESETS, Config, preset
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
-from dpgdiff_lite.regimes import _models, _seeds
+from dpgdiff_lite.regimes import _models, _seeds, base_config
 from dpgdiff_lite.runs import train_or_load
 from dpgdiff_lite.transfer import paired_difference, verdict
 
@@ -92,16 +91,6 @@ def _check_worlds(data_preset: str, kept: Sequence[str]) -> tuple[tuple[str, ...
     return names, kept
 
 
-def _base_config(preset_name: str, overrides: Sequence[str]) -> Config:
-    if preset_name not in CONFIG_PRESETS:
-        raise ValueError(f"preset: unknown config preset {preset_name!r}; choose one of {', '.join(CONFIG_PRESETS)}")
-    for assignment in overrides:
-        key = assignment.partition("=")[0].strip()
-        if key in ("model", "seed"):
-            raise ValueError(f"--set {assignment!r}: {key!r} is set by the models and seeds arguments, not by --set")
-    return preset(preset_name).with_overrides(list(overrides))
-
-
 def compared_cases(full: pd.DataFrame, full_users: np.ndarray, restricted: pd.DataFrame,
                    restricted_users: np.ndarray, kept: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The two worlds' per-case test results on the cases they share (module docstring), in the same
@@ -132,7 +121,7 @@ def third_domain_effect(models: str | Sequence[str] = DEFAULT_MODELS, seeds: int
     """
     seeds, models = _seeds(seeds), _models(models)
     names, kept = _check_worlds(data_preset, kept)
-    base = _base_config(preset_name, overrides)
+    base = base_config(preset_name, overrides)
     out = Path(out_dir)
     run_folder.ensure_writable(out)
     run_folder.write_json(out / "settings.json", {

@@ -161,13 +161,15 @@ def _models(models: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _base_config(preset_name: str, overrides: Sequence[str]) -> Config:
+def base_config(preset_name: str, overrides: Sequence[str]) -> Config:
+    """The config preset with ``--set`` overrides, refusing ``model`` and ``seed`` (the experiment's
+    models and seeds arguments set them)."""
     if preset_name not in CONFIG_PRESETS:
         raise ValueError(f"preset: unknown config preset {preset_name!r}; choose one of {', '.join(CONFIG_PRESETS)}")
     for assignment in overrides:
         key = assignment.partition("=")[0].strip()
         if key in ("model", "seed"):
-            raise ValueError(f"--set {assignment!r}: {key!r} is set by the grid (models, seeds), not by --set")
+            raise ValueError(f"--set {assignment!r}: {key!r} is set by the models and seeds arguments, not by --set")
     return preset(preset_name).with_overrides(list(overrides))
 
 
@@ -245,7 +247,7 @@ def run_grid(grid: Mapping[str, Sequence] | None = None, seeds: int | Sequence[i
         raise ValueError(f"data_preset: unknown synthetic preset {data_preset!r}; choose one of {sorted(DATA_PRESETS)}")
     if isinstance(bayes_samples, bool) or not isinstance(bayes_samples, int) or bayes_samples < 1:
         raise ValueError(f"bayes_samples must be an int ≥ 1, got {bayes_samples!r}")
-    base = _base_config(preset_name, overrides)
+    base = base_config(preset_name, overrides)
     cells = grid_cells(grid)
     for cell in cells:  # a bad value fails here, naming the SyntheticConfig field, before any training
         try:

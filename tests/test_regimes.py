@@ -122,7 +122,7 @@ def test_a_finished_grid_only_re_reads_and_a_stopped_one_continues(tiny_grid, tm
     (["--models", "pop,sasrec-singel"], "models: unknown model 'sasrec-singel'; choose from dpgdiff, diff, diff+de, "
                                         "diff+de+g, diff+de+tricl, sasrec, sasrec-single, pop"),
     (["--models", "oracle"], "models: 'oracle' is not a model row; every row carries it as oracle_NDCG@10"),
-    (["--set", "seed=3"], "--set 'seed=3': 'seed' is set by the grid (models, seeds), not by --set"),
+    (["--set", "seed=3"], "--set 'seed=3': 'seed' is set by the models and seeds arguments, not by --set"),
 ])
 def test_bad_input_is_refused_before_any_training_naming_the_parameter(argv, message, tmp_path, capsys):
     assert main(["regimes", "--out", str(tmp_path / "grid"), "--data-preset", "tiny", "--quiet", *argv]) == 2

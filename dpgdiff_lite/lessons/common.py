@@ -264,6 +264,13 @@ class ExperimentParams(CheckedParams):
         return train_models(source, configs, self.output_path, self.data, self.resume)
 
 
+def training_objective(result: TrainResult) -> pd.Series:
+    """Eq. (14) as trained, per epoch: the history's ``loss_<term>`` columns weighted by the config."""
+    history = result.history
+    return sum(history[f"loss_{term}"] * w for term, w in result.config.loss_weights.items()
+               if f"loss_{term}" in history)
+
+
 def plot_learning_curves(results: dict[str, TrainResult]) -> Figure:
     """Validation NDCG@10 (model selection) and the training objective of eq. (14), per epoch."""
     fig = figure(8, 2.8)
@@ -272,9 +279,7 @@ def plot_learning_curves(results: dict[str, TrainResult]) -> Figure:
         history = result.history
         if not len(history):
             continue  # popularity: nothing trained
-        # eq. (14) as trained: the history's loss_<term> columns, weighted by the config
-        objective = sum(history[f"loss_{term}"] * w for term, w in result.config.loss_weights.items()
-                        if f"loss_{term}" in history)
+        objective = training_objective(result)
         ax_valid.plot(history["epoch"], history["valid_NDCG@10"], marker=".", label=name)
         ax_loss.plot(history["epoch"], objective, marker=".", label=name)
     ax_valid.set(xlabel="epoch", ylabel="valid NDCG@10 (×100, mean of domains)", title="model selection")

@@ -20,11 +20,11 @@ from typing import Callable
 import pandas as pd
 from scipy import stats
 
+from dpgdiff_lite import sparsity
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.evaluation import EvalResult
-from dpgdiff_lite.lessons.common import (ExperimentParams, SeededParams, figure, not_attempted,
+from dpgdiff_lite.lessons.common import (ExperimentParams, SeededParams, figure, not_attempted, training_objective,
                                          not_attempted_message, write_precomputed)
-from dpgdiff_lite import sparsity
 from dpgdiff_lite.runs import oracle_fraction, per_seed_frame, seeds_table
 from dpgdiff_lite.trainer import TrainResult
 from dpgdiff_lite.transfer import transfer
@@ -56,8 +56,7 @@ def curves_frame(results: Seeded) -> pd.DataFrame:
             history = result.history
             if not len(history):
                 continue  # popularity: nothing trained
-            objective = sum(history[f"loss_{term}"] * w for term, w in result.config.loss_weights.items()
-                            if f"loss_{term}" in history)
+            objective = training_objective(result)
             rows += [{"model": name, "seed": seed, "epoch": int(e), "valid_NDCG@10": float(v), "objective": float(o)}
                      for e, v, o in zip(history["epoch"], history["valid_NDCG@10"], objective)]
     return pd.DataFrame(rows, columns=["model", "seed", "epoch", "valid_NDCG@10", "objective"])
