@@ -74,9 +74,9 @@ class NotebookCheck:
 
 CHECKS = [
     NotebookCheck("01_ddpm_basics.ipynb", 2, (
-        # the step-count slider starts at k = T = 32, its maximum
+        # the step-count slider starts at k = 4 and the t slider at 8, where the static figures are drawn
         Move("steps k", (("Home", "1"), ("ArrowRight", "2"))),
-        Move("t", (("ArrowRight", "1"), ("End", "32"))),
+        Move("t", (("ArrowRight", "9"), ("End", "32"))),
     )),
     NotebookCheck("04_guided_denoising.ipynb", 2, (
         # the noise-injection slider starts at r = 0.30 and moves in steps of 0.05
