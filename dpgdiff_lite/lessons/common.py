@@ -434,12 +434,22 @@ def static_view(view, update: Callable[..., Figure]) -> Figure:
     return update(*(control.value for control in view.children[0].children))
 
 
+REPRODUCTION_TOLERANCE = 0.05
+"""How far a live re-run of a committed seed may land from its precomputed row, in points of a ranking
+metric (NDCG@10 ×100 and the like). Far above what another CPU changes, far below what another seed
+changes. Measured on the teaching data (docs/reproducibility.md): the precomputed rows of notebooks
+06–08, written on a CPU with AVX-512, re-run here on AVX2, on torch's plain C++ kernels with MKL held to
+SSE4.2 and numpy to its baseline, and with every initial weight nudged by one ulp, differ by at most
+5e-7, except the step curve of ``diff`` at k ≥ 5 reverse steps: 0.013 (one or two test cases whose rank
+moves among near-tied scores). The standard deviation over seeds of NDCG@10 is 0.11 to 0.50."""
+
+
 def check_reproduced(params: SeededParams, recorded: dict, live: dict, precomputed: dict,
-                     checks: dict[str, tuple[list[str], str]], tolerance: float = 1e-4) -> bool:
+                     checks: dict[str, tuple[list[str], str]], tolerance: float = REPRODUCTION_TOLERANCE) -> bool:
     """Claim that this run reproduces the precomputed rows of every seed both hold: for each
-    ``frame: (keys, value)`` of ``checks``, the largest |live − precomputed| of ``value`` over rows
-    joined on ``keys`` stays under ``tolerance`` (the CSVs keep 6 decimals). Returns whether the
-    comparison applied (same setting and at least one shared seed); otherwise says why not."""
+    ``frame: (keys, value)`` of ``checks``, the largest |live − precomputed| of ``value`` (a metric in
+    points) over rows joined on ``keys`` stays within ``tolerance``. Returns whether the comparison
+    applied (same setting and at least one shared seed); otherwise says why not."""
     shared = sorted(set(params.seeds) & set(recorded["seeds"]))
     if not same_setting(params, recorded) or not shared:
         why = "another setting" if shared else f"no shared seed (this run {list(params.seeds)}, precomputed {recorded['seeds']})"
@@ -447,6 +457,6 @@ def check_reproduced(params: SeededParams, recorded: dict, live: dict, precomput
         return False
     for name, (keys, value) in checks.items():
         difference = largest_difference(live[name], precomputed[name], keys, value)
-        claim(f"this run's seed(s) {shared} reproduce the precomputed {name}.csv rows ({value})",
-              bool(difference < tolerance), largest_difference=difference)
+        claim(f"this run's seed(s) {shared} reproduce the precomputed {name}.csv rows ({value}) within "
+              f"{tolerance:g} points", bool(difference <= tolerance), largest_difference=difference)
     return True

@@ -1,0 +1,31 @@
+"""pytest hooks for the notebooks under nbval: a failed cell stops its notebook.
+
+nbval runs every cell of a notebook as its own test and goes on after a failure, so one failed claim
+(``lessons.common.claim``) would be followed by errors that only echo it (a ``NameError`` for what
+the failed cell never defined). JupyterLab's "Run All" and papermill stop at the first error; under
+nbval the cells after a failure are skipped with a line naming the cell that failed, so the claim's
+message is the notebook's only error."""
+
+from __future__ import annotations
+
+import pytest
+
+FAILED_CELL: dict[str, str] = {}
+"""Notebook path → the name of its first failed cell in this pytest run."""
+
+
+def _notebook(item: pytest.Item) -> str:
+    return item.nodeid.split("::")[0]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    failed = FAILED_CELL.get(_notebook(item))
+    if failed is not None:
+        pytest.skip(f"not run: {failed} of this notebook failed before it (its error is the notebook's)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    if outcome.get_result().failed:
+        FAILED_CELL.setdefault(_notebook(item), item.name)
