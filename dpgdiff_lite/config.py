@@ -12,10 +12,14 @@ from pathlib import Path
 
 from dpgdiff_lite.data.augment import DEFAULT_RATES
 
-MODELS = ("dpgdiff", "diff", "diff+de", "diff+de+g", "diff+de+tricl", "sasrec", "sasrec-single", "pop", "oracle")
+MODELS = ("dpgdiff", "diff", "diff+de", "diff+de+g", "diff+de+tricl", "dpgdiff-gated", "sasrec", "sasrec-single",
+          "pop", "oracle")
 """Trainable and baseline models; the five diffusion variants are the rows of the paper's Table 3;
+``dpgdiff-gated`` is the kit's model beyond the paper (:data:`BEYOND_THE_PAPER`);
 ``sasrec-single`` is SASRec on each domain's own subsequence (C2DSR's single-domain rows);
 ``oracle`` ranks by the planted next-item law (synthetic data only)."""
+PREFERENCES = ("fused", "own", "gated")
+"""Readings of ĝ_d in eq. (12) and (15); see ``Config.preference``."""
 UNTRAINED = ("pop", "oracle")
 """Scorers that need no training: popularity counts, and the planted oracle."""
 
@@ -27,6 +31,17 @@ VARIANT_FLAGS: dict[str, tuple[bool, bool, bool]] = {
     "diff+de+tricl": (True, False, True),
     "dpgdiff": (True, True, True),
 }
+
+BEYOND_THE_PAPER: dict[str, dict] = {
+    # DPG-Diff's architecture with a learned gate between the own-domain and the fused preference
+    # (``preference="gated"``), one setting for every dataset; notebook 10 and
+    # notebooks/results/gated/ give the evidence and what each part contributes
+    "dpgdiff-gated": dict(preference="gated"),
+}
+"""Models the kit adds beyond the paper: the architecture of a Table 3 row (:data:`BASE_VARIANT`) and
+the settings that differ from that row's defaults (:func:`preset` applies them)."""
+BASE_VARIANT = {"dpgdiff-gated": "dpgdiff"}
+"""The Table 3 variant each model of :data:`BEYOND_THE_PAPER` is built on."""
 
 
 @dataclass
@@ -48,7 +63,12 @@ class Config:
     # (regimes cell conflict 1, eta 0) own 16.36 / 14.82, fused 14.36 / 13.33, single-domain
     # SASRec 16.07 / 14.74 (notebook 02, section 6). Fused is the default because the teaching data
     # and Food-Kitchen show positive transfer; use "own" for domains known to conflict.
+    # "gated" (the kit's dpgdiff-gated, beyond the paper) learns between the two, per user and
+    # position: ĝ_d = ĝ_own + Σ_e γ_{d,e} ĝ_e over the other domains e, γ = σ(a·cos(ĝ_d, ĝ_e) + b) with
+    # one learned (a, b) per ordered pair of domains; γ = 0 is "own", γ = 1 is "fused" (model.py).
     preference: str = "fused"
+    # λ of the score (x̂_0 + λ ĝ_d)ᵀE_d (eq. 15 with a weight; 1 = the paper's sum, 0 = x̂_0 alone)
+    score_weight: float = 1.0
     # --- diffusion (paper silent; DiffuRec's choices) ---
     T: int = 32  # DiffuRec: 32 diffusion steps
     schedule: str = "trunc_lin"  # DiffuRec's truncated linear β schedule
@@ -119,8 +139,10 @@ class Config:
             raise ValueError(f"config field 'cpu_threads' must be >= 0 (0: chosen by workload), got {self.cpu_threads}")
         if self.cl_similarity not in ("dot", "cosine"):
             raise ValueError(f"config field 'cl_similarity' must be 'dot' or 'cosine', got {self.cl_similarity!r}")
-        if self.preference not in ("own", "fused"):
-            raise ValueError(f"config field 'preference' must be 'own' or 'fused', got {self.preference!r}")
+        if self.preference not in PREFERENCES:
+            raise ValueError(f"config field 'preference' must be one of {', '.join(PREFERENCES)}, got {self.preference!r}")
+        if self.score_weight < 0:
+            raise ValueError(f"config field 'score_weight' must be >= 0, got {self.score_weight}")
         if self.dim % self.heads:
             raise ValueError(f"config field 'dim' ({self.dim}) must be divisible by 'heads' ({self.heads})")
         if not 0 <= self.inference_steps <= self.T:
@@ -149,7 +171,7 @@ class Config:
     @property
     def variant_flags(self) -> tuple[bool, bool, bool]:
         """(disentangled encoder, guidance, tri-view CL) for a diffusion model."""
-        return VARIANT_FLAGS[self.model]
+        return VARIANT_FLAGS[BASE_VARIANT.get(self.model, self.model)]
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(asdict(self), indent=2)
@@ -224,4 +246,4 @@ def preset(name: str, model: str = "dpgdiff", **overrides) -> Config:
     """The named preset for ``model``, with field overrides."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return Config.from_dict({**PRESETS[name], "model": model, **overrides})
+    return Config.from_dict({**PRESETS[name], "model": model, **BEYOND_THE_PAPER.get(model, {}), **overrides})

@@ -27,6 +27,12 @@ from dpgdiff_lite.losses import domain_cross_entropy, tri_view_loss
 from dpgdiff_lite.recommender import Recommender
 
 
+GATE_GAIN = 10.0
+"""G of the gate's logit G·(a·cos + b): Adam moves a parameter by about the learning rate per step
+whatever its gradient, so G sets how far the gate can travel in a teaching run (about 130 steps at lr
+1e-2: 13 logits with G = 10, 1.3 with G = 1, where it stayed near 1/2 on every world tried)."""
+
+
 class DPGDiff(Recommender):
     """The full model or one of its ablations, chosen by ``config.model``."""
 
@@ -45,6 +51,11 @@ class DPGDiff(Recommender):
         )
         self.denoiser = DPGDenoiser(dim, config.layers, config.heads, config.dropout, guided=self.guided)
         self.schedule = NoiseSchedule(config.schedule, config.T)
+        if config.preference == "gated" and self.disentangled:
+            # (a, b) of γ_{d,e} = σ(G·(a·cos(ĝ_d, ĝ_e) + b)) for each ordered pair of domains: γ starts at
+            # 1/2, halfway between the own-domain and the fused preference (see ``preferences``)
+            self.gate_scale = nn.Parameter(torch.zeros(len(n_items), len(n_items)))
+            self.gate_bias = nn.Parameter(torch.zeros(len(n_items), len(n_items)))
 
     # --- building blocks -------------------------------------------------------------------
     def embed_sequence(self, items: Tensor) -> Tensor:
@@ -143,7 +154,28 @@ class DPGDiff(Recommender):
         """ĝ_d of eq. (12)/(15) for each target domain d, every (B, L, D); see ``Config.preference``."""
         if self.config.preference == "fused":
             return [guidance.fused] * len(guidance.per_domain)
-        return guidance.per_domain
+        if self.config.preference == "own":
+            return guidance.per_domain
+        stacked = torch.stack(guidance.per_domain)  # (N, B, L, D)
+        gates = self.gates(guidance)  # (N, N, B, L)
+        # ĝ_d = Σ_e γ_{d,e} ĝ_e with γ_{d,d} = 1: γ = 1 sums exactly as ``fused`` does, γ = 0 leaves ĝ_own
+        return [(gates[d, ..., None] * stacked).sum(0) for d in range(len(stacked))]
+
+    def gates(self, guidance: Guidance) -> Tensor:
+        """γ_{d,e} (N, N, B, L): how much of domain e's preference joins domain d's, per user and position,
+        from their agreement σ(a_{d,e}·cos(ĝ_d, ĝ_e) + b_{d,e}); 1 on the diagonal (``preference="gated"``)."""
+        stacked = torch.stack(guidance.per_domain)  # (N, B, L, D)
+        unit = nn.functional.normalize(stacked, dim=-1)
+        agreement = torch.einsum("dblk,eblk->debl", unit, unit)  # cos(ĝ_d, ĝ_e), (N, N, B, L)
+        logit = self.gate_scale[..., None, None] * agreement + self.gate_bias[..., None, None]
+        gates = torch.sigmoid(GATE_GAIN * logit)
+        own = torch.eye(len(stacked), dtype=torch.bool, device=gates.device)[..., None, None]
+        return torch.where(own, torch.ones_like(gates), gates)
+
+    @torch.no_grad()
+    def last_gates(self, batch: Batch) -> Tensor:
+        """γ_{d,e} at the last position of each row, (B, N, N): the learned gate of each case."""
+        return self.gates(self.guidance(batch))[..., -1].permute(2, 0, 1)
 
     # --- inference (eq. 15) ---------------------------------------------------------------
     @torch.no_grad()
@@ -169,12 +201,14 @@ class DPGDiff(Recommender):
         return (*result, guidance) if return_trajectory else (result, guidance)
 
     def item_scores(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
-        """Eq. (15): scores (x̂_0 + ĝ_d)ᵀ E_d of every item of ``domain`` for the last position, with
-        ``steps`` reverse steps (default: ``config.inference_steps``).
+        """Eq. (15): scores (x̂_0 + λ ĝ_d)ᵀ E_d of every item of ``domain`` for the last position, with
+        ``steps`` reverse steps (default: ``config.inference_steps``) and λ = ``config.score_weight``
+        (1: the paper's sum).
 
         Implements eq. (15).
         """
         generator = torch.Generator(device=batch.items.device).manual_seed(self.config.inference_seed)
         x0_hat, guidance = self.generate(batch, steps=steps, generator=generator)
-        user = x0_hat if guidance is None else x0_hat + self.preferences(guidance)[domain][:, -1]
+        weight = self.config.score_weight
+        user = x0_hat if guidance is None else x0_hat + weight * self.preferences(guidance)[domain][:, -1]
         return user @ self.items.table(domain).T  # (B, n_items[domain])
