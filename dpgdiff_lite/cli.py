@@ -1,4 +1,4 @@
-"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench,course,regimes,third-domain,site} …``.
+"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench,course,regimes,third-domain,site,gated} …``.
 
 ``train --data SPEC --model NAME --out DIR [--preset P] [--set key=value …]`` writes
 ``DIR/metrics.json`` (×100 metrics per domain letter X, Y, …), ``history.csv``, ``config.json``
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpgdiff_lite import distributed, domains, regimes, site, sparsity
+from dpgdiff_lite import distributed, domains, gated_evidence, regimes, site, sparsity
 from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
@@ -196,6 +196,9 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(handler=course.command_course)
     w = site.configure_parser(sub.add_parser("site", help="build the course website from the executed notebooks"))
     w.set_defaults(handler=site.command_site)
+    e = gated_evidence.configure_parser(sub.add_parser("gated", help="dpgdiff-gated against both SASRecs and DPG-Diff "
+                                                                      "over the seeds of a compare --seeds folder"))
+    e.set_defaults(handler=gated_evidence.command_gated)
     g = sub.add_parser("regimes", help="negative transfer over a grid of generator knobs × seeds")
     g.add_argument("--out", required=True, help="grid folder (run folders, per-case files, regimes.csv, summary.csv)")
     g.add_argument("--grid", action="append", metavar="KNOB=V1,V2,…",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -93,10 +94,23 @@ def test_the_learned_gate_lets_less_of_the_other_domain_in_where_domains_conflic
     assert mean_gate(conflicted) < mean_gate(agreeing) - 0.1
 
 
-def test_dpgdiff_gated_trains_from_the_command_line(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "dpgdiff_lite", "train", "--model", "dpgdiff-gated", "--data",
-                          "synthetic:tiny", "--preset", "smoke", "--out", str(tmp_path / "gated"), "--quiet"],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert '"preference": "gated"' in (tmp_path / "gated" / "config.json").read_text()
-    assert (tmp_path / "gated" / "metrics.json").exists()
+def test_dpgdiff_gated_trains_from_the_command_line_and_its_evidence_is_paired(tmp_path):
+    runs = tmp_path / "runs"
+    compare = subprocess.run([sys.executable, "-m", "dpgdiff_lite", "compare", "--data", "synthetic:tiny", "--preset",
+                              "smoke", "--models", "dpgdiff-gated,dpgdiff,sasrec,sasrec-single", "--seeds", "0,1",
+                              "--out", str(runs), "--quiet"], capture_output=True, text=True, timeout=600)
+    assert compare.returncode == 0, compare.stderr
+    assert '"preference": "gated"' in (runs / "dpgdiff-gated" / "seed1" / "config.json").read_text()
+    gated = subprocess.run([sys.executable, "-m", "dpgdiff_lite", "gated", "--runs", str(runs), "--data",
+                            "synthetic:tiny", "--out", str(tmp_path / "evidence")], capture_output=True, text=True,
+                           timeout=600)
+    assert gated.returncode == 0, gated.stderr
+    table = pd.read_csv(tmp_path / "evidence" / "evidence.csv").set_index("domain")
+    per_seed = pd.read_csv(runs / "per_seed.csv").query("metric == 'NDCG@10'")
+    means = per_seed.groupby(["model", "domain"])["value"].mean()
+    for domain, row in table.iterrows():
+        assert row["n_seeds"] == 2 and 0 < row["mean_gamma"] < 1
+        assert row["gated"] == pytest.approx(means["dpgdiff-gated", domain], abs=1e-4)
+        assert row["best_sasrec"] == max(("sasrec", "sasrec-single"), key=lambda m: means[m, domain])
+        assert row["gain_over_sasrec"] == pytest.approx(row["gated"] - row["sasrec_value"], abs=1e-4)
+        assert row["gain_over_dpgdiff"] == pytest.approx(row["gated"] - means["dpgdiff", domain], abs=1e-4)
