@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dpgdiff_lite.data.dataset import make_batch, pad_eval
+from dpgdiff_lite.data.dataset import DOMAIN_LETTERS, make_batch, pad_eval
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.trainer import load_run, run_evaluation
 from dpgdiff_lite.transfer import gain_over_best, paired_difference, verdict
@@ -45,7 +45,8 @@ def evidence(runs: str | Path, data: str) -> pd.DataFrame:
                 gates.append(mean_gates(scorer, source.dataset))
     best = gain_over_best(tests[GATED], {name: tests[name] for name in BASELINES})
     paper = paired_difference(tests[GATED], tests[PAPER], names=(GATED, PAPER))
-    gamma = pd.Series(np.mean(gates, axis=0), index=best.index, name="mean_gamma")
+    mean_gamma = np.mean(gates, axis=0)  # (domains,) in domain order
+    gamma = pd.Series(mean_gamma, index=list(DOMAIN_LETTERS[:len(mean_gamma)]), name="mean_gamma").reindex(best.index)
     return pd.DataFrame({
         "data": data, "gated": best["ours"], "best_sasrec": best["best"], "sasrec_value": best["baseline"],
         "gain_over_sasrec": best["gain"], "gain_std": best["std"], "gain_p": best["p"], "gain_verdict": best["verdict"],
