@@ -5,6 +5,10 @@ sends the run folders of notebooks that declare an ``output`` parameter to ``out
 collects each notebook's ``summary.json`` (written by notebooks 06–08) and returns one row per notebook:
 status, seconds, size, figures and the summary's headline. ``main`` is the command line,
 ``python -m dpgdiff_lite.course --out DIR [--notebooks 07,08] [-p 06:epochs=3] [-p device=cpu]``.
+
+A run with every notebook's default parameters records each notebook's measured seconds in
+``notebooks/run_times.csv`` (:func:`record_run_times`), the one source of the run times the notebooks
+state in their first code cell (:func:`expected_run_time`); ``--no-record`` leaves the table alone.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +28,36 @@ log = logging.getLogger(__name__)
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = "*"
 """Key of ``parameters`` applying to every notebook that declares the parameter."""
+RUN_TIMES = NOTEBOOKS_DIR / "run_times.csv"
+"""Each notebook's seconds as the course runner last measured them with the default parameters."""
+RUN_TIME_COLUMNS = ["notebook", "seconds", "cpu_cores"]
+
+
+def record_run_times(frame: pd.DataFrame, path: str | Path = RUN_TIMES) -> pd.DataFrame:
+    """Merge the notebooks of ``frame`` (a :func:`run_course` result) that ran ``ok`` into the table at
+    ``path``: their rows are replaced, other notebooks' rows kept; returns the table written."""
+    path = Path(path)
+    ran = frame[frame["status"] == "ok"]
+    new = pd.DataFrame({"notebook": ran.index, "seconds": ran["seconds"].round(0).astype(int).to_numpy(),
+                        "cpu_cores": os.cpu_count() or 1}, columns=RUN_TIME_COLUMNS)
+    old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=RUN_TIME_COLUMNS)
+    table = pd.concat([old[~old["notebook"].isin(new["notebook"])], new]).sort_values("notebook")
+    table.to_csv(path, index=False)
+    return table
+
+
+def expected_run_time(notebook: str, path: str | Path = RUN_TIMES) -> str:
+    """One line for a notebook's first code cell: its run time as the course runner last measured it
+    (``notebook`` by stem or number, "07")."""
+    table = pd.read_csv(path) if Path(path).exists() else pd.DataFrame(columns=RUN_TIME_COLUMNS)
+    rows = table[(table["notebook"] == notebook) | (table["notebook"].str.split("_").str[0] == notebook)]
+    if not len(rows):
+        return (f"expected run time of {notebook}: not measured yet (`python -m dpgdiff_lite course` "
+                f"records it in notebooks/{Path(path).name})")
+    row = rows.iloc[0]
+    return (f"expected run time of {row['notebook']}: about {int(row['seconds'])} s, as the course runner measured "
+            f"it on {int(row['cpu_cores'])} CPU cores (notebooks/{Path(path).name}); this execution's time is printed "
+            f"at the end")
 
 
 def find_notebooks(names: list[str] | tuple[str, ...] | None = None, folder: str | Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -88,13 +123,15 @@ def _local_kernel(sockets: Path) -> dict:
 
 
 def run_course(out_dir: str | Path, notebooks: list[str] | None = None, parameters: dict[str, dict] | None = None,
-               kernel_name: str = "python3", folder: str | Path = NOTEBOOKS_DIR) -> pd.DataFrame:
+               kernel_name: str = "python3", folder: str | Path = NOTEBOOKS_DIR,
+               record_times: str | Path | None = None) -> pd.DataFrame:
     """Execute the notebooks with papermill into ``out_dir`` and return (and print) one row per notebook.
 
     ``parameters`` maps a notebook's stem or number ("06") to its papermill parameters; the key ``*``
     applies to every notebook declaring the parameter. A failing notebook is recorded and the rest run.
     Each kernel runs on IPC sockets where libzmq has them (see ``_local_kernel``). Writes
-    ``out_dir/course.json`` (the rows and the full summaries) and ``out_dir/course.csv``.
+    ``out_dir/course.json`` (the rows and the full summaries) and ``out_dir/course.csv``, and, when
+    ``record_times`` names a table, merges the measured seconds into it (:func:`record_run_times`).
     """
     import papermill
 
@@ -138,6 +175,9 @@ def run_course(out_dir: str | Path, notebooks: list[str] | None = None, paramete
     with pd.option_context("display.max_colwidth", 120, "display.width", 200):
         print(frame.drop(columns="error").to_string())
     print(f"total {frame['seconds'].sum():.0f} s; {int((frame['status'] == 'ok').sum())}/{len(frame)} notebooks ok")
+    if record_times is not None:
+        record_run_times(frame, record_times)
+        print(f"run times recorded in {Path(record_times).name}")
     return frame
 
 
@@ -161,6 +201,8 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", default=[], metavar="[NB:]KEY=VALUE",
                    help="papermill parameter, for notebook NB (stem or number) or every notebook declaring KEY")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    p.add_argument("--no-record", action="store_true",
+                   help="do not record the run times in notebooks/run_times.csv (runs with -p never record)")
     return p
 
 
@@ -170,4 +212,6 @@ def command_course(args: argparse.Namespace) -> pd.DataFrame:
         notebook, key, value = parse_parameter(assignment)
         parameters.setdefault(notebook, {})[key] = value
     notebooks = [n.strip() for n in args.notebooks.split(",")] if args.notebooks else None
-    return run_course(args.out, notebooks=notebooks, parameters=parameters, kernel_name=args.kernel)
+    record = None if args.no_record or parameters else RUN_TIMES
+    return run_course(args.out, notebooks=notebooks, parameters=parameters, kernel_name=args.kernel,
+                      record_times=record)

@@ -155,3 +155,39 @@ def test_papermill_reads_every_line_of_the_parameters_cell(path, caplog):
     unparsed = [record.getMessage() for record in caplog.records if record.name.startswith("papermill")]
     assert unparsed == [], f"{path.name}, parameters cell: {unparsed}"
     assert declared == assigned, f"{path.name}: papermill declares {declared}, the cell assigns {assigned}"
+
+
+def test_run_times_merge_ok_rows_and_keep_the_others(tmp_path):
+    import pandas as pd
+
+    table = tmp_path / "run_times.csv"
+    table.write_text("notebook,seconds,cpu_cores\n01_a,10,2\n02_b,20,2\n")
+    frame = pd.DataFrame({"status": ["ok", "failed"], "seconds": [12.6, 99.0]}, index=pd.Index(["02_b", "03_c"], name="notebook"))
+    written = course.record_run_times(frame, table)
+    assert written["notebook"].tolist() == ["01_a", "02_b"]
+    assert written.set_index("notebook")["seconds"].to_dict() == {"01_a": 10, "02_b": 13}
+    assert "about 13 s" in course.expected_run_time("02", table)
+    assert "not measured yet" in course.expected_run_time("03_c", table)
+
+
+def test_a_course_run_with_parameters_never_records_run_times(monkeypatch, tmp_path):
+    calls = {}
+    monkeypatch.setattr(course, "run_course", lambda out, **kw: calls.update(kw))
+    parser = course.configure_parser(__import__("argparse").ArgumentParser())
+    course.command_course(parser.parse_args(["--out", str(tmp_path), "-p", "06:epochs=1"]))
+    assert calls["record_times"] is None
+    course.command_course(parser.parse_args(["--out", str(tmp_path)]))
+    assert calls["record_times"] == course.RUN_TIMES
+    course.command_course(parser.parse_args(["--out", str(tmp_path), "--no-record"]))
+    assert calls["record_times"] is None
+
+
+def test_every_notebook_states_its_expected_run_time_from_the_table():
+    table = __import__("pandas").read_csv(course.RUN_TIMES)
+    for path in course.find_notebooks():
+        assert path.stem in set(table["notebook"]), f"{path.stem} has no measured run time in run_times.csv"
+        notebook = nbformat.read(path, as_version=4)
+        first_code = next(c for c in notebook.cells if c.cell_type == "code")
+        assert f'course.expected_run_time("{path.stem.split("_")[0]}")' in first_code.source, path.name
+        first_markdown = next(c for c in notebook.cells if c.cell_type == "markdown")
+        assert "glossary.md" in first_markdown.source, f"{path.name}: the first markdown cell links no glossary"

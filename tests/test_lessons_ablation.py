@@ -100,3 +100,54 @@ def test_precompute_command_writes_table3_and_eq15(tmp_path):
     full = eq15.query("variant == 'dpgdiff' and `ranked by` == 'x̂_0 + ĝ_d'").set_index("seed")["NDCG@10 X"]
     own = frames["per_seed"].query("variant == 'dpgdiff' and domain == 'X'").set_index("seed")["NDCG@10"]
     pd.testing.assert_series_equal(full, own, check_names=False)  # the sum is the model's own eq. (15)
+
+
+def test_table3_steps_reads_both_worlds_with_intervals_from_delta_and_p():
+    from dpgdiff_lite.lessons import common
+
+    teaching = pd.read_csv(common.results_dir("08") / "table3_seeds.csv")
+    conflict = pd.read_csv(common.results_dir("regimes") / "ablation" / "paired.csv")
+    steps = ex.table3_steps(teaching, conflict)
+    assert set(steps["world"]) == {"teaching data", "opposed conflict"} and len(steps) == 16
+    de = steps.query("world == 'opposed conflict' and step == 'diff → diff+de'").set_index("domain")
+    assert de.loc["X", "Δ"] == pytest.approx(7.8767, abs=1e-3)
+    # the interval implied by Δ and p: at p = 0.05 the 95 % interval just reaches 0
+    half = ex._interval(pd.Series([0.6, -0.6, 0.0]), pd.Series([0.05, 0.05, 1.0]))
+    assert half.iloc[0] == pytest.approx(0.6, rel=1e-6) and half.iloc[1] == pytest.approx(0.6, rel=1e-6)
+    assert np.isnan(half.iloc[2])
+    plot, static = ex.plot_table3_steps(steps)
+    assert len(static.axes) == 2 and [a.get_title() for a in static.axes] == ["teaching data", "opposed conflict"]
+    assert len(plot.data) == 4
+
+
+def test_collapse_table_puts_diff_next_to_popularity_and_sasrec():
+    from dpgdiff_lite.lessons import common
+
+    summary = pd.read_csv(common.results_dir("regimes") / "summary.csv")
+    table = ex.collapse_table(summary)
+    assert len(table) == 18
+    row = table.loc[(1.0, 0.0, "X")]
+    assert row["diff − pop"] == pytest.approx(row["diff"] - row["pop"])
+    assert row["diff − sasrec"] == pytest.approx(6.5623 - 13.2802, abs=1e-3)
+
+
+def test_preference_weight_one_is_eq15_and_the_slider_marks_its_value(seeded, tiny_source):
+    _, results = seeded
+    run = results["dpgdiff"][0]
+    curve = ex.preference_weight_curve(run, tiny_source.dataset, [0.0, 1.0])
+    assert (curve.loc[1.0] - run.test.table["NDCG@10"]).abs().max() < 1e-9
+    view, update = ex.weight_widget(run, tiny_source.dataset, curve, value=0.5)
+    fig = update(0.5)
+    assert fig.axes[0].get_title().startswith("λ = 0.5: X ") and 0.5 in update.cache
+    assert view.children[0].children[0].value == 0.5
+
+
+def test_popular_share_is_one_for_the_popularity_ranking(tiny_source):
+    from types import SimpleNamespace
+
+    from dpgdiff_lite.popularity import PopularityScorer
+
+    scorer = PopularityScorer(tiny_source.dataset)
+    scorer.eval = lambda: scorer
+    share = ex.popular_share(SimpleNamespace(model=scorer), tiny_source.dataset)
+    assert share.tolist() == pytest.approx([1.0, 1.0])

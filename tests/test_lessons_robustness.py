@@ -156,6 +156,9 @@ def test_curves_over_seeds_are_the_single_seed_curves_stacked(seeded, tiny_sourc
     best = ex.best_steps(steps)
     assert list(best.columns) == ["model", "seed", "best k", "NDCG@10 at best k"] and len(best) == 4
     assert len(ex.plot_steps(steps).axes[0].collections) == 4  # a band per model and domain
+    plot, static = ex.plot_steps_interactive(steps)
+    assert len(plot.data) == 4 and {trace.name for trace in plot.data} == {"dpgdiff X", "dpgdiff Y", "diff X", "diff Y"}
+    assert len({line.get_color() for line in static.axes[0].lines}) == 4  # X and Y of each model in their own colour
 
 
 def test_train_noise_over_seeds_and_its_paired_tests(seeded, tiny_source):

@@ -2,15 +2,17 @@
 
 Everything ``08_ablation.ipynb`` computes or draws beyond training: its papermill parameters (with
 ``seeds``), the Table 3 layout with paired tests between consecutive rows (over the test cases of
-one seed, or over (seed, case) pairs), its bar chart, the summary, the reference solution of its
-exercise, and the command that precomputes the three-seed results (with eq. 15 taken apart for
-notebook 04):
+one seed, or over (seed, case) pairs), the steps between rows with confidence intervals on the
+teaching data and on the opposed-conflict cell, why ``diff`` collapses on the regime grid's world, a
+slider on eq. (15)'s preference weight, the summary, the reference solution of its exercise, and the
+command that precomputes the three-seed results (with eq. 15 taken apart for notebook 04):
 
     python -m dpgdiff_lite.lessons.ablation --seeds 0,1,2 --out notebooks/results/08
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping
@@ -19,12 +21,14 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 from scipy import stats
 
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.evaluation import EvalResult, paired_test
-from dpgdiff_lite.lessons.common import SeededParams, figure, not_attempted, not_attempted_message, write_precomputed
+from dpgdiff_lite.lessons.common import (SeededParams, case_batch, figure, float_slider, not_attempted,
+                                         not_attempted_message, widget, write_precomputed)
 from dpgdiff_lite.trainer import TrainResult
 from dpgdiff_lite.transfer import paired_difference
 
@@ -152,6 +156,175 @@ def per_seed_frame(results: Mapping[str, Mapping[int, TrainResult]]) -> pd.DataF
                           "max_epochs": r.config.epochs}
                          for name, runs in results.items() for s, r in runs.items()
                          for d, v in r.test.table["NDCG@10"].items()])
+
+
+# --- the steps between rows, on two worlds ----------------------------------------------------------
+Z95 = float(stats.norm.isf(0.025))
+CONFLICT_CELL = {"conflict_kind": "opposed", "conflict_rate": 1.0, "noise_rate": 0.0}
+"""The regime grid's most negative cell, where ``results/regimes/ablation/`` trained Table 3."""
+
+
+def _interval(delta: pd.Series, p: pd.Series) -> pd.Series:
+    """Half-width of the 95 % interval implied by a paired test's difference and two-sided p, with the normal
+    approximation (thousands of (seed, case) pairs): |Δ| / z_{p/2} × 1.96."""
+    z = pd.Series(stats.norm.isf(p.to_numpy(dtype=float) / 2), index=p.index)
+    return (delta.abs() / z * Z95).where(z > 0)
+
+
+def table3_steps(teaching: pd.DataFrame, conflict: pd.DataFrame) -> pd.DataFrame:
+    """One row per step between Table 3 rows, per world and domain: from, to, Δ NDCG@10, p and the 95 %
+    interval. ``teaching`` is ``results/08/table3_seeds.csv`` (each row against the row above), ``conflict``
+    is ``results/regimes/ablation/paired.csv`` (each variant against the one it adds a component to)."""
+    rows = []
+    order = list(teaching["variant"])
+    for i, row in teaching.iloc[1:].iterrows():
+        for d in [c[:-len(" Δ")] for c in teaching.columns if c.endswith(" Δ")]:
+            rows.append({"world": "teaching data", "from": order[i - 1], "to": row["variant"], "domain": d,
+                         "Δ": row[f"{d} Δ"], "p": row[f"{d} p"]})
+    for _, row in conflict.dropna(subset=["parent"]).iterrows():
+        rows.append({"world": "opposed conflict", "from": row["parent"], "to": row["variant"], "domain": row["domain"],
+                     "Δ": row["vs parent"], "p": row["vs parent p"]})
+    steps = pd.DataFrame(rows)
+    steps["± 95 %"] = _interval(steps["Δ"], steps["p"])
+    steps["step"] = steps["from"] + " → " + steps["to"]
+    return steps
+
+
+def plot_table3_steps(steps: pd.DataFrame):
+    """Each step between Table 3 rows as its difference with a 95 % interval, one panel per world (own
+    x scale), one colour per domain; a line at 0. Returns (plotly figure, matplotlib figure) for
+    :func:`dpgdiff_lite.lessons.common.interactive`; hovering shows Δ, the interval and p."""
+    from plotly.subplots import make_subplots
+
+    worlds = list(dict.fromkeys(steps["world"]))
+    plot = make_subplots(rows=1, cols=len(worlds), subplot_titles=worlds, horizontal_spacing=0.22)
+    static = figure(9, 2.9)
+    axes = np.atleast_1d(static.subplots(1, len(worlds)))
+    for col, (ax, world) in enumerate(zip(axes, worlds), start=1):
+        part = steps[steps["world"] == world]
+        labels = list(dict.fromkeys(part["step"]))
+        for j, (domain, rows) in enumerate(part.groupby("domain", sort=False)):
+            y = np.array([labels.index(s) for s in rows["step"]]) + (j - 0.5) * 0.25
+            ax.errorbar(rows["Δ"], y, xerr=rows["± 95 %"], fmt="o", color=f"C{j}", capsize=3, label=f"domain {domain}")
+            plot.add_scatter(x=rows["Δ"].round(3).tolist(), y=(-y).tolist(), mode="markers", name=f"domain {domain}",
+                             legendgroup=domain, showlegend=col == 1, marker={"color": ["#1f77b4", "#ff7f0e"][j % 2]},
+                             error_x={"type": "data", "array": rows["± 95 %"].round(3).tolist()},
+                             customdata=list(zip(rows["step"], rows["± 95 %"].round(2), rows["p"])),
+                             hovertemplate="%{customdata[0]}<br>Δ %{x:+.2f} ± %{customdata[1]}<br>p = %{customdata[2]:.2g}"
+                                           f"<br>domain {domain}<extra></extra>", row=1, col=col)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set(xlabel="Δ test NDCG@10 (×100), 95 % interval", title=world)
+        plot.add_vline(x=0, line_width=1, row=1, col=col)
+        plot.update_yaxes(tickvals=[-i for i in range(len(labels))], ticktext=labels, row=1, col=col)
+        plot.update_xaxes(title_text="Δ test NDCG@10 (×100)", row=1, col=col)
+    axes[0].legend(fontsize=7)
+    plot.update_layout(title={"text": "Table 3, step by step: each row minus the row it builds on (3 seeds)", "font": {"size": 13}},
+                       height=360, width=980, margin={"l": 150, "r": 20, "t": 60, "b": 50})
+    return plot, static
+
+
+# --- why diff collapses on the regime grid's world ---------------------------------------------------
+def collapse_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per regime cell and domain (``results/regimes/summary.csv``): test NDCG@10 of popularity, ``diff``,
+    the mixed SASRec and DPG-Diff, means over seeds, and ``diff`` minus popularity and minus SASRec."""
+    table = summary.set_index(["conflict_rate", "noise_rate", "domain"])[["pop", "diff", "sasrec", "dpgdiff"]].copy()
+    table["diff − pop"] = table["diff"] - table["pop"]
+    table["diff − sasrec"] = table["diff"] - table["sasrec"]
+    return table
+
+
+def train_on_cell(models: tuple[str, ...], cell: dict = CONFLICT_CELL, seed: int = 0, data_preset: str = "transfer"):
+    """Train ``models`` on one regime cell's world and seed with the grid's own config (what
+    ``python -m dpgdiff_lite regimes`` trains there); returns (dataset, {model: TrainResult})."""
+    from dpgdiff_lite import regimes
+    from dpgdiff_lite.trainer import train
+
+    dataset, _ = regimes.draw_cell(data_preset, cell, seed)
+    base = regimes.base_config("teaching", [])
+    return dataset, {m: train(dataset, dataclasses.replace(base, model=m, seed=seed), progress=False) for m in models}
+
+
+@torch.no_grad()
+def popular_share(result: TrainResult, dataset, k: int = 10, batch_size: int = 512) -> pd.Series:
+    """Per domain, the share of a model's top-k lists (over the test cases of that domain) taken by the
+    domain's k most popular training items: 1.0 for the popularity ranking itself."""
+    model = result.model.eval()
+    counts, offsets = dataset.item_counts(), dataset.offsets
+    domains = dataset.domain_of(dataset.test.targets)
+    shares = {}
+    for d, name in enumerate(dataset.domain_names):
+        popular = np.argsort(-counts[offsets[d]:offsets[d + 1]], kind="stable")[:k]
+        cases = np.flatnonzero(domains == d)
+        hits = 0
+        for start in range(0, len(cases), batch_size):
+            batch = case_batch(dataset, cases[start:start + batch_size]).to(model.device)
+            top = model.score(batch, d).topk(k, dim=1).indices.cpu().numpy()  # (batch, k)
+            hits += int(np.isin(top, popular).sum())
+        shares[name] = hits / (k * len(cases))
+    return pd.Series(shares, name="share of the top-10 that is the 10 most popular items")
+
+
+def plot_valid_curves(results: dict[str, TrainResult], popularity: float | None = None) -> Figure:
+    """Validation NDCG@10 per epoch of each model (the curve early stopping reads), with popularity's level."""
+    fig = figure(5.5, 2.7)
+    ax = fig.subplots()
+    for i, (name, result) in enumerate(results.items()):
+        ax.plot(result.history["epoch"], result.history["valid_NDCG@10"], marker=".", color=f"C{i}", label=name)
+    if popularity is not None:
+        ax.axhline(popularity, color="grey", linestyle=":", label="popularity (test)")
+    ax.set(xlabel="epoch", ylabel="valid NDCG@10 (×100)", title="opposed-conflict cell, seed 0")
+    ax.legend(fontsize=7)
+    return fig
+
+
+# --- a knob of eq. (15): the weight of ĝ_d ------------------------------------------------------------
+class WeightedScorer:
+    """Ranks by (x̂_0 + λ ĝ_d)ᵀE_d of a trained model: λ = 1 is eq. (15), λ = 0 ranks by x̂_0 alone. x̂_0 is
+    generated as ``model.score`` does (same ``inference_seed``), so λ = 1 reproduces the model's scores."""
+
+    def __init__(self, model, weight: float):
+        from dpgdiff_lite.lessons.guided import EQ15_PARTS, PartScorer
+
+        self.x0, self.g = PartScorer(model, EQ15_PARTS[0]), PartScorer(model, EQ15_PARTS[1])
+        self.weight, self.device = float(weight), model.device
+
+    def score(self, batch, domain: int, steps: int | None = None):
+        return self.x0.score(batch, domain, steps) + self.weight * self.g.score(batch, domain, steps)
+
+
+def preference_weight_curve(result: TrainResult, dataset, weights, split: str = "test") -> pd.DataFrame:
+    """Test NDCG@10 (×100) per domain when ranking by (x̂_0 + λ ĝ_d)ᵀE_d, one row per λ of ``weights``."""
+    from dpgdiff_lite.trainer import run_evaluation
+
+    return pd.DataFrame({float(w): run_evaluation(WeightedScorer(result.model, w), dataset, result.config, split)
+                         .table["NDCG@10"] for w in weights}).T.rename_axis("λ")
+
+
+def weight_widget(result: TrainResult, dataset, curve: pd.DataFrame, value: float = 1.0):
+    """A slider on λ in (x̂_0 + λ ĝ_d)ᵀE_d that re-scores the test split of a trained DPG-Diff (a second or two
+    on a CPU) and marks it on ``curve`` (:func:`preference_weight_curve`); returns (widget, update)."""
+    cache: dict[float, pd.DataFrame] = {}
+
+    def update(weight: float) -> Figure:
+        key = round(float(weight), 4)
+        if key not in cache:
+            cache[key] = preference_weight_curve(result, dataset, [key])
+        live = cache[key]
+        fig = figure(5.5, 2.7)
+        ax = fig.subplots()
+        for j, domain in enumerate(curve.columns):
+            ax.plot(curve.index, curve[domain], marker="o", color=f"C{j}", label=f"domain {domain}")
+            ax.plot([key], live[domain], "*", markersize=13, color=f"C{j}", markeredgecolor="black")
+        ax.axvline(1.0, color="grey", linestyle=":", label="eq. (15): λ = 1")
+        ax.set(xlabel="λ, the weight of ĝ_d in (x̂_0 + λ ĝ_d)ᵀE_d", ylabel="test NDCG@10 (×100)",
+               title=f"λ = {key:g}: " + ", ".join(f"{d} {v:.2f}" for d, v in live.iloc[0].items()))
+        ax.legend(fontsize=7)
+        return fig
+
+    update.cache = cache
+    return widget(update, weight=float_slider("λ (ĝ_d)", value, 0.0, 2.0, step=0.25))
 
 
 # --- the precomputed results ------------------------------------------------------------------------

@@ -258,11 +258,13 @@ def best_steps(curve: pd.DataFrame) -> pd.DataFrame:
 
 def _plot_steps(ax_ndcg, ax_time, curve: pd.DataFrame) -> None:
     styles = ["-", "--", ":", "-."]
+    n_domains = curve["domain"].nunique()
     for i, (name, rows) in enumerate(curve.groupby("model", sort=False)):
-        colour = f"C{i}"
+        colour = f"C{i * n_domains}"
         for j, (domain, part) in enumerate(rows.groupby("domain", sort=False)):
-            stats_ = mean_and_std(part, ["steps"], "NDCG@10")
-            _draw_band(ax_ndcg, stats_["steps"], stats_, color=colour, linestyle=styles[j % 4], label=f"{name} {domain}")
+            stats_ = mean_and_std(part, ["steps"], "NDCG@10")  # one colour per (model, domain), one line style per model
+            _draw_band(ax_ndcg, stats_["steps"], stats_, color=f"C{i * n_domains + j}", linestyle=styles[i % 4],
+                       label=f"{name} {domain}")
         timing = mean_and_std(rows.drop_duplicates(["steps", "seed"] if "seed" in rows else ["steps"]), ["steps"], "seconds")
         _draw_band(ax_time, timing["steps"], timing, color=colour, label=name)
     for ax in (ax_ndcg, ax_time):
@@ -283,6 +285,28 @@ def plot_steps(curve: pd.DataFrame) -> Figure:
     if n_seeds > 1:
         fig.suptitle(f"mean ± std over {n_seeds} seeds", fontsize=9)
     return fig
+
+
+def plot_steps_interactive(curve: pd.DataFrame):
+    """Figure 4 for :func:`dpgdiff_lite.lessons.common.interactive`: (plotly figure, :func:`plot_steps`).
+    Hovering a point shows the model, domain, k and the mean ± std of NDCG@10 over seeds."""
+    import plotly.graph_objects as go
+
+    plot = go.Figure()
+    for name, rows in curve.groupby("model", sort=False):
+        for domain, part in rows.groupby("domain", sort=False):
+            stats_ = mean_and_std(part, ["steps"], "NDCG@10")
+            std = stats_["std"].round(3).tolist()
+            plot.add_scatter(x=stats_["steps"].tolist(), y=stats_["mean"].round(3).tolist(), mode="lines+markers",
+                             name=f"{name} {domain}", customdata=std,
+                             error_y={"type": "data", "array": std, "visible": True},
+                             hovertemplate=f"{name} {domain}<br>k = %{{x}}<br>NDCG@10 %{{y:.2f}} ± %{{customdata:.2f}}"
+                                           "<extra></extra>")
+    plot.update_xaxes(type="log", title_text="inference steps k (log scale)")
+    plot.update_yaxes(title_text="test NDCG@10 (×100)")
+    plot.update_layout(title={"text": "Figure 4: quality against the number of reverse steps", "font": {"size": 13}},
+                       height=360, width=760, margin={"l": 60, "r": 20, "t": 50, "b": 50})
+    return plot, plot_steps(curve)
 
 
 def steps_widget(result: TrainResult, dataset: CrossDomainDataset, curve: pd.DataFrame | None = None,

@@ -1,0 +1,62 @@
+"""The verdict table: every row backed by its checks, one source for notebook 09 and docs/verdicts.md."""
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dpgdiff_lite.lessons import verdicts
+
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "verdicts.md"
+
+
+def test_docs_page_is_what_the_function_renders():
+    expected = verdicts.render_markdown(verdicts.verdict_table())
+    assert PAGE.read_text() == expected, (
+        "docs/verdicts.md is out of step with verdict_table(): run `python -m dpgdiff_lite.lessons.verdicts`")
+
+
+def test_one_row_per_claim_of_the_paper_with_a_known_verdict():
+    table = verdicts.verdict_table()
+    assert list(table.index) == [c.name for c in verdicts.CLAIMS]
+    assert {"Table 1: the headline", "Table 3: each component adds", "Figure 3: 85 % kept at 30 % noise",
+            "Figure 4: strong after few steps", "The title: beyond negative transfer", "The protocol"} <= set(table.index)
+    assert set(table["verdict"]) <= set(verdicts.VERDICTS)
+    assert (table["checks"] >= 3).all()
+    assert table.loc["Table 1: the headline", "verdict"] == "not reproduced"
+    assert table.loc["The protocol", "verdict"] == "cannot be tested here"
+
+
+def test_a_failing_check_stops_the_table_naming_the_claim_and_the_check():
+    def broken(results):
+        return verdicts.Finding("measured", "reproduced", "why", {"two equals three": 2 == 3})
+
+    claim = verdicts.Claim("a broken row", "nowhere", "quote", broken, "no notebook")
+    with pytest.raises(verdicts.VerdictError, match="a broken row: .*two equals three"):
+        verdicts.verdict_table(claims=[claim])
+
+
+def test_a_row_is_added_by_appending_one_claim(monkeypatch):
+    def gated(results):
+        frame = pd.read_csv(Path(results) / "06" / "table1_seeds.csv")
+        return verdicts.Finding(f"{len(frame)} rows read", "cannot be tested here", "a test row", {"rows read": len(frame) > 0})
+
+    extra = verdicts.Claim("a new row", "Conclusion", "quote", gated, "10 §1")
+    monkeypatch.setattr(verdicts, "CLAIMS", [*verdicts.CLAIMS, extra])
+    table = verdicts.verdict_table()
+    assert table.index[-1] == "a new row" and "| **a new row** |" in verdicts.render_markdown(table)
+
+
+def test_an_unknown_verdict_is_refused():
+    claim = dataclasses.replace(verdicts.CLAIMS[0], measure=lambda results: verdicts.Finding("m", "proven", "w", {}))
+    with pytest.raises(verdicts.VerdictError, match="unknown verdict 'proven'"):
+        verdicts.verdict_table(claims=[claim])
+
+
+def test_check_command_reports_a_stale_page(tmp_path, capsys):
+    stale = tmp_path / "verdicts.md"
+    stale.write_text("old\n")
+    assert verdicts.main(["--out", str(stale), "--check"]) == 1
+    assert verdicts.main(["--out", str(stale)]) == 0
+    assert verdicts.main(["--out", str(stale), "--check"]) == 0
