@@ -1,13 +1,11 @@
 """The same numbers on any CPU (docs/reproducibility.md): a live re-run of a committed seed is compared
 with its precomputed row within ``REPRODUCTION_TOLERANCE``, and a failed claim stops its notebook under
-nbval (notebooks/conftest.py) with the claim's message as the notebook's only error."""
+nbval (lessons/nbval_stop.py) with the claim's message as the notebook's only error."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -15,7 +13,6 @@ import pytest
 
 from dpgdiff_lite.lessons import common
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_failed_claim_is_the_notebooks_only_error(tmp_path):
@@ -25,8 +22,7 @@ def test_a_failed_claim_is_the_notebooks_only_error(tmp_path):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "claims.ipynb")
-    shutil.copy(ROOT / "notebooks" / "conftest.py", tmp_path / "conftest.py")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "--nbval-lax", "-p", "no:cacheprovider",
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "--nbval-lax", "-p", "dpgdiff_lite.lessons.nbval_stop", "-p", "no:cacheprovider",
                           "claims.ipynb"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
