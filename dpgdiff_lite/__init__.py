@@ -11,7 +11,7 @@ The lesson modules (``dl.lessons.*``) are imported on first use, so the command 
 for matplotlib.
 """
 
-from dpgdiff_lite import runs, sparsity
+from dpgdiff_lite import runs, small_world, sparsity
 from dpgdiff_lite.config import MODELS, Config, preset
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.diffusion import NoiseSchedule
@@ -25,7 +25,7 @@ from dpgdiff_lite.trainer import load_run, run_evaluation, train
 __version__ = "0.1.0"
 __all__ = ["MODELS", "Config", "DPGDiff", "ItemEmbeddings", "NoiseSchedule", "evaluate", "get_device", "info_nce",
            "lessons", "load_data", "load_run", "paired_test", "preset", "results_table", "run_evaluation", "runs",
-           "set_seed", "sparsity", "train", "tri_view_loss"]
+           "set_seed", "small_world", "sparsity", "train", "tri_view_loss"]
 
 
 def __getattr__(name: str):

@@ -31,7 +31,6 @@ Each (seed, world, model) trains into its own run folder through
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from dpgdiff_lite import run_folder
+from dpgdiff_lite.config import with_model
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.regimes import _models, _seeds, base_config
@@ -134,7 +134,7 @@ def third_domain_effect(models: str | Sequence[str] = DEFAULT_MODELS, seeds: int
         specs = dict(zip(worlds, world_specs(data_preset, seed, kept)))
         sources = {world: load_data(spec, max_len=base.max_len) for world, spec in specs.items()}
         for model in models:
-            config = dataclasses.replace(base, model=model, seed=seed)
+            config = with_model(base, model, seed=seed)
             results = {}
             for world, folder in worlds.items():
                 bar.set_postfix_str(f"seed{seed} {folder} {model}")

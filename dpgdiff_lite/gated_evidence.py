@@ -3,7 +3,9 @@
 s_d) and against the paper's DPG-Diff, paired by seed and test case, and the mean learned gate γ.
 
 ``python -m dpgdiff_lite gated --runs DIR --data SPEC --out FOLDER`` reads ``DIR/<model>/seed<k>/``
-(dpgdiff-gated, dpgdiff, sasrec, sasrec-single) and writes ``FOLDER/evidence.csv``.
+(dpgdiff-gated, dpgdiff, sasrec, sasrec-single) and writes ``FOLDER/evidence.csv``;
+``python -m dpgdiff_lite gated --grid DIR --out FOLDER`` reads a ``regimes`` folder that ran dpgdiff-gated and
+writes its ``summary.csv`` and the learned γ of every cell, seed and domain (``gammas.csv``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from dpgdiff_lite.data.dataset import DOMAIN_LETTERS, make_batch, pad_eval
+from dpgdiff_lite import regimes
 from dpgdiff_lite.data.sources import load_data
+from dpgdiff_lite.run_folder import read_json
 from dpgdiff_lite.trainer import load_run, run_evaluation
 from dpgdiff_lite.transfer import gain_over_best, paired_difference, verdict
 
@@ -32,10 +36,11 @@ def seeds_of(runs: Path, model: str) -> list[int]:
 
 def evidence(runs: str | Path, data: str) -> pd.DataFrame:
     """Per domain: the gated model's NDCG@10 against max(sasrec, sasrec-single) and against dpgdiff
-    (mean over seeds, difference, std over seeds, paired p, verdict) and its mean γ over the test cases."""
+    (mean over seeds, difference, std over seeds, paired p, verdict), its mean γ over the test cases and the
+    λ of its score at each seed."""
     runs, source = Path(runs), load_data(data)
     seeds = seeds_of(runs, GATED)
-    tests, gates = {}, []
+    tests, gates, weights = {}, [], []
     for model in (GATED, PAPER, *BASELINES):
         tests[model] = {}
         for seed in seeds:
@@ -43,6 +48,7 @@ def evidence(runs: str | Path, data: str) -> pd.DataFrame:
             tests[model][seed] = run_evaluation(scorer, source.dataset, config, "test")
             if model == GATED:
                 gates.append(mean_gates(scorer, source.dataset))
+                weights.append(float(scorer.chosen_score_weight) if config.select_score_weight else config.score_weight)
     best = gain_over_best(tests[GATED], {name: tests[name] for name in BASELINES})
     paper = paired_difference(tests[GATED], tests[PAPER], names=(GATED, PAPER))
     mean_gamma = np.mean(gates, axis=0)  # (domains,) in domain order
@@ -52,7 +58,7 @@ def evidence(runs: str | Path, data: str) -> pd.DataFrame:
         "gain_over_sasrec": best["gain"], "gain_std": best["std"], "gain_p": best["p"], "gain_verdict": best["verdict"],
         "dpgdiff": paper["mean_b"], "gain_over_dpgdiff": paper["diff"], "dpgdiff_p": paper["p"],
         "dpgdiff_verdict": [verdict(d, p) for d, p in zip(paper["diff"], paper["p"])], "mean_gamma": gamma,
-        "n_seeds": best["n_seeds"]}).rename_axis("domain").reset_index()
+        "score_weights": ",".join(f"{w:g}" for w in weights), "n_seeds": best["n_seeds"]}).rename_axis("domain").reset_index()
 
 
 def mean_gates(model, dataset) -> list[float]:
@@ -64,17 +70,47 @@ def mean_gates(model, dataset) -> list[float]:
     return [float(gates[:, d][:, off[d]].mean()) for d in range(n)]
 
 
+def grid_gammas(grid_dir: str | Path) -> pd.DataFrame:
+    """The mean learned γ of dpgdiff-gated in every cell, seed and domain of a ``regimes`` folder:
+    columns the grid's knobs, seed, domain, mean_gamma, score_weight (the λ it chose)."""
+    grid_dir = Path(grid_dir)
+    grid = read_json(grid_dir / "grid.json")
+    if GATED not in grid["models"]:
+        raise ValueError(f"{grid_dir / 'grid.json'}: the grid did not run {GATED} (models {grid['models']})")
+    rows = []
+    for cell in regimes.grid_cells(grid["grid"]):
+        for seed in grid["seeds"]:
+            dataset, _ = regimes.draw_cell(grid["data_preset"], cell, seed)
+            scorer, config = load_run(grid_dir / "runs" / regimes.cell_id(cell) / f"seed{seed}" / GATED, dataset)
+            weight = float(scorer.chosen_score_weight) if config.select_score_weight else config.score_weight
+            rows += [{**cell, "seed": seed, "domain": DOMAIN_LETTERS[d], "mean_gamma": gamma, "score_weight": weight}
+                     for d, gamma in enumerate(mean_gates(scorer, dataset))]
+    return pd.DataFrame(rows)
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--runs", required=True, help="a compare --seeds folder holding dpgdiff-gated, dpgdiff, "
-                                                      "sasrec and sasrec-single")
-    parser.add_argument("--data", required=True, help="the data spec the runs were trained on")
-    parser.add_argument("--out", required=True, help="folder for evidence.csv")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--runs", help="a compare --seeds folder holding dpgdiff-gated, dpgdiff, sasrec and "
+                                       "sasrec-single (needs --data)")
+    source.add_argument("--grid", help="a regimes folder that ran dpgdiff-gated")
+    parser.add_argument("--data", help="the data spec the --runs were trained on")
+    parser.add_argument("--out", required=True, help="folder for evidence.csv (--runs) or summary.csv and "
+                                                     "gammas.csv (--grid)")
     return parser
 
 
 def command_gated(args: argparse.Namespace) -> pd.DataFrame:
-    table = evidence(args.runs, args.data)
     out = Path(args.out)
+    if args.grid:
+        table = grid_gammas(args.grid)
+        out.mkdir(parents=True, exist_ok=True)
+        pd.read_csv(Path(args.grid) / "summary.csv").to_csv(out / "summary.csv", index=False, float_format="%.6g")
+        table.to_csv(out / "gammas.csv", index=False, float_format="%.6g")
+        print(table.groupby([*table.columns[:-4], "domain"], sort=False)["mean_gamma"].mean().round(3).to_string())
+        return table
+    if not args.data:
+        raise ValueError("gated --runs needs --data, the data spec the runs were trained on")
+    table = evidence(args.runs, args.data)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "evidence.csv", index=False, float_format="%.6g")
     print(table.round(3).to_string(index=False))

@@ -56,6 +56,9 @@ class DPGDiff(Recommender):
             # 1/2, halfway between the own-domain and the fused preference (see ``preferences``)
             self.gate_scale = nn.Parameter(torch.zeros(len(n_items), len(n_items)))
             self.gate_bias = nn.Parameter(torch.zeros(len(n_items), len(n_items)))
+        if config.select_score_weight:
+            # λ of the score, chosen on validation after training (trainer.select_score_weight), saved with the weights
+            self.register_buffer("chosen_score_weight", torch.tensor(config.score_weight))
 
     # --- building blocks -------------------------------------------------------------------
     def embed_sequence(self, items: Tensor) -> Tensor:
@@ -203,12 +206,12 @@ class DPGDiff(Recommender):
     def item_scores(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
         """Eq. (15): scores (x̂_0 + λ ĝ_d)ᵀ E_d of every item of ``domain`` for the last position, with
         ``steps`` reverse steps (default: ``config.inference_steps``) and λ = ``config.score_weight``
-        (1: the paper's sum).
+        (1: the paper's sum), or the λ chosen on validation (``config.select_score_weight``).
 
         Implements eq. (15).
         """
         generator = torch.Generator(device=batch.items.device).manual_seed(self.config.inference_seed)
         x0_hat, guidance = self.generate(batch, steps=steps, generator=generator)
-        weight = self.config.score_weight
+        weight = self.chosen_score_weight if self.config.select_score_weight else self.config.score_weight
         user = x0_hat if guidance is None else x0_hat + weight * self.preferences(guidance)[domain][:, -1]
         return user @ self.items.table(domain).T  # (B, n_items[domain])

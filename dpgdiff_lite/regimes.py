@@ -39,7 +39,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from dpgdiff_lite import run_folder
-from dpgdiff_lite.config import MODELS, PRESETS as CONFIG_PRESETS, Config, preset
+from dpgdiff_lite.config import MODELS, PRESETS as CONFIG_PRESETS, Config, preset, with_model
 from dpgdiff_lite.data.bayes import DEFAULT_BAYES_SAMPLES, BayesPredictor
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, generate, knob_value
 from dpgdiff_lite.runs import same_run, train_or_load
@@ -50,6 +50,8 @@ DEFAULT_GRID: dict[str, tuple] = {"conflict_kind": ("opposed",), "conflict_rate"
                                   "noise_rate": (0.0, 0.1, 0.3)}
 """Conflict × noise, 3 × 3; a one-value knob just fixes it (and is still a column of the CSV)."""
 DEFAULT_MODELS = ("pop", "sasrec", "sasrec-single", "diff", "dpgdiff")
+GAIN_COLUMNS = {"dpgdiff": "dpg_gain", "dpgdiff-gated": "gated_gain"}
+"""summary.csv's columns of each DPG-Diff's gain over the better SASRec (when the grid ran it)."""
 DEFAULT_SEEDS = 3
 REFERENCES = ("oracle", "bayes")
 """The two ceilings evaluated in every (cell, seed): the planted oracle and the history-only Bayes predictor."""
@@ -270,7 +272,7 @@ def run_grid(grid: Mapping[str, Sequence] | None = None, seeds: int | Sequence[i
         source = functools.cache(functools.partial(draw_cell, data_preset, cell, seed))  # drawn once, if needed
         for name in [*models, *REFERENCES]:
             bar.set_postfix_str(f"{cell_id(cell)} seed{seed} {name}")
-            config = dataclasses.replace(base, model="oracle" if name == "bayes" else name, seed=seed)
+            config = with_model(base, "oracle" if name == "bayes" else name, seed=seed)
             if name in REFERENCES:
                 _run_reference(source, name, config, spec, folder, resume, bayes_samples)
             else:
@@ -309,8 +311,8 @@ def collect_rows(out_dir: Path, cells: list[dict], seeds: list[int], models: lis
 def summarise(out_dir: Path, cells: list[dict], seeds: list[int], models: list[str],
               domains: list[str]) -> pd.DataFrame:
     """``summary.csv``: per cell × domain, each model's mean and std over seeds of NDCG@10, the two
-    ceilings, the transfer of SASRec (sasrec − sasrec-single) and DPG-Diff's gain over the better
-    SASRec, each with its paired p over (seed, case) and its verdict (when those models were run)."""
+    ceilings, the transfer of SASRec (sasrec − sasrec-single) and the gain of DPG-Diff and of dpgdiff-gated
+    over the better SASRec, each with its paired p over (seed, case) and its verdict (when those models were run)."""
     rows = []
     for cell in cells:
         folders = {seed: Path(out_dir) / "per_case" / cell_id(cell) / f"seed{seed}" for seed in seeds}
@@ -321,8 +323,8 @@ def summarise(out_dir: Path, cells: list[dict], seeds: list[int], models: list[s
                 for name, by_seed in per_case.items()}
         sasrecs = [m for m in ("sasrec", "sasrec-single") if m in models]
         moved = transfer(per_case["sasrec"], per_case["sasrec-single"]) if len(sasrecs) == 2 else None
-        gain = (gain_over_best(per_case["dpgdiff"], {m: per_case[m] for m in sasrecs})
-                if "dpgdiff" in models and sasrecs else None)
+        gains = {prefix: gain_over_best(per_case[ours], {m: per_case[m] for m in sasrecs})
+                 for ours, prefix in GAIN_COLUMNS.items() if ours in models and sasrecs}
         for domain in domains:
             row = {**cell, "domain": domain}
             for name in models:
@@ -333,10 +335,11 @@ def summarise(out_dir: Path, cells: list[dict], seeds: list[int], models: list[s
                 t = moved.loc[domain]
                 row |= {"transfer": t["transfer"], "transfer_std": t["std"], "transfer_p": t["p"],
                         "transfer_verdict": t["verdict"]}
-            if gain is not None and domain in gain.index:
-                g = gain.loc[domain]
-                row |= {"dpg_gain": g["gain"], "dpg_gain_std": g["std"], "dpg_gain_p": g["p"],
-                        "dpg_gain_vs": g["best"], "dpg_gain_verdict": g["verdict"]}
+            for prefix, gain in gains.items():
+                if domain in gain.index:
+                    g = gain.loc[domain]
+                    row |= {prefix: g["gain"], f"{prefix}_std": g["std"], f"{prefix}_p": g["p"],
+                            f"{prefix}_vs": g["best"], f"{prefix}_verdict": g["verdict"]}
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dpgdiff_lite import distributed, run_folder
-from dpgdiff_lite.config import Config
+from dpgdiff_lite.config import SCORE_WEIGHT_CHOICES, Config
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, iterate_batches, pad_training
 from dpgdiff_lite.evaluation import EvalResult, evaluate
 from dpgdiff_lite.losses import total_loss
@@ -84,8 +84,9 @@ class TrainResult:
 
     def metrics(self) -> dict:
         """The ``metrics.json`` layout."""
+        chosen = {"score_weight": float(self.model.chosen_score_weight)} if self.config.select_score_weight else {}
         return metrics_record(self.config, self.test, self.valid, self.data,
-                              seconds_per_epoch=self.seconds_per_epoch, epochs_run=self.epochs_run)
+                              seconds_per_epoch=self.seconds_per_epoch, epochs_run=self.epochs_run, **chosen)
 
 
 def validation_score(result: EvalResult) -> float:
@@ -212,11 +213,27 @@ def train(dataset: CrossDomainDataset, config: Config, out_dir: str | Path | Non
         if state["best_state"] is not None:
             model.load_state_dict(state["best_state"])
         model.eval()
+        if config.select_score_weight and distributed.is_main():
+            select_score_weight(model, dataset, config)
         history = pd.DataFrame(state["history"])
         seconds = float(np.mean(epoch_times)) if epoch_times else float(history["seconds"].mean()) if len(history) else 0.0
         if out is not None:
             run_folder.save_torch(out / "model.pt", model.state_dict())
         return _finish(model, dataset, config, out, data, history, seconds)
+
+
+def select_score_weight(model: Scorer, dataset: CrossDomainDataset, config: Config) -> float:
+    """Set the model's λ of eq. (15)'s score (x̂_0 + λ ĝ_d)ᵀE_d to the one of ``SCORE_WEIGHT_CHOICES``
+    with the best validation NDCG@10 (the larger λ on a tie); returns it."""
+    scores = {}
+    for weight in SCORE_WEIGHT_CHOICES:
+        model.chosen_score_weight.fill_(weight)
+        scores[weight] = validation_score(run_evaluation(model, dataset, config, "valid"))
+    best = max(SCORE_WEIGHT_CHOICES, key=lambda weight: (scores[weight], weight))
+    model.chosen_score_weight.fill_(best)
+    log.info("score weight λ chosen on validation: %g (validation NDCG@10 %s)", best,
+             ", ".join(f"{w:g}: {v:.2f}" for w, v in scores.items()))
+    return best
 
 
 def _resume(setup: TrainingSetup, checkpoint: Path) -> dict:

@@ -12,11 +12,13 @@ import pandas as pd
 import pytest
 import torch
 
-from dpgdiff_lite.config import BEYOND_THE_PAPER, preset
+from dpgdiff_lite import regimes
+from dpgdiff_lite.config import BEYOND_THE_PAPER, SCORE_WEIGHT_CHOICES, preset
 from dpgdiff_lite.data.dataset import make_batch, pad_eval
 from dpgdiff_lite.data.synthetic import PRESETS, generate
+from dpgdiff_lite.gated_evidence import grid_gammas
 from dpgdiff_lite.model import DPGDiff
-from dpgdiff_lite.trainer import train
+from dpgdiff_lite.trainer import run_evaluation, train, validation_score
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_the_gates_ends_are_the_own_and_the_fused_preference_exactly(tiny_batch,
         gated.gate_bias.fill_(end)
     other = DPGDiff(dataset.n_items, preset("smoke", "dpgdiff", preference=reading))
     missing, unexpected = other.load_state_dict(gated.state_dict(), strict=False)
-    assert not missing and sorted(unexpected) == ["gate_bias", "gate_scale"]
+    assert not missing and sorted(unexpected) == ["chosen_score_weight", "gate_bias", "gate_scale"]
     for domain in range(dataset.n_domains):
         torch.testing.assert_close(scores(gated, batch, domain), scores(other, batch, domain), rtol=0, atol=0)
 
@@ -114,3 +116,31 @@ def test_dpgdiff_gated_trains_from_the_command_line_and_its_evidence_is_paired(t
         assert row["best_sasrec"] == max(("sasrec", "sasrec-single"), key=lambda m: means[m, domain])
         assert row["gain_over_sasrec"] == pytest.approx(row["gated"] - row["sasrec_value"], abs=1e-4)
         assert row["gain_over_dpgdiff"] == pytest.approx(row["gated"] - means["dpgdiff", domain], abs=1e-4)
+
+
+def test_the_score_weight_chosen_on_validation_is_the_best_of_the_choices(tiny):
+    dataset, _ = tiny
+    result = train(dataset, preset("smoke", "dpgdiff-gated"))
+    chosen = float(result.model.chosen_score_weight)
+    assert result.metrics()["score_weight"] == chosen
+    by_weight = {}
+    for weight in SCORE_WEIGHT_CHOICES:
+        config = dataclasses.replace(result.config, score_weight=weight, select_score_weight=False)
+        result.model.config = config
+        by_weight[weight] = validation_score(run_evaluation(result.model, dataset, config, "valid"))
+    assert chosen == max(SCORE_WEIGHT_CHOICES, key=lambda w: (by_weight[w], w))
+    assert len(set(by_weight.values())) > 1  # the choice is not a tie of equal scores
+
+
+def test_the_grid_summary_carries_the_gated_gain_and_gammas_are_read_per_cell(tmp_path):
+    grid = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0]}
+    regimes.run_grid(grid, 1, tmp_path, data_preset="tiny", preset_name="smoke",
+                     models=["sasrec", "sasrec-single", "dpgdiff-gated"], progress=False)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert "gated_gain" in summary and "dpg_gain" not in summary
+    best = summary[["sasrec", "sasrec-single"]].max(axis=1)
+    assert summary["gated_gain"].to_numpy() == pytest.approx((summary["dpgdiff-gated"] - best).to_numpy(), abs=1e-6)
+    gammas = grid_gammas(tmp_path)
+    assert len(gammas) == 2 * 2 and gammas["mean_gamma"].between(0, 1).all()
+    assert set(gammas["score_weight"]) <= set(SCORE_WEIGHT_CHOICES)
+    assert list(gammas.columns) == ["conflict_kind", "conflict_rate", "seed", "domain", "mean_gamma", "score_weight"]

@@ -237,20 +237,7 @@ def test_most_negative_command_prints_the_grid_flags(tiny_grid, capsys):
     assert flags == " ".join(f"--grid {k}={v}" for k, v in cell.items())
 
 
-# --- the widget and the exercise ---------------------------------------------------------------------
-def test_the_widget_retrains_once_per_rate_and_starts_where_asked():
-    view, update = nt.conflict_widget(users=200, epochs=1, seed=0, start=0.5)
-    slider = view.children[0].children[0]
-    assert slider.value == 0.5 and slider.step == 0.25
-    first = update.run_at(0.5)  # trained when the widget was built (its first drawing)
-    assert update.run_at(0.5) is first and len(update(0.5).axes) == 2
-    assert list(first.ndcg.columns) == ["sasrec", "sasrec-single", "oracle"]
-    assert first.transfer.loc["X", "transfer"] == pytest.approx(first.ndcg.loc["X", "sasrec"] - first.ndcg.loc["X", "sasrec-single"])
-    assert nt.widget_config("sasrec", 3, 0).epochs == 3 and nt.widget_config("sasrec", 3, 0).eval_protocol == "full"
-    assert nt.widget_spec(0.5, 200, 0) == ("synthetic:tiny[persistence=0.0,topic_concentration=0.1,conflict_kind=opposed,"
-                                           "n_users=200,conflict_rate=0.5,seed=0]")
-
-
+# --- the exercise ------------------------------------------------------------------------------------
 def test_transfer_by_hand_matches_the_package_on_known_tables():
     rng = np.random.default_rng(0)
     single = per_case(rng.uniform(0, 100, 60))

@@ -120,7 +120,7 @@ def test_a_finished_grid_only_re_reads_and_a_stopped_one_continues(tiny_grid, tm
                                       "got 2.0"),
     (["--seeds", "0"], "seeds must be at least 1, got 0"),
     (["--models", "pop,sasrec-singel"], "models: unknown model 'sasrec-singel'; choose from dpgdiff, diff, diff+de, "
-                                        "diff+de+g, diff+de+tricl, sasrec, sasrec-single, pop"),
+                                        "diff+de+g, diff+de+tricl, dpgdiff-gated, sasrec, sasrec-single, pop"),
     (["--models", "oracle"], "models: 'oracle' is not a model row; every row carries it as oracle_NDCG@10"),
     (["--set", "seed=3"], "--set 'seed=3': 'seed' is set by the models and seeds arguments, not by --set"),
 ])

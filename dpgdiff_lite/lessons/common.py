@@ -27,6 +27,7 @@ from dpgdiff_lite.evaluation import PROTOCOLS
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.runs import train_models
 from dpgdiff_lite.runtime import get_device, set_seed
+from dpgdiff_lite.small_world import SASRECS, SmallRun, train_small
 from dpgdiff_lite.trainer import TrainResult
 
 DPI = 80
@@ -88,6 +89,65 @@ def widget(update: Callable[..., Figure], **controls):
 
     out = widgets.interactive_output(lambda **values: display(update(**values)), controls)
     return widgets.VBox([widgets.HBox(list(controls.values())), out]), update
+
+
+MODEL_LABELS = {"sasrec": "SASRec on s_c (mixed)", "sasrec-single": "SASRec on s_d (single)", "dpgdiff": "DPG-Diff",
+                "dpgdiff-gated": "dpgdiff-gated (beyond the paper)", "oracle": "oracle"}
+
+
+def plot_small(run: SmallRun) -> Figure:
+    """Left: each model's NDCG@10 per domain against the oracle's; right: the transfer (mixed − single
+    SASRec) and each other model's gain over the better SASRec, with their p over the test cases."""
+    fig = figure(8.5, 2.8)
+    ax, ax_d = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    models = [m for m in run.ndcg.columns if m != "oracle"]
+    domains, width = list(run.ndcg.index), 0.8 / len(models)
+    x = np.arange(len(domains))
+    for i, model in enumerate(models):
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, run.ndcg[model], width, label=MODEL_LABELS.get(model, model),
+               color=f"C{i}")
+    ax.scatter(x, run.ndcg["oracle"], marker="_", s=600, color="black", label="oracle", zorder=3)
+    ax.set_xticks(x, [f"domain {d}" for d in domains])
+    ax.set(ylabel="test NDCG@10 (×100)", title=f"opposed conflict rate {run.conflict_rate:g}",
+           ylim=(0, max(run.ndcg.max()) * 1.5))
+    ax.legend(fontsize=6, ncol=2, loc="upper center")
+    differences, ps = {}, {}  # label → NDCG@10 difference by domain, and its p
+    if run.transfer is not None:
+        differences["transfer (mixed − single)"], ps["transfer (mixed − single)"] = run.transfer["transfer"], run.transfer["p"]
+    for model, gain in run.gains.items():
+        differences[f"{model} − best SASRec"], ps[f"{model} − best SASRec"] = gain["gain"], gain["p"]
+    width = 0.8 / max(len(differences), 1)
+    for i, (label, values) in enumerate(differences.items()):
+        xs = x + (i - (len(differences) - 1) / 2) * width
+        ax_d.bar(xs, values.reindex(domains), width, label=label, color=f"C{i + len(models)}")
+        for xi, value, pi in zip(xs, values.reindex(domains), ps[label].reindex(domains)):
+            ax_d.text(xi, value, f"{value:+.1f}\np={pi:.1g}", ha="center", va="top" if value < 0 else "bottom",
+                      fontsize=6)
+    ax_d.axhline(0, color="black", linewidth=0.8)
+    ax_d.set_xticks(x, [f"domain {d}" for d in domains])
+    gates = "" if run.gates is None else " · γ " + " / ".join(f"{g:.2f}" for g in run.gates)
+    ax_d.set(ylabel="NDCG@10 difference", title=f"{run.seconds:.0f} s to retrain{gates}", ylim=(-8, 8))
+    ax_d.legend(fontsize=6, loc="lower center")
+    return fig
+
+
+def conflict_widget(users: int, epochs: int, seed: int, start: float = 1.0, models: tuple[str, ...] = SASRECS):
+    """A conflict-rate slider that retrains ``models`` on the small world (:mod:`dpgdiff_lite.small_world`),
+    with a progress bar; returns (widget, update). Runs are cached by rate, so the static figure at
+    ``start`` reuses the widget's first run, and ``update.run_at(rate)`` gives the numbers behind a figure."""
+    cache: dict[float, SmallRun] = {}
+
+    def run_at(conflict_rate: float) -> SmallRun:
+        key = round(float(conflict_rate), 6)
+        if key not in cache:
+            cache[key] = train_small(key, users, epochs, seed, models, progress=True)
+        return cache[key]
+
+    def update(conflict_rate: float) -> Figure:
+        return plot_small(run_at(conflict_rate))
+
+    update.run_at = run_at
+    return widget(update, conflict_rate=float_slider("conflict", start, 0.0, 1.0, step=0.25))
 
 
 def interactive(plot, static: Figure) -> None:

@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -37,14 +36,14 @@ from matplotlib.patches import Rectangle
 from scipy import stats
 
 from dpgdiff_lite import regimes, transfer as transfer_module
-from dpgdiff_lite.config import VARIANT_FLAGS, preset
+from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.dataset import CrossDomainDataset
-from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth, generate
+from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
-from dpgdiff_lite.lessons.common import (CheckedParams, ParameterError, case_batch, check_int, figure, float_slider,
-                                         names, not_attempted, not_attempted_message, numbers, widget)
+from dpgdiff_lite.lessons.common import (CheckedParams, ParameterError, case_batch, check_int, figure, names,
+                                         not_attempted, not_attempted_message, numbers)
 from dpgdiff_lite.recommender import Scorer
-from dpgdiff_lite.trainer import load_run, run_evaluation, train
+from dpgdiff_lite.trainer import load_run, run_evaluation
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 LIVE_MODELS = ("sasrec", "sasrec-single")
@@ -55,9 +54,6 @@ ADDS = {"diff+de": ("diff", "DE"), "diff+de+g": ("diff+de", "G"), "diff+de+tricl
 """Each Table 3 variant's parent (the variant it extends by one component) and that component."""
 LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "0.6"}
 MODEL_NAMES = {"sasrec": "SASRec on s_c (mixed)", "sasrec-single": "SASRec on s_d (single)", "oracle": "oracle"}
-WIDGET_BASE = "tiny"
-"""The widget's world: the tiny preset (100 / 120 items) with the grid's sharp tastes and no persistence."""
-WIDGET_KNOBS = {"persistence": 0.0, "topic_concentration": 0.1, "conflict_kind": "opposed"}
 
 
 def resolve(path: str | Path) -> Path:
@@ -641,86 +637,6 @@ def plot_ablation(paired: pd.DataFrame, baselines: pd.DataFrame) -> Figure:
         ax.set(title=f"domain {domain}", ylabel="test NDCG@10 (×100)")
     fig.legend(*np.atleast_1d(axes)[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=7)
     return fig
-
-
-# --- the widget --------------------------------------------------------------------------------------
-def widget_spec(conflict_rate: float, users: int, seed: int) -> str:
-    """The data spec of the widget's world at one conflict rate."""
-    knobs = ",".join(f"{k}={v}" for k, v in {**WIDGET_KNOBS, "n_users": users, "conflict_rate": float(conflict_rate),
-                                             "seed": seed}.items())
-    return f"synthetic:{WIDGET_BASE}[{knobs}]"
-
-
-@dataclass
-class SmallRun:
-    """The two SASRecs (and the oracle) on the widget's world at one conflict rate."""
-
-    conflict_rate: float
-    ndcg: pd.DataFrame  # index domain, columns sasrec, sasrec-single, oracle
-    transfer: pd.DataFrame  # transfer.transfer of the two (one seed: p over the test cases)
-    seconds: float  # training and evaluating both models
-
-
-def widget_config(model: str, epochs: int, seed: int):
-    """The widget's training config: the smoke preset for ``epochs`` epochs, ranked against every item."""
-    return preset("smoke", model=model, epochs=epochs, eval_every=epochs, patience=epochs, seed=seed,
-                  eval_protocol="full")
-
-
-def train_small(conflict_rate: float, users: int, epochs: int, seed: int) -> SmallRun:
-    """Train sasrec and sasrec-single on the widget's world (smoke preset, ``epochs`` epochs, full ranking)."""
-    started = time.perf_counter()
-    cfg = dataclasses.replace(DATA_PRESETS[WIDGET_BASE], **WIDGET_KNOBS, n_users=users,
-                              conflict_rate=float(conflict_rate), seed=seed)
-    dataset, truth = generate(cfg)
-    tests = {m: train(dataset, widget_config(m, epochs, seed), progress=False).test for m in LIVE_MODELS}
-    oracle = run_evaluation(truth.oracle_scorer(), dataset, preset("smoke", model="oracle", eval_protocol="full"),
-                            "test")
-    ndcg = pd.DataFrame({m: t.table["NDCG@10"] for m, t in tests.items()} | {"oracle": oracle.table["NDCG@10"]})
-    moved = transfer_module.transfer({seed: tests["sasrec"]}, {seed: tests["sasrec-single"]})
-    return SmallRun(float(conflict_rate), ndcg, moved, time.perf_counter() - started)
-
-
-def plot_small(run: SmallRun) -> Figure:
-    """Left: NDCG@10 of both SASRecs and the oracle per domain; right: the transfer with its p."""
-    fig = figure(8, 2.6)
-    ax, ax_t = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    domains = list(run.ndcg.index)
-    x = np.arange(len(domains))
-    for i, model in enumerate(LIVE_MODELS):
-        ax.bar(x + (i - 0.5) * 0.38, run.ndcg[model], 0.38, label=MODEL_NAMES[model], color=f"C{i}")
-    ax.scatter(x, run.ndcg["oracle"], marker="_", s=600, color="black", label="oracle", zorder=3)
-    ax.set_xticks(x, [f"domain {d}" for d in domains])
-    ax.set(ylabel="test NDCG@10 (×100)", title=f"opposed conflict rate {run.conflict_rate:g}",
-           ylim=(0, max(run.ndcg.max()) * 1.45))
-    ax.legend(fontsize=7, ncol=3, loc="upper center")
-    moved = run.transfer
-    ax_t.bar(x, moved["transfer"], color=["tab:red" if v < 0 else "tab:green" for v in moved["transfer"]])
-    for xi, (_, row) in zip(x, moved.iterrows()):
-        ax_t.text(xi, row["transfer"], f"{row['transfer']:+.2f}\np = {row['p']:.2g}", ha="center",
-                  va="top" if row["transfer"] < 0 else "bottom", fontsize=7)
-    ax_t.axhline(0, color="black", linewidth=0.8)
-    ax_t.set_xticks(x, [f"domain {d}" for d in domains])
-    ax_t.set(ylabel="mixed − single", title=f"transfer (trained in {run.seconds:.1f} s)", ylim=(-8, 8))
-    return fig
-
-
-def conflict_widget(users: int, epochs: int, seed: int, start: float = 1.0):
-    """A conflict-rate slider that retrains both SASRecs on the widget's world; returns (widget, update).
-    Runs are cached by rate, so the static figure at ``start`` reuses the widget's first run."""
-    cache: dict[float, SmallRun] = {}
-
-    def run_at(conflict_rate: float) -> SmallRun:
-        key = round(float(conflict_rate), 6)
-        if key not in cache:
-            cache[key] = train_small(key, users, epochs, seed)
-        return cache[key]
-
-    def update(conflict_rate: float) -> Figure:
-        return plot_small(run_at(conflict_rate))
-
-    update.run_at = run_at  # the numbers behind a drawn figure, for the notebook's claims and the tests
-    return widget(update, conflict_rate=float_slider("conflict", start, 0.0, 1.0, step=0.25))
 
 
 # --- exercise ----------------------------------------------------------------------------------------
