@@ -40,15 +40,12 @@ def evidence(runs: str | Path, data: str) -> pd.DataFrame:
     λ of its score at each seed."""
     runs, source = Path(runs), load_data(data)
     seeds = seeds_of(runs, GATED)
-    tests, gates, weights = {}, [], []
-    for model in (GATED, PAPER, *BASELINES):
-        tests[model] = {}
-        for seed in seeds:
-            scorer, config = load_run(runs / model / f"seed{seed}", source.dataset)
-            tests[model][seed] = run_evaluation(scorer, source.dataset, config, "test")
-            if model == GATED:
-                gates.append(mean_gates(scorer, source.dataset))
-                weights.append(float(scorer.chosen_score_weight) if config.select_score_weight else config.score_weight)
+    tests = {model: _tests(runs, model, source) for model in (GATED, PAPER, *BASELINES)}
+    gates, weights = [], []
+    for seed in seeds:
+        scorer, config = load_run(runs / GATED / f"seed{seed}", source.dataset)
+        gates.append(mean_gates(scorer, source.dataset))
+        weights.append(float(scorer.chosen_score_weight) if config.select_score_weight else config.score_weight)
     best = gain_over_best(tests[GATED], {name: tests[name] for name in BASELINES})
     paper = paired_difference(tests[GATED], tests[PAPER], names=(GATED, PAPER))
     mean_gamma = np.mean(gates, axis=0)  # (domains,) in domain order
@@ -59,6 +56,34 @@ def evidence(runs: str | Path, data: str) -> pd.DataFrame:
         "dpgdiff": paper["mean_b"], "gain_over_dpgdiff": paper["diff"], "dpgdiff_p": paper["p"],
         "dpgdiff_verdict": [verdict(d, p) for d, p in zip(paper["diff"], paper["p"])], "mean_gamma": gamma,
         "score_weights": ",".join(f"{w:g}" for w in weights), "n_seeds": best["n_seeds"]}).rename_axis("domain").reset_index()
+
+
+def ablation(runs: str | Path, data: str, variants: dict[str, Path]) -> pd.DataFrame:
+    """Each variant (the gated model with one part removed, trained into its own ``compare --seeds``
+    folder holding one model) against the full model of ``runs``, per domain, paired by seed and case."""
+    source = load_data(data)
+
+    full = _tests(Path(runs), GATED, source)
+    rows = []
+    for name, folder in variants.items():
+        models = [p.name for p in Path(folder).iterdir() if p.is_dir()]
+        if len(models) != 1:
+            raise ValueError(f"--variants {name}={folder}: expected one model folder, found {sorted(models)}")
+        table = paired_difference(_tests(Path(folder), models[0], source), full, names=(name, "full"))
+        rows.append(table.reset_index().assign(variant=name, model=models[0]))
+    frame = pd.concat(rows, ignore_index=True).rename(columns={"mean_a": "variant_NDCG@10", "mean_b": "full_NDCG@10",
+                                                                "diff": "variant_minus_full"})
+    return frame[["variant", "model", "domain", "variant_NDCG@10", "full_NDCG@10", "variant_minus_full", "std", "p",
+                  "n_seeds"]].assign(data=data)
+
+
+def _tests(folder: Path, model: str, source) -> dict:
+    """{seed: test EvalResult} of ``folder/<model>/seed<k>/``."""
+    results = {}
+    for seed in seeds_of(folder, model):
+        scorer, config = load_run(folder / model / f"seed{seed}", source.dataset)
+        results[seed] = run_evaluation(scorer, source.dataset, config, "test")
+    return results
 
 
 def mean_gates(model, dataset) -> list[float]:
@@ -94,6 +119,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                                        "sasrec-single (needs --data)")
     source.add_argument("--grid", help="a regimes folder that ran dpgdiff-gated")
     parser.add_argument("--data", help="the data spec the --runs were trained on")
+    parser.add_argument("--variants", help="with --runs: NAME=DIR,… compare --seeds folders of the gated model with "
+                                           "one part removed each; writes ablation.csv")
     parser.add_argument("--out", required=True, help="folder for evidence.csv (--runs) or summary.csv and "
                                                      "gammas.csv (--grid)")
     return parser
@@ -113,6 +140,11 @@ def command_gated(args: argparse.Namespace) -> pd.DataFrame:
     table = evidence(args.runs, args.data)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "evidence.csv", index=False, float_format="%.6g")
+    if args.variants:
+        variants = dict(item.split("=", 1) for item in args.variants.split(","))
+        removed = ablation(args.runs, args.data, {name: Path(folder) for name, folder in variants.items()})
+        removed.to_csv(out / "ablation.csv", index=False, float_format="%.6g")
+        print(removed.drop(columns="data").round(3).to_string(index=False))
     print(table.round(3).to_string(index=False))
     return table
 

@@ -38,7 +38,7 @@ NOTEBOOK_GLOB = "notebooks/[0-9][0-9]_*.ipynb"
 README = "notebooks/README.md"
 EQUATIONS = "notebooks/equations.md"
 ARCHITECTURE = "docs/architecture.png"
-READING_GROUP = "A seven-session reading-group plan"
+READING_GROUP = "The reading-group plan"
 READING_GROUP_PAGE = "reading-group.md"
 # The sidebar after the notebooks: (caption, page, required). An optional page joins the site when
 # its file exists; the reading-group page is made from the README's section of that name.

@@ -134,12 +134,12 @@ def test_rebase_links_moves_relative_targets_only():
 
 
 def test_reading_group_page_and_home_page_split_the_readme():
-    readme = "# The course\n\nIntro.\n\n## Running them\n\nRun.\n\n## A seven-session reading-group plan\n\nPlan.\n"
+    readme = "# The course\n\nIntro.\n\n## Running them\n\nRun.\n\n## The reading-group plan\n\nPlan.\n"
     reading, home = site.reading_group_and_home(readme)
-    assert reading == "# A seven-session reading-group plan\n\nPlan.\n"
+    assert reading == "# The reading-group plan\n\nPlan.\n"
     assert home.startswith("# The course\n\nIntro.\n\n## DPG-Diff as the kit builds it\n\n![")
     assert "](../docs/architecture.png)" in home and home.endswith("## Running them\n\nRun.\n")
-    with pytest.raises(ValueError, match="notebooks/README.md: no section '## A seven-session reading-group plan'"):
+    with pytest.raises(ValueError, match="notebooks/README.md: no section '## The reading-group plan'"):
         site.reading_group_and_home("# The course\n")
 
 

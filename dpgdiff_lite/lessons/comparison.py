@@ -132,8 +132,8 @@ def plot_seed_curves(curves: pd.DataFrame, title: str = ""):
     line and band together, and hovering shows the mean, the std and how many seeds ran that epoch."""
     from plotly.subplots import make_subplots
 
-    panels = (("valid_NDCG@10", "valid NDCG@10 (×100, mean of domains)"), ("objective", "weighted training loss"))
-    plot = make_subplots(rows=1, cols=2, subplot_titles=("model selection", "training objective (eq. 14)"))
+    panels = (("valid_NDCG@10", "valid NDCG@10 (×100)"), ("objective", "weighted training loss"))
+    plot = make_subplots(rows=1, cols=2, subplot_titles=("model selection (mean of domains)", "training objective (eq. 14)"))
     static = figure(8, 2.9)
     axes = static.subplots(1, 2)
     for i, name in enumerate(dict.fromkeys(curves["model"])):
@@ -153,7 +153,7 @@ def plot_seed_curves(curves: pd.DataFrame, title: str = ""):
             ax.set(xlabel="epoch", ylabel=label)
             plot.update_xaxes(title_text="epoch", row=1, col=col)
             plot.update_yaxes(title_text=label, row=1, col=col)
-    axes[0].set_title("model selection")
+    axes[0].set_title("model selection (mean of domains)")
     axes[1].set_title("training objective (eq. 14)")
     axes[0].legend(fontsize=8)
     if title:
