@@ -12,7 +12,7 @@ PAGE = Path(__file__).resolve().parents[1] / "docs" / "verdicts.md"
 
 
 def test_docs_page_is_what_the_function_renders():
-    expected = verdicts.render_markdown(verdicts.verdict_table())
+    expected = verdicts.render_markdown(verdicts.verdict_table(), verdicts.verdict_table(claims=verdicts.BEYOND))
     assert PAGE.read_text() == expected, (
         "docs/verdicts.md is out of step with verdict_table(): run `python -m dpgdiff_lite.lessons.verdicts`")
 
@@ -60,3 +60,11 @@ def test_check_command_reports_a_stale_page(tmp_path, capsys):
     assert verdicts.main(["--out", str(stale), "--check"]) == 1
     assert verdicts.main(["--out", str(stale)]) == 0
     assert verdicts.main(["--out", str(stale), "--check"]) == 0
+
+
+def test_the_kits_own_model_has_its_rows_apart_from_the_papers_claims():
+    beyond = verdicts.verdict_table(claims=verdicts.BEYOND)
+    assert not set(beyond.index) & {c.name for c in verdicts.CLAIMS}
+    page = PAGE.read_text()
+    assert page.index("## Beyond the paper") > page.index("| **The protocol** |")
+    assert "dpgdiff-gated" in page.split("## Beyond the paper")[1]
