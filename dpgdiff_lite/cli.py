@@ -192,7 +192,7 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(handler=command_bench)
     from dpgdiff_lite import course
 
-    r = course.configure_parser(sub.add_parser("course", help="execute notebooks 01–09 headless with papermill"))
+    r = course.configure_parser(sub.add_parser("course", help="execute the numbered notebooks headless with papermill"))
     r.set_defaults(handler=course.command_course)
     w = site.configure_parser(sub.add_parser("site", help="build the course website from the executed notebooks"))
     w.set_defaults(handler=site.command_site)
