@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,27 @@ def ablation_runs(tiny_source, tmp_path_factory):
 
     params = AblationParams(**TINY_EXPERIMENT, output=str(tmp_path_factory.mktemp("a")))
     return params, params.train(tiny_source)
+
+
+# --- the browser tests (DPGDIFF_BROWSER_TESTS=1) ------------------------------------------------------
+CHROMIUM = os.environ.get("DPGDIFF_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+"""Debian's Chromium, started as root on a closed network: no sandbox, no background connections."""
+
+
+@pytest.fixture(scope="session")
+def browser():
+    # opted in: a missing browser or client is a failure, not a skip
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("DPGDIFF_BROWSER_TESTS=1 needs Playwright's client: pip install playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"DPGDIFF_BROWSER_TESTS=1 needs Chromium at {CHROMIUM}: apt-get install -y chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -34,9 +34,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*Check CHANGES for Sphinx API modifications"),
 ]
 
-CHROMIUM = os.environ.get("DPGDIFF_CHROMIUM", "/usr/bin/chromium")  # flags as in test_browser_widgets.py
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NEGATIVE_TRANSFER = "notebooks/02_negative_transfer.html"
 EQUATIONS = "notebooks/equations.html"
 REGIME_MAP_HOVER = "SASRec: mixed − single"  # the hover label of the regime map's top-left panel
@@ -73,21 +70,6 @@ def served(tmp_path_factory):
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    # opted in: a missing browser or client is a failure, not a skip
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("DPGDIFF_BROWSER_TESTS=1 needs Playwright's client: pip install playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"DPGDIFF_BROWSER_TESTS=1 needs Chromium at {CHROMIUM}: apt-get install -y chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _open(browser, url: str, visit: Visit):

@@ -34,9 +34,6 @@ pytestmark = pytest.mark.skipif(os.environ.get("DPGDIFF_BROWSER_TESTS") != "1",
                                 reason="browser tests run only with DPGDIFF_BROWSER_TESTS=1")
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("DPGDIFF_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVER_START_S = 60  # JupyterLab answering on its port
 RUN_ALL_S = 150  # one notebook's "Run All Cells" on a 2-core CPU (measured 20-40 s)
 REDRAW_S = 60  # the controlled figure redrawn after a slider move
@@ -208,21 +205,6 @@ def _hover(page, hover: Hover) -> None:
 
 
 # --- Chromium --------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    # opted in: a missing browser or client is a failure, not a skip
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("DPGDIFF_BROWSER_TESTS=1 needs Playwright's client: pip install playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"DPGDIFF_BROWSER_TESTS=1 needs Chromium at {CHROMIUM}: apt-get install -y chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
