@@ -4,6 +4,7 @@ the paper's two readings of ĝ_d, it learns, and it lets less of the other domai
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -144,3 +145,13 @@ def test_the_grid_summary_carries_the_gated_gain_and_gammas_are_read_per_cell(tm
     assert len(gammas) == 2 * 2 and gammas["mean_gamma"].between(0, 1).all()
     assert set(gammas["score_weight"]) <= set(SCORE_WEIGHT_CHOICES)
     assert list(gammas.columns) == ["conflict_kind", "conflict_rate", "seed", "domain", "mean_gamma", "score_weight"]
+
+
+def test_dpgdiff_gated_trains_through_papermill(tmp_path):
+    from dpgdiff_lite import course
+
+    frame = course.run_course(tmp_path, notebooks=["06"], parameters={"06": {
+        "data": "synthetic:tiny", "preset": "smoke", "models": "dpgdiff-gated,sasrec"}})
+    assert frame.loc["06_full_training", "status"] == "ok", frame.loc["06_full_training", "error"]
+    record = json.loads((tmp_path / "runs" / "06_full_training" / "dpgdiff-gated" / "metrics.json").read_text())
+    assert record["model"] == "dpgdiff-gated" and record["score_weight"] in SCORE_WEIGHT_CHOICES
