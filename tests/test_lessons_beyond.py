@@ -11,9 +11,10 @@ import torch
 from dpgdiff_lite.lessons import beyond
 
 
-def test_evidence_has_both_worlds_and_both_domains_with_three_seeds():
+def test_evidence_has_every_world_and_its_domains_with_three_seeds():
     table = beyond.evidence()
-    assert sorted(table.index) == [("conflict", "X"), ("conflict", "Y"), ("teaching", "X"), ("teaching", "Y")]
+    assert sorted(table.index) == sorted([("conflict", "X"), ("conflict", "Y"), ("teaching", "X"), ("teaching", "Y")]
+                                         + [(w, d) for w in ("three-domain", "three-domain-conflict") for d in "XYZ"])
     assert (table["n_seeds"] == 3).all() and table["mean_gamma"].between(0, 1).all()
     assert table["gain_over_sasrec"].to_numpy() == pytest.approx((table["gated"] - table["sasrec_value"]).to_numpy(), abs=1e-3)
 

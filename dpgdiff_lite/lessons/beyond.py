@@ -22,7 +22,11 @@ from dpgdiff_lite.lessons.common import CheckedParams, check_int, figure, not_at
 from dpgdiff_lite.model import GATE_GAIN, DPGDiff
 
 WORLDS = {"teaching": "the teaching data (domains agree)",
-          "conflict": "the most conflicted world (every user's tastes opposed, no noise)"}
+          "conflict": "the most conflicted world (every user's tastes opposed, no noise)",
+          "three-domain": "three domains sharing topics by all, by pairs, by one",
+          "three-domain-conflict": "the same with every user's tastes in Y and Z opposed to X"}
+ABLATION_WORLDS = ("teaching", "conflict")
+"""The worlds where each part of the gated model was removed in turn."""
 CELL = ["conflict_rate", "noise_rate", "domain"]
 
 
@@ -37,7 +41,7 @@ def ablation() -> pd.DataFrame:
     """``ablation.csv`` of each world (a ``world`` column first): the gated model with one part removed at
     a time against the full one, per domain, paired by seed and case."""
     return pd.concat([pd.read_csv(results_dir("gated") / world / "ablation.csv").assign(world=world)
-                      for world in WORLDS], ignore_index=True)
+                      for world in ABLATION_WORLDS], ignore_index=True)
 
 
 def part_effects(parts: pd.DataFrame) -> pd.DataFrame:
