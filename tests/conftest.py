@@ -1,4 +1,5 @@
-"""Shared fixtures: small hand-built datasets that do not depend on any data source."""
+"""Shared fixtures (small hand-built datasets that do not depend on any data source, the browser) and the
+``slow`` marker: heavier checks run only with ``DPGDIFF_SLOW_TESTS=1`` (``.ci/run`` sets it)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,13 @@ def browser():
             yield browser
         finally:
             browser.close()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip the tests marked ``slow`` unless ``DPGDIFF_SLOW_TESTS=1``, saying how to run them."""
+    if os.environ.get("DPGDIFF_SLOW_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="a heavier check: run it with DPGDIFF_SLOW_TESTS=1 (.ci/run does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

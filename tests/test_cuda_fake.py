@@ -36,6 +36,7 @@ from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
+import pytest
 import torch
 from torch import Tensor
 from torch._C import TensorBase
@@ -294,6 +295,7 @@ def expected_outputs(name: str) -> dict[tuple[str, str], tuple[str, list[int]]]:
     return expected
 
 
+@pytest.mark.slow
 def test_every_model_runs_its_loss_terms_and_scores_on_cuda_tensors():
     code, lines, stderr = fake_cuda_run()
     assert code == 0, (lines, stderr)

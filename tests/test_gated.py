@@ -88,6 +88,7 @@ def mean_gate(world) -> float:
     return float(gates[:, 0, 1].mean() + gates[:, 1, 0].mean()) / 2
 
 
+@pytest.mark.slow
 def test_the_learned_gate_lets_less_of_the_other_domain_in_where_domains_conflict():
     """A small world with every user's tastes opposed across the domains against the same world agreeing:
     the mean γ over the test cases, after ten epochs, is lower in the conflicted one by at least 0.1
@@ -97,6 +98,7 @@ def test_the_learned_gate_lets_less_of_the_other_domain_in_where_domains_conflic
     assert mean_gate(conflicted) < mean_gate(agreeing) - 0.1
 
 
+@pytest.mark.slow
 def test_dpgdiff_gated_trains_from_the_command_line_and_its_evidence_is_paired(tmp_path):
     runs = tmp_path / "runs"
     compare = subprocess.run([sys.executable, "-m", "dpgdiff_lite", "compare", "--data", "synthetic:tiny", "--preset",
