@@ -21,7 +21,7 @@ from typing import Callable
 
 import pandas as pd
 
-from dpgdiff_lite.lessons.reading import PAPER
+from dpgdiff_lite.paper import PAPER
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "notebooks" / "results"
