@@ -6,12 +6,12 @@ Notebooks reach every helper through one namespace, d2l-style::
     source = dl.load_data("synthetic")
     result = dl.train(source.dataset, dl.preset("teaching", model="dpgdiff"))
     dl.lessons.guided.plot_attention(...)
+    dl.experiments.tables.seeds_table(...)
 
-The lesson modules (``dl.lessons.*``) are imported on first use, so the command line does not pay
-for matplotlib.
+The experiment and lesson modules (``dl.experiments.*``, ``dl.lessons.*``) are imported on first use,
+so the command line does not pay for matplotlib.
 """
 
-from dpgdiff_lite import runs, small_world, sparsity
 from dpgdiff_lite.config import MODELS, Config, preset
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.diffusion import NoiseSchedule
@@ -24,13 +24,13 @@ from dpgdiff_lite.trainer import load_run, run_evaluation, train
 
 __version__ = "0.1.0"
 __all__ = ["MODELS", "Config", "DPGDiff", "ItemEmbeddings", "NoiseSchedule", "evaluate", "get_device", "info_nce",
-           "lessons", "load_data", "load_run", "paired_test", "preset", "results_table", "run_evaluation", "runs",
-           "set_seed", "small_world", "sparsity", "train", "tri_view_loss"]
+           "experiments", "lessons", "load_data", "load_run", "paired_test", "preset", "results_table",
+           "run_evaluation", "set_seed", "train", "tri_view_loss"]
 
 
 def __getattr__(name: str):
-    if name == "lessons":
+    if name in ("experiments", "lessons"):
         import importlib
 
-        return importlib.import_module("dpgdiff_lite.lessons")
+        return importlib.import_module(f"dpgdiff_lite.{name}")
     raise AttributeError(f"module 'dpgdiff_lite' has no attribute {name!r}")

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpgdiff_lite import distributed, domains, gated_evidence, regimes, site, sparsity
+from dpgdiff_lite import distributed, site
+from dpgdiff_lite.experiments import third_domain as domains, gated as gated_evidence, regimes, sparsity
 from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.run_folder import read_json, write_json
-from dpgdiff_lite.runs import format_seeds_table, oracle_fraction, per_seed_frame, seeds_table, table1
+from dpgdiff_lite.experiments.tables import format_seeds_table, oracle_fraction, per_seed_frame, seeds_table, table1
 from dpgdiff_lite.trainer import load_run, metrics_record, run_evaluation, train
 
 

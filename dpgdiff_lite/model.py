@@ -210,8 +210,15 @@ class DPGDiff(Recommender):
 
         Implements eq. (15).
         """
+        x0_hat, preference = self.score_parts(batch, domain, steps)
+        weight = self.chosen_score_weight if self.config.select_score_weight else self.config.score_weight
+        user = x0_hat if preference is None else x0_hat + weight * preference
+        return user @ self.items.table(domain).T  # (B, n_items[domain])
+
+    def score_parts(self, batch: Batch, domain: int, steps: int | None = None) -> tuple[Tensor, Tensor | None]:
+        """The two parts of eq. (15) at the last position, each (B, D): x̂_0 after ``steps`` reverse
+        steps from the fixed x_T of ``config.inference_seed``, and the preference ĝ_d of ``domain``
+        (None for a variant without the Disentangled Encoder). :meth:`item_scores` adds them."""
         generator = torch.Generator(device=batch.items.device).manual_seed(self.config.inference_seed)
         x0_hat, guidance = self.generate(batch, steps=steps, generator=generator)
-        weight = self.chosen_score_weight if self.config.select_score_weight else self.config.score_weight
-        user = x0_hat if guidance is None else x0_hat + weight * self.preferences(guidance)[domain][:, -1]
-        return user @ self.items.table(domain).T  # (B, n_items[domain])
+        return x0_hat, None if guidance is None else self.preferences(guidance)[domain][:, -1]

@@ -4,7 +4,7 @@
 single-domain rows) runs one causal Transformer per domain over s_d only. Either way the
 representation at each position is scored against the next item's own domain only (per-domain
 cross-entropy), the same harness as DPG-Diff's eq. (11). Their difference on a domain is the
-transfer of :mod:`dpgdiff_lite.transfer`.
+transfer of :mod:`dpgdiff_lite.experiments.transfer`.
 """
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
-from dpgdiff_lite import regimes
+from dpgdiff_lite.experiments import regimes
 from dpgdiff_lite.config import BEYOND_THE_PAPER, SCORE_WEIGHT_CHOICES, preset
 from dpgdiff_lite.data.dataset import make_batch, pad_eval
 from dpgdiff_lite.data.synthetic import PRESETS, generate
-from dpgdiff_lite.gated_evidence import grid_gammas
+from dpgdiff_lite.experiments.gated import grid_gammas
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.trainer import run_evaluation, train, validation_score
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from dpgdiff_lite.experiments import tables
 from dpgdiff_lite.lessons import ablation as ex
 
 
@@ -60,7 +61,7 @@ def test_exercise_paired_t(ablation_runs):
 import pandas as pd  # noqa: E402
 
 from conftest import TINY_EXPERIMENT  # noqa: E402
-from dpgdiff_lite.transfer import paired_difference  # noqa: E402
+from dpgdiff_lite.experiments.transfer import paired_difference  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +106,8 @@ def test_precompute_command_writes_table3_and_eq15(tmp_path):
 def test_table3_steps_reads_both_worlds_with_intervals_from_delta_and_p():
     from dpgdiff_lite.lessons import common
 
-    teaching = pd.read_csv(common.results_dir("08") / "table3_seeds.csv")
-    conflict = pd.read_csv(common.results_dir("regimes") / "ablation" / "paired.csv")
+    teaching = pd.read_csv(tables.results_dir("08") / "table3_seeds.csv")
+    conflict = pd.read_csv(tables.results_dir("regimes") / "ablation" / "paired.csv")
     steps = ex.table3_steps(teaching, conflict)
     assert set(steps["world"]) == {"teaching data", "opposed conflict"} and len(steps) == 16
     de = steps.query("world == 'opposed conflict' and step == 'diff → diff+de'").set_index("domain")
@@ -123,7 +124,7 @@ def test_table3_steps_reads_both_worlds_with_intervals_from_delta_and_p():
 def test_collapse_table_puts_diff_next_to_popularity_and_sasrec():
     from dpgdiff_lite.lessons import common
 
-    summary = pd.read_csv(common.results_dir("regimes") / "summary.csv")
+    summary = pd.read_csv(tables.results_dir("regimes") / "summary.csv")
     table = ex.collapse_table(summary)
     assert len(table) == 18
     row = table.loc[(1.0, 0.0, "X")]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 
-from dpgdiff_lite import runs
+from dpgdiff_lite.experiments import tables
+from dpgdiff_lite.experiments import runner as runs
 from dpgdiff_lite.lessons import comparison
 
 
@@ -141,10 +142,10 @@ def test_committed_precomputed_results_match_the_notebooks_defaults(notebook, pa
     if isinstance(params_class, str):
         module, name = params_class.split(".")
         params_class = getattr(importlib.import_module(f"dpgdiff_lite.lessons.{module}"), name)
-    setting, read = common.read_precomputed(notebook)
+    setting, read = tables.read_precomputed(notebook)
     assert common.same_setting(params_class(device="cpu"), setting), setting  # the notebook's default parameters
     assert setting["seeds"] == [0, 1, 2] and setting["seconds"] > 0 and set(read) == frames
-    assert (common.results_dir(notebook) / "README.md").read_text().count(f"--out notebooks/results/{notebook}") == 1
+    assert (tables.results_dir(notebook) / "README.md").read_text().count(f"--out notebooks/results/{notebook}") == 1
     assert sorted(read["per_seed"]["seed"].unique()) == [0, 1, 2]
 
 
@@ -182,12 +183,12 @@ def test_mean_std_by_domain_and_cold_warm_summary_on_hand_made_frames():
 @pytest.mark.parametrize("folder, readme", [("food-kitchen", "food-kitchen"), ("sparse/synthetic", "sparse"),
                                             ("sparse/synthetic-wd0", "sparse"), ("sparse/food-kitchen-users40", "sparse")])
 def test_notebook_06_real_and_sparse_tables_are_three_seeds_with_their_command(folder, readme):
-    setting, read = common.read_precomputed(folder)
+    setting, read = tables.read_precomputed(folder)
     assert setting["seeds"] == [0, 1, 2] and setting["preset"] == "teaching" and setting["epochs"] == 0
     assert {"per_seed", "curves", "cold_warm", "table1_seeds"} <= set(read)
     assert sorted(read["per_seed"]["seed"].unique()) == [0, 1, 2]
     assert set(read["per_seed"]["model"]) == set(setting["models"])
     cases = read["cold_warm"].groupby(["model", "seed"])["cases"].sum()
     assert cases.nunique() == 1  # every model and seed ranked the same test cases
-    text = (common.results_dir(readme) / "README.md").read_text()
+    text = (tables.results_dir(readme) / "README.md").read_text()
     assert f"--out notebooks/results/{folder}" in text and "run time" in text.lower()

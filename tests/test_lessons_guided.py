@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
+from dpgdiff_lite.experiments import eq15
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.augment import inject_noise
 from dpgdiff_lite.data.dataset import PAD
@@ -402,25 +403,25 @@ def test_eq15_parts_rank_by_each_term_and_their_sum_is_the_models_score(tiny_sou
 
     dataset = tiny_source.dataset
     result = train(dataset, teaching_config("dpgdiff", epochs=1, dim=32, seed=0), progress=False)
-    table = guided.eq15_parts(result, dataset)
-    assert list(table.index) == list(guided.EQ15_PARTS)
+    table = eq15.eq15_parts(result, dataset)
+    assert list(table.index) == list(eq15.EQ15_PARTS)
     assert table.loc["x̂_0 + ĝ_d", "NDCG@10 X"] == pytest.approx(result.test.table.loc["X", "NDCG@10"])
     # ĝ_d alone does not depend on the diffusion: the same with any number of steps
-    g_only = guided.PartScorer(result.model, "ĝ_d alone")
+    g_only = eq15.PartScorer(result.model, "ĝ_d alone")
     assert run_evaluation(g_only, dataset, result.config, "test", steps=4).table.equals(
         run_evaluation(g_only, dataset, result.config, "test", steps=1).table)
     batch = dl_case_batch(dataset)
-    x0 = guided.PartScorer(result.model, "x̂_0 alone").score(batch, 0)
+    x0 = eq15.PartScorer(result.model, "x̂_0 alone").score(batch, 0)
     g = g_only.score(batch, 0)
     assert torch.allclose(x0 + g, result.model.score(batch, 0), atol=1e-5)  # eq. (15) is linear in its two terms
-    assert guided.eq15_gain(table)["NDCG@10 mean"] == pytest.approx(
+    assert eq15.eq15_gain(table)["NDCG@10 mean"] == pytest.approx(
         table.loc["x̂_0 + ĝ_d", "NDCG@10 mean"] - table.loc["ĝ_d alone", "NDCG@10 mean"])
     with pytest.raises(ValueError, match="part must be one of"):
-        guided.PartScorer(result.model, "sum")
+        eq15.PartScorer(result.model, "sum")
     unguided = train(dataset, teaching_config("diff", epochs=1, dim=32, seed=0), progress=False)
-    assert list(guided.eq15_parts(unguided, dataset).index) == ["x̂_0 alone"]
+    assert list(eq15.eq15_parts(unguided, dataset).index) == ["x̂_0 alone"]
     with pytest.raises(ValueError, match="'diff' has no Disentangled Encoder"):
-        guided.PartScorer(unguided.model, "ĝ_d alone")
+        eq15.PartScorer(unguided.model, "ĝ_d alone")
 
 
 def dl_case_batch(dataset):

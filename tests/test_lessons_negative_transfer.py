@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from dpgdiff_lite import regimes
+from dpgdiff_lite.experiments import regimes
 from dpgdiff_lite.evaluation import METRICS
 from dpgdiff_lite.lessons import negative_transfer as nt
 from dpgdiff_lite.lessons.common import ParameterError
-from dpgdiff_lite.transfer import transfer
+from dpgdiff_lite.experiments.transfer import transfer
 
 GRID = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0], "noise_rate": [0.1]}
 TINY = dict(data_preset="tiny", preset_name="smoke", progress=False)

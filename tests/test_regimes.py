@@ -10,12 +10,12 @@ import time
 import pandas as pd
 import pytest
 
-from dpgdiff_lite import regimes
+from dpgdiff_lite.experiments import regimes
 from dpgdiff_lite.cli import main
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.synthetic import PRESETS, SyntheticConfig, generate
 from dpgdiff_lite.trainer import train
-from dpgdiff_lite.transfer import transfer
+from dpgdiff_lite.experiments.transfer import transfer
 
 GRID = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0]}
 MODELS = ["pop", "sasrec", "sasrec-single"]

@@ -11,6 +11,7 @@ import nbformat
 import pandas as pd
 import pytest
 
+from dpgdiff_lite.experiments import tables
 from dpgdiff_lite.lessons import common
 
 
@@ -60,7 +61,7 @@ def test_the_tolerance_sits_between_hardware_rounding_and_seed_noise():
     """The measured bounds of REPRODUCTION_TOLERANCE's docstring, read from the committed table: below
     the smallest standard deviation over seeds of NDCG@10, above the largest difference another
     instruction set made (0.013)."""
-    per_seed = pd.read_csv(common.results_dir("06") / "per_seed.csv")
+    per_seed = pd.read_csv(tables.results_dir("06") / "per_seed.csv")
     learned = per_seed[(per_seed["metric"] == "NDCG@10") & (per_seed["model"] != "pop")]
     smallest_seed_std = learned.groupby(["model", "domain"])["value"].std().min()
     assert 0.013 < common.REPRODUCTION_TOLERANCE < smallest_seed_std / 2

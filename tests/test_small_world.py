@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dpgdiff_lite import small_world
+from dpgdiff_lite.experiments import small_world
 from dpgdiff_lite.lessons.common import conflict_widget
 
 

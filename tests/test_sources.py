@@ -95,7 +95,7 @@ def test_unknown_preset_lists_the_presets():
 def test_synthetic_options_set_generator_knobs_and_are_what_the_grid_records():
     import dataclasses
 
-    from dpgdiff_lite import regimes
+    from dpgdiff_lite.experiments import regimes
     from dpgdiff_lite.data.synthetic import PRESETS, generate
 
     spec = regimes.data_spec("tiny", {"conflict_kind": "opposed", "conflict_rate": 1.0}, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dpgdiff_lite import sparsity
+from dpgdiff_lite.experiments import sparsity
 from dpgdiff_lite.data.dataset import CrossDomainDataset, EvalSplit
 from dpgdiff_lite.evaluation import evaluate
 from dpgdiff_lite.popularity import PopularityScorer

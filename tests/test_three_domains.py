@@ -17,7 +17,8 @@ from dpgdiff_lite.data.dataset import iterate_batches, pad_training
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.evaluation import METRICS, evaluate, sample_negatives
 from dpgdiff_lite.popularity import PopularityScorer
-from dpgdiff_lite.runs import oracle_fraction, table1, train_models
+from dpgdiff_lite.experiments.runner import train_models
+from dpgdiff_lite.experiments.tables import oracle_fraction, table1
 from dpgdiff_lite.trainer import build_model
 
 SPEC = "synthetic:tiny-three-domain"

@@ -65,7 +65,7 @@ user conflicted at rate 0.3 is conflicted at 0.6 too):
 
 The oracle knows θ_u; the ceiling of a model that sees only the history is
 :class:`dpgdiff_lite.data.bayes.BayesPredictor`. :func:`restrict_domains` shows the same world
-through fewer domains (the users without their Z events; :mod:`dpgdiff_lite.domains`).
+through fewer domains (the users without their Z events; :mod:`dpgdiff_lite.experiments.third_domain`).
 """
 
 from __future__ import annotations

@@ -27,10 +27,11 @@ from scipy import stats
 
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.evaluation import EvalResult, paired_test
+from dpgdiff_lite.experiments.tables import write_precomputed
 from dpgdiff_lite.lessons.common import (SeededParams, case_batch, figure, float_slider, not_attempted,
-                                         not_attempted_message, widget, write_precomputed)
+                                         not_attempted_message, widget)
 from dpgdiff_lite.trainer import TrainResult
-from dpgdiff_lite.transfer import paired_difference
+from dpgdiff_lite.experiments.transfer import paired_difference
 
 
 ABLATION_ORDER = tuple(VARIANT_FLAGS)
@@ -77,7 +78,7 @@ def ablation_seeds_table(results: Mapping[str, Mapping[int, TrainResult]], metri
     """Table 3 over seeds: per variant (in the paper's order) its components and, per domain, the mean
     and std over seeds of ``metric``, the change Δ against the row above (mean over seeds of each
     seed's difference) and p, the paired t-test over every (seed, test case) pair
-    (:func:`dpgdiff_lite.transfer.paired_difference`)."""
+    (:func:`dpgdiff_lite.experiments.transfer.paired_difference`)."""
     names = [m for m in ABLATION_ORDER if m in results]
     if len(names) != len(results):
         extra = sorted(set(results) - set(names))
@@ -238,7 +239,7 @@ def collapse_table(summary: pd.DataFrame) -> pd.DataFrame:
 def train_on_cell(models: tuple[str, ...], cell: dict = CONFLICT_CELL, seed: int = 0, data_preset: str = "transfer"):
     """Train ``models`` on one regime cell's world and seed with the grid's own config (what
     ``python -m dpgdiff_lite regimes`` trains there); returns (dataset, {model: TrainResult})."""
-    from dpgdiff_lite import regimes
+    from dpgdiff_lite.experiments import regimes
     from dpgdiff_lite.trainer import train
 
     dataset, _ = regimes.draw_cell(data_preset, cell, seed)
@@ -285,7 +286,7 @@ class WeightedScorer:
     generated as ``model.score`` does (same ``inference_seed``), so λ = 1 reproduces the model's scores."""
 
     def __init__(self, model, weight: float):
-        from dpgdiff_lite.lessons.guided import EQ15_PARTS, PartScorer
+        from dpgdiff_lite.experiments.eq15 import EQ15_PARTS, PartScorer
 
         self.x0, self.g = PartScorer(model, EQ15_PARTS[0]), PartScorer(model, EQ15_PARTS[1])
         self.weight, self.device = float(weight), model.device
@@ -333,8 +334,8 @@ def seed_frames(source, results: Mapping[str, Mapping[int, TrainResult]]) -> dic
     variant, seed and domain, with the epochs run, the best validation epoch and the preset's cap),
     ``table3_seeds`` (:func:`ablation_seeds_table`), ``vs_full`` (DPG-Diff minus each other variant,
     paired over (seed, case)) and ``eq15`` (NDCG@10 by each part of eq. 15,
-    :func:`dpgdiff_lite.lessons.guided.eq15_parts`, per variant and seed)."""
-    from dpgdiff_lite.lessons.guided import eq15_parts
+    :func:`dpgdiff_lite.experiments.eq15.eq15_parts`, per variant and seed)."""
+    from dpgdiff_lite.experiments.eq15 import eq15_parts
 
     per_seed = per_seed_frame(results)
     tests = {name: {s: r.test for s, r in runs.items()} for name, runs in results.items()}

@@ -25,9 +25,9 @@ from dpgdiff_lite.data.sources import DataSource, check_data_spec, load_data
 from dpgdiff_lite.data.synthetic import LABEL_NAMES
 from dpgdiff_lite.evaluation import PROTOCOLS
 from dpgdiff_lite.model import DPGDiff
-from dpgdiff_lite.runs import train_models
+from dpgdiff_lite.experiments.runner import train_models
 from dpgdiff_lite.runtime import get_device, set_seed
-from dpgdiff_lite.small_world import SASRECS, SmallRun, train_small
+from dpgdiff_lite.experiments.small_world import SASRECS, SmallRun, train_small
 from dpgdiff_lite.trainer import TrainResult
 
 DPI = 80
@@ -132,7 +132,7 @@ def plot_small(run: SmallRun) -> Figure:
 
 
 def conflict_widget(users: int, epochs: int, seed: int, start: float = 1.0, models: tuple[str, ...] = SASRECS):
-    """A conflict-rate slider that retrains ``models`` on the small world (:mod:`dpgdiff_lite.small_world`),
+    """A conflict-rate slider that retrains ``models`` on the small world (:mod:`dpgdiff_lite.experiments.small_world`),
     with a progress bar; returns (widget, update). Runs are cached by rate, so the static figure at
     ``start`` reuses the widget's first run, and ``update.run_at(rate)`` gives the numbers behind a figure."""
     cache: dict[float, SmallRun] = {}
@@ -423,7 +423,7 @@ class SeededParams(ExperimentParams):
 
     def train_seeds(self, source: DataSource, models: tuple[str, ...] | None = None) -> dict[str, dict[int, TrainResult]]:
         """Every model (default: ``models``) trained with every seed: ``{model: {seed: result}}``."""
-        from dpgdiff_lite.runs import train_or_load
+        from dpgdiff_lite.experiments.runner import train_or_load
 
         return {name: {seed: train_or_load(source.dataset, dataclasses.replace(self.config(name), seed=seed),
                                            self.run_dir(name, seed), self.data, self.resume, truth=source.truth)
@@ -434,33 +434,6 @@ class SeededParams(ExperimentParams):
         """What decides the numbers apart from the seed: compared with a precomputed run's record."""
         return {"data": self.data, "preset": self.preset, "models": list(self.models), "epochs": self.epochs,
                 "protocol": self.protocol, "overrides": list(self.overrides), "device": self.torch_device.type}
-
-
-def results_dir(notebook: str) -> Path:
-    """``notebooks/results/<notebook>/``, the precomputed results of a notebook ("06"), found from the
-    notebook's own folder (Jupyter, nbval, the course runner) or beside the package."""
-    for base in (Path("results"), Path(__file__).resolve().parents[2] / "notebooks" / "results"):
-        if (base / notebook).is_dir():
-            return base / notebook
-    raise FileNotFoundError(f"no precomputed results for notebook {notebook}: notebooks/results/{notebook}/ is missing")
-
-
-def write_precomputed(frames: dict[str, pd.DataFrame], setting: dict, seconds: float, out_dir: str | Path) -> Path:
-    """Write each frame as ``<name>.csv`` and ``setting.json`` (the setting, the seeds, the measured
-    seconds) into ``out_dir``: what a notebook's PRECOMPUTED cells read back."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, frame in frames.items():
-        frame.to_csv(out / f"{name}.csv", index=False, float_format="%.8g")
-    (out / "setting.json").write_text(json.dumps({**setting, "seconds": round(seconds, 1)}, indent=2) + "\n")
-    return out
-
-
-def read_precomputed(notebook: str) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """(the recorded setting, {name: frame}) of ``notebooks/results/<notebook>/``."""
-    folder = results_dir(notebook)
-    setting = json.loads((folder / "setting.json").read_text())
-    return setting, {path.stem: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
 
 
 def same_setting(params: SeededParams, recorded: dict) -> bool:

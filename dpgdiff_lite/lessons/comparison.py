@@ -20,14 +20,15 @@ from typing import Callable
 import pandas as pd
 from scipy import stats
 
-from dpgdiff_lite import sparsity
+from dpgdiff_lite.experiments import sparsity
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.evaluation import EvalResult
+from dpgdiff_lite.experiments.tables import write_precomputed
 from dpgdiff_lite.lessons.common import (ExperimentParams, SeededParams, figure, not_attempted, training_objective,
-                                         not_attempted_message, write_precomputed)
-from dpgdiff_lite.runs import oracle_fraction, per_seed_frame, seeds_table
+                                         not_attempted_message)
+from dpgdiff_lite.experiments.tables import oracle_fraction, per_seed_frame, seeds_table
 from dpgdiff_lite.trainer import TrainResult
-from dpgdiff_lite.transfer import transfer
+from dpgdiff_lite.experiments.transfer import transfer
 
 Seeded = dict[str, dict[int, TrainResult]]
 """``{model: {seed: result}}``, as :meth:`SeededParams.train_seeds` returns it."""
@@ -81,13 +82,13 @@ def band(curves: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def transfer_table(results: Seeded, mixed: str = "sasrec", single: str = "sasrec-single") -> pd.DataFrame:
     """SASRec on the mixed sequence s_c minus SASRec on each domain's own s_d (notebook 02's transfer),
-    paired over (seed, test case): :func:`dpgdiff_lite.transfer.transfer`."""
+    paired over (seed, test case): :func:`dpgdiff_lite.experiments.transfer.transfer`."""
     return transfer({s: r.test for s, r in results[mixed].items()},
                     {s: r.test for s, r in results[single].items()}).reset_index()
 
 
 def seeds_table_frame(results: Seeded, ours: str = "dpgdiff") -> pd.DataFrame:
-    """:func:`dpgdiff_lite.runs.seeds_table` (Table 1 as mean and std over seeds, "Imp.", paired p)
+    """:func:`dpgdiff_lite.experiments.tables.seeds_table` (Table 1 as mean and std over seeds, "Imp.", paired p)
     as a flat frame, the layout of ``table1_seeds.csv``."""
     return seeds_table(results, ours=ours).reset_index()
 

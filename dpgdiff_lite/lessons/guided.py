@@ -7,7 +7,7 @@ x_T → x̂_0 projected onto the item embeddings, the guided-vs-unguided compari
 widget and the reference solutions of the exercises. The model itself is :mod:`dpgdiff_lite.model`
 (``context``, ``guidance``, ``denoise``, ``generate``, ``score``) and :mod:`dpgdiff_lite.denoiser`;
 this module only calls their public methods. NDCG@10 against k is lesson 07's
-:func:`~dpgdiff_lite.lessons.robustness.step_curve`, the oracle's share :func:`dpgdiff_lite.runs.oracle_fraction`.
+:func:`~dpgdiff_lite.lessons.robustness.step_curve`, the oracle's share :func:`dpgdiff_lite.experiments.tables.oracle_fraction`.
 
 Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
 notebook and tests can inspect them.
@@ -31,11 +31,12 @@ from dpgdiff_lite.data.augment import inject_noise
 from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of, left_pad
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
+from dpgdiff_lite.experiments.eq15 import ndcg_row
 from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, check_int, figure, float_slider,
                                          int_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.lessons.robustness import step_curve
 from dpgdiff_lite.model import DPGDiff
-from dpgdiff_lite.runs import oracle_fraction
+from dpgdiff_lite.experiments.tables import oracle_fraction
 from dpgdiff_lite.trainer import TrainResult
 
 LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "tab:red"}
@@ -375,23 +376,18 @@ def trajectory_widget(models: dict[str, DPGDiff], batch: Batch, default: int = 4
 
 
 # --- eq. (15) with a chosen k, and guided vs unguided --------------------------------------------------
-def _ndcg_row(ndcg: pd.Series) -> dict[str, float]:
-    """NDCG@10 per domain (a Series indexed by domain) and their mean, as one table row."""
-    return {**{f"NDCG@10 {d}": float(v) for d, v in ndcg.items()}, "NDCG@10 mean": float(ndcg.mean())}
-
-
 def steps_table(result: TrainResult, dataset: CrossDomainDataset, steps: tuple[int, ...],
                 split: str = "valid") -> pd.DataFrame:
     """NDCG@10 (×100) per domain and their mean for each number of reverse steps k, on ``split``:
     :func:`dpgdiff_lite.lessons.robustness.step_curve` (Figure 4), one row per k."""
     curve = step_curve({result.config.model: result}, dataset, steps, split)
     ndcg = curve.pivot(index="steps", columns="domain", values="NDCG@10")[list(dataset.domain_names)]
-    return pd.DataFrame.from_dict({k: _ndcg_row(row) for k, row in ndcg.iterrows()}, orient="index").rename_axis("k")
+    return pd.DataFrame.from_dict({k: ndcg_row(row) for k, row in ndcg.iterrows()}, orient="index").rename_axis("k")
 
 
 def comparison_table(results: dict[str, TrainResult], source: DataSource) -> pd.DataFrame:
     """Test NDCG@10 (×100) per domain and mean for each model and the planted oracle, and each as a
-    fraction of the oracle's (:func:`dpgdiff_lite.runs.oracle_fraction`: the ceiling on synthetic data)."""
+    fraction of the oracle's (:func:`dpgdiff_lite.experiments.tables.oracle_fraction`: the ceiling on synthetic data)."""
     fractions = oracle_fraction(results, source)  # (domains,): the oracle's NDCG@10, then each model's fraction
     if fractions is None:
         raise ValueError("comparison_table needs synthetic data: only there is a planted oracle to divide by")
@@ -399,68 +395,9 @@ def comparison_table(results: dict[str, TrainResult], source: DataSource) -> pd.
     rows = {}
     for name, ndcg in {**{n: r.test.table["NDCG@10"] for n, r in results.items()}, "oracle": oracle}.items():
         ratio = fractions[name] if name in results else ndcg / oracle
-        rows[name] = {**_ndcg_row(ndcg), **{f"/ oracle {d}": float(v) for d, v in ratio.items()},
+        rows[name] = {**ndcg_row(ndcg), **{f"/ oracle {d}": float(v) for d, v in ratio.items()},
                       "/ oracle mean": float(ndcg.mean() / oracle.mean())}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
-
-
-# --- eq. (15) taken apart ---------------------------------------------------------------------------
-EQ15_PARTS = ("x̂_0 alone", "ĝ_d alone", "x̂_0 + ĝ_d")
-"""The rankings :class:`PartScorer` gives: by x̂_0ᵀE_d (the diffusion part), by ĝ_dᵀE_d (the encoders'
-preference, eq. 12's score) and by their sum (eq. 15, the model's own score)."""
-
-
-class PartScorer:
-    """A :class:`~dpgdiff_lite.recommender.Scorer` ranking by one part of eq. (15) of a trained model.
-
-    ``part`` is one of :data:`EQ15_PARTS`. x̂_0 is generated exactly as ``model.score`` does (same
-    ``inference_seed``, same k), so the sum reproduces the model's own scores.
-    """
-
-    def __init__(self, model: DPGDiff, part: str):
-        if part not in EQ15_PARTS:
-            raise ValueError(f"part must be one of {', '.join(EQ15_PARTS)}, got {part!r}")
-        if part != EQ15_PARTS[0] and not model.config.variant_flags[0]:
-            raise ValueError(f"{model.config.model!r} has no Disentangled Encoder, so no ĝ_d: only {EQ15_PARTS[0]!r}")
-        self.model, self.part = model, part
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
-
-    @torch.no_grad()
-    def score(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
-        model = self.model.eval()
-        generator = torch.Generator(device=batch.items.device).manual_seed(model.config.inference_seed)
-        x0_hat, guidance = model.generate(batch, steps=steps, generator=generator)  # (B, D)
-        if self.part == EQ15_PARTS[0]:
-            user = x0_hat
-        else:
-            preference = model.preferences(guidance)[domain][:, -1]  # ĝ_d at the last position, (B, D)
-            user = preference if self.part == EQ15_PARTS[1] else x0_hat + preference
-        return user @ model.items.table(domain).T  # (B, n_items[domain])
-
-
-def eq15_parts(result: TrainResult, dataset: CrossDomainDataset, split: str = "test") -> pd.DataFrame:
-    """Test NDCG@10 (×100) per domain when ranking by each part of eq. (15) of a trained model: one
-    row per part (:data:`EQ15_PARTS`; only x̂_0 for a model without ĝ_d), columns the domains and
-    their mean. The last row equals ``result.test``."""
-    from dpgdiff_lite.trainer import run_evaluation
-
-    parts = EQ15_PARTS if result.config.variant_flags[0] else EQ15_PARTS[:1]
-    rows = {part: _ndcg_row(run_evaluation(PartScorer(result.model, part), dataset, result.config, split).table["NDCG@10"])
-            for part in parts}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("ranked by")
-
-
-def eq15_table(results: dict[str, TrainResult], dataset: CrossDomainDataset, split: str = "test") -> pd.DataFrame:
-    """:func:`eq15_parts` of several trained models, one block of rows per model (index: model, ranked by)."""
-    return pd.concat({name: eq15_parts(result, dataset, split) for name, result in results.items()}, names=["model"])
-
-
-def eq15_gain(table: pd.DataFrame) -> pd.Series:
-    """What adding x̂_0 to ĝ_d buys, per column of :func:`eq15_parts`: NDCG@10 of the sum minus that of ĝ_d alone."""
-    return table.loc[EQ15_PARTS[2]] - table.loc[EQ15_PARTS[1]]
 
 
 # --- test-time noise on one user -----------------------------------------------------------------

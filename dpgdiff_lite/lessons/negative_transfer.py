@@ -2,7 +2,7 @@
 
 The paper's title claim (Challenge 2 of its Introduction): naively merging a user's domains lets
 conflicting domain-specific preferences and ad-hoc noise leak across, and disentangled preference
-guidance is said to overcome it. :mod:`dpgdiff_lite.transfer` defines the measurement,
+guidance is said to overcome it. :mod:`dpgdiff_lite.experiments.transfer` defines the measurement,
 
     transfer_d = NDCG@10(SASRec on s_c) − NDCG@10(SASRec on s_d alone)   (``sasrec`` − ``sasrec-single``),
 
@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from scipy import stats
 
-from dpgdiff_lite import regimes, transfer as transfer_module
+from dpgdiff_lite.experiments import regimes, transfer as transfer_module
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
@@ -264,7 +264,7 @@ def live_cells(pre: Precomputed, params: TransferParams) -> list[dict]:
 
 def run_live(cells: list[dict], models: tuple[str, ...], params: TransferParams,
              pre: Precomputed) -> regimes.GridResult:
-    """:func:`dpgdiff_lite.regimes.run_grid` on ``cells`` with one seed and the precomputed grid's
+    """:func:`dpgdiff_lite.experiments.regimes.run_grid` on ``cells`` with one seed and the precomputed grid's
     settings, into ``output/live`` (one folder for every live run, so a cell's oracle and Bayes
     evaluations are computed once)."""
     settings = pre.settings
@@ -655,7 +655,7 @@ def transfer_by_hand(mixed: pd.DataFrame, single: pd.DataFrame) -> dict[str, tup
 
 def check_transfer(fn: Callable, folder: str | Path) -> str:
     """Compare a reader's ``fn(mixed, single) -> {domain: (transfer, p)}`` on the per-case CSVs of
-    ``folder`` with :func:`dpgdiff_lite.transfer.transfer`."""
+    ``folder`` with :func:`dpgdiff_lite.experiments.transfer.transfer`."""
     mixed, single = per_case(Path(folder), "sasrec"), per_case(Path(folder), "sasrec-single")
     got = fn(mixed, single)
     if not_attempted(got):
@@ -722,12 +722,12 @@ def third_domain_figure(table: pd.DataFrame, all_name: str = "XYZ", kept_name: s
 # --- where DPG-Diff falls short: eq. (15)'s parts and the own-domain preference ----------------------
 def shortfall(folder: str | Path, out_dir: str | Path, progress: bool = False) -> pd.DataFrame:
     """On a one-cell ablation folder: DPG-Diff's gain over the better SASRec (paired over seed and
-    case) when it ranks by each part of eq. (15) (:class:`~dpgdiff_lite.lessons.guided.PartScorer`,
+    case) when it ranks by each part of eq. (15) (:class:`~dpgdiff_lite.experiments.eq15.PartScorer`,
     the trained runs of the folder) and when ĝ_d is the target domain's own encoder output
     (``preference="own"``, retrained into ``out_dir``): which reading of eq. (15) closes the gap.
     Written to ``folder/shortfall.csv`` beside ``paired.csv``."""
-    from dpgdiff_lite.lessons.guided import EQ15_PARTS, PartScorer
-    from dpgdiff_lite.runs import train_or_load
+    from dpgdiff_lite.experiments.eq15 import EQ15_PARTS, PartScorer
+    from dpgdiff_lite.experiments.runner import train_or_load
 
     folder, out = resolve(folder), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

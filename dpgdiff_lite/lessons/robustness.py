@@ -29,11 +29,12 @@ from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.sources import DataSource
 from scipy import stats
 
+from dpgdiff_lite.experiments.tables import write_precomputed
 from dpgdiff_lite.lessons.common import (SeededParams, check_int, figure, float_slider, int_slider, names,
-                                         not_attempted, not_attempted_message, numbers, widget, write_precomputed)
-from dpgdiff_lite.runs import train_or_load
+                                         not_attempted, not_attempted_message, numbers, widget)
+from dpgdiff_lite.experiments.runner import train_or_load
 from dpgdiff_lite.trainer import TrainResult, run_evaluation
-from dpgdiff_lite.transfer import paired_difference
+from dpgdiff_lite.experiments.transfer import paired_difference
 
 Seeded = Mapping[str, Mapping[int, TrainResult]]
 """``{model: {seed: result}}``, as :meth:`SeededParams.train_seeds` returns it."""
@@ -347,7 +348,7 @@ def train_noise_seeds(source: DataSource, params: RobustnessParams, clean: Seede
 
     Returns (frame: model, seed, trained_on, domain, clean test, noisy test;
     tests: per model, test and domain, noisy-trained minus clean-trained NDCG@10 paired over
-    (seed, case) — :func:`dpgdiff_lite.transfer.paired_difference`; the noisy-trained runs).
+    (seed, case) — :func:`dpgdiff_lite.experiments.transfer.paired_difference`; the noisy-trained runs).
     """
     dataset, rate, seed = source.dataset, params.train_noise, params.noise_seed
     noisy_data = with_noisy_training(dataset, rate, seed)

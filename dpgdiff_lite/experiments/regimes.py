@@ -4,7 +4,7 @@ For every cell of a grid of synthetic-generator knobs (default: opposed conflict
 {0, 0.5, 1} × ad-hoc noise η ∈ {0, 0.1, 0.3}) and every seed (data seed = model seed), the data is
 drawn from a base synthetic preset with the cell's knobs, each model is trained with one config
 preset, and the planted oracle and the history-only Bayes predictor give the two ceilings. Each
-(cell, seed, model) trains into its own run folder through :func:`dpgdiff_lite.runs.train_or_load`,
+(cell, seed, model) trains into its own run folder through :func:`dpgdiff_lite.experiments.runner.train_or_load`,
 so a killed grid continues where it stopped:
 
     DIR/grid.json                                     the settings of the grid
@@ -18,7 +18,7 @@ so a killed grid continues where it stopped:
 A (cell, seed, name) whose per-case file was written for the same data and settings (and, for a
 trained model, whose run folder holds the same run) is only re-read. The summary is computed from
 the per-case files, so a resumed grid writes the same CSVs. The transfer is that of
-:mod:`dpgdiff_lite.transfer` (Challenge 2 of the paper): ``sasrec`` − ``sasrec-single``; DPG-Diff's
+:mod:`dpgdiff_lite.experiments.transfer` (Challenge 2 of the paper): ``sasrec`` − ``sasrec-single``; DPG-Diff's
 gain is ``dpgdiff`` − the better of the two.
 """
 
@@ -42,9 +42,9 @@ from dpgdiff_lite import run_folder
 from dpgdiff_lite.config import MODELS, PRESETS as CONFIG_PRESETS, Config, preset, with_model
 from dpgdiff_lite.data.bayes import DEFAULT_BAYES_SAMPLES, BayesPredictor
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, generate, knob_value
-from dpgdiff_lite.runs import same_run, train_or_load
+from dpgdiff_lite.experiments.runner import same_run, train_or_load
 from dpgdiff_lite.trainer import run_evaluation
-from dpgdiff_lite.transfer import gain_over_best, transfer
+from dpgdiff_lite.experiments.transfer import gain_over_best, transfer
 
 DEFAULT_GRID: dict[str, tuple] = {"conflict_kind": ("opposed",), "conflict_rate": (0.0, 0.5, 1.0),
                                   "noise_rate": (0.0, 0.1, 0.3)}

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from dpgdiff_lite.data.dataset import DOMAIN_LETTERS, make_batch, pad_eval
-from dpgdiff_lite import regimes
+from dpgdiff_lite.experiments import regimes
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.run_folder import read_json
 from dpgdiff_lite.trainer import load_run, run_evaluation
-from dpgdiff_lite.transfer import gain_over_best, paired_difference, verdict
+from dpgdiff_lite.experiments.transfer import gain_over_best, paired_difference, verdict
 
 GATED, PAPER, BASELINES = "dpgdiff-gated", "dpgdiff", ("sasrec", "sasrec-single")
 

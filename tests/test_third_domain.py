@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpgdiff_lite import domains
+from dpgdiff_lite.experiments import third_domain as domains
 from dpgdiff_lite.cli import main
 from dpgdiff_lite.data.synthetic import PRESETS, generate, restrict_domains
 

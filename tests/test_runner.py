@@ -1,4 +1,4 @@
-"""runs.py: training several models into run folders (reused when config and data match), Table 1,
+"""experiments/runner.py and experiments/tables.py: training several models into run folders (reused when config and data match), Table 1,
 the fraction of the planted oracle."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpgdiff_lite import runs
+from dpgdiff_lite.experiments import runner, tables
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.evaluation import METRICS
 from dpgdiff_lite.lessons.common import ExperimentParams
@@ -43,44 +43,44 @@ def test_a_run_on_other_data_is_not_reused(tiny_source, tmp_path):
     params = ExperimentParams(**TINY_EXPERIMENT, models="sasrec", output=str(tmp_path))
     params.train(tiny_source)
     config = params.config("sasrec")
-    assert runs.same_run(tmp_path / "sasrec", config, "synthetic:tiny")
-    assert not runs.same_run(tmp_path / "sasrec", config, "synthetic:teaching")
-    assert not runs.same_run(tmp_path / "sasrec", params.config("dpgdiff"), "synthetic:tiny")
-    assert not runs.same_run(tmp_path / "missing", config, "synthetic:tiny")
+    assert runner.same_run(tmp_path / "sasrec", config, "synthetic:tiny")
+    assert not runner.same_run(tmp_path / "sasrec", config, "synthetic:teaching")
+    assert not runner.same_run(tmp_path / "sasrec", params.config("dpgdiff"), "synthetic:tiny")
+    assert not runner.same_run(tmp_path / "missing", config, "synthetic:tiny")
 
 
 def test_table1_layout(robust_runs):
     _, trained = robust_runs
-    table = runs.table1(trained)
+    table = tables.table1(trained)
     assert table.index.names == ["domain", "metric"]
     assert list(table.index) == [(d, m) for d in ("X", "Y") for m in METRICS]
     assert list(table.columns) == ["dpgdiff", "sasrec", "diff", "Imp.", "p"]
     assert table.loc[("X", "NDCG@10"), "sasrec"] == pytest.approx(trained["sasrec"].test.table.loc["X", "NDCG@10"])
-    alone = runs.table1({"sasrec": trained["sasrec"], "diff": trained["diff"]})  # no dpgdiff: no Imp., p
+    alone = tables.table1({"sasrec": trained["sasrec"], "diff": trained["diff"]})  # no dpgdiff: no Imp., p
     assert list(alone.columns) == ["sasrec", "diff"]
 
 
 def test_oracle_fraction(robust_runs, tiny_source):
     _, trained = robust_runs
-    fraction = runs.oracle_fraction(trained, tiny_source)
+    fraction = tables.oracle_fraction(trained, tiny_source)
     assert list(fraction.columns) == ["oracle NDCG@10", "dpgdiff", "sasrec", "diff"]
     oracle = fraction["oracle NDCG@10"]
     assert (fraction["sasrec"] * oracle).to_numpy() == pytest.approx(trained["sasrec"].test.table["NDCG@10"].to_numpy())
-    assert runs.oracle_fraction(trained, DataSource(tiny_source.dataset, None)) is None
+    assert tables.oracle_fraction(trained, DataSource(tiny_source.dataset, None)) is None
 
 
 def test_run_folder_listing_is_relative(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "metrics.json").write_text("{}")
     (tmp_path / "table1.csv").write_text("")
-    assert runs.run_folder_listing(tmp_path) == "a/metrics.json\ntable1.csv"
+    assert runner.run_folder_listing(tmp_path) == "a/metrics.json\ntable1.csv"
 
 
 def test_seeds_table_means_stds_and_paired_test_over_seed_and_case(tiny_source, tmp_path):
     configs = {name: ExperimentParams(**TINY_EXPERIMENT).config(name) for name in ("sasrec", "pop")}
-    results = runs.train_seeds(tiny_source, configs, [0, 1], tmp_path, "synthetic:tiny")
+    results = runner.train_seeds(tiny_source, configs, [0, 1], tmp_path, "synthetic:tiny")
     assert (tmp_path / "sasrec" / "seed1" / "metrics.json").exists()
-    table = runs.seeds_table(results, ours="sasrec")
+    table = tables.seeds_table(results, ours="sasrec")
     ndcg = [r.test.table.loc["X", "NDCG@10"] for r in results["sasrec"].values()]
     assert table.loc[("X", "NDCG@10"), "sasrec mean"] == pytest.approx(np.mean(ndcg))
     assert table.loc[("X", "NDCG@10"), "sasrec std"] == pytest.approx(np.std(ndcg, ddof=1))
@@ -88,5 +88,5 @@ def test_seeds_table_means_stds_and_paired_test_over_seed_and_case(tiny_source, 
     pairs = np.concatenate([results["sasrec"][s].test.per_case.query("domain == 'X'")["NDCG@10"]
                             - results["pop"][s].test.per_case.query("domain == 'X'")["NDCG@10"] for s in (0, 1)])
     assert table.loc[("X", "NDCG@10"), "p"] == pytest.approx(stats.ttest_1samp(pairs, 0).pvalue)
-    shown = runs.format_seeds_table(table)
+    shown = tables.format_seeds_table(table)
     assert shown.loc[("X", "NDCG@10"), "sasrec"] == f"{np.mean(ndcg):.2f} ± {np.std(ndcg, ddof=1):.2f}"

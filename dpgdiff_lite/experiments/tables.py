@@ -1,66 +1,20 @@
-"""Run folders and the comparisons printed from them: train-or-reload, several models side by side,
-Table 1 and the fraction of the planted oracle.
-
-The trainer writes each run's record; this module decides when a folder can be reused (it holds
-the same configuration and data spec) and lays several runs out as the paper's Table 1. The CLI's
-``compare`` and the experiment notebooks 06–08 both go through :func:`train_models`.
+"""The results tables: Table 1 (one seed, and mean ± std over seeds with paired tests), the fraction of
+the planted oracle, the per-seed rows, and the one writer and reader of a results folder
+(``<name>.csv`` files beside ``setting.json``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-import time
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dpgdiff_lite.config import Config
-from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.evaluation import METRICS, results_table
-from dpgdiff_lite.run_folder import RunFolderError, read_config
-from dpgdiff_lite.trainer import TrainResult, recorded_data, run_evaluation, train
-from dpgdiff_lite.transfer import paired_difference
-
-log = logging.getLogger(__name__)
-
-
-def same_run(run_dir: Path, config: Config, data: str | None) -> bool:
-    """True when ``run_dir`` was trained with exactly ``config`` on the data spec ``data``."""
-    try:
-        return read_config(run_dir / "config.json") == config and recorded_data(run_dir) == data
-    except (FileNotFoundError, ValueError):  # no run there, or unreadable files (RunFolderError)
-        return False
-
-
-def train_or_load(dataset: CrossDomainDataset, config: Config, run_dir: Path | None, data: str | None,
-                  resume: bool = True, progress: bool = False, truth=None) -> TrainResult:
-    """``train`` into ``run_dir``, resuming (or just reloading) it when it holds the same config and
-    data, and starting over otherwise (the notebooks' ``resume`` parameter); a checkpoint that no
-    longer loads (corrupt, or the model code changed) is retrained from scratch."""
-    reusable = resume and run_dir is not None and same_run(run_dir, config, data)
-    try:
-        return train(dataset, config, run_dir, data=data, truth=truth, progress=progress, resume=reusable)
-    except RunFolderError as error:
-        if not reusable:
-            raise
-        log.warning("could not resume %s (%s); training from scratch", run_dir.name, str(error).split("\n")[0])
-        return train(dataset, config, run_dir, data=data, truth=truth, progress=progress, resume=False)
-
-
-def train_models(source: DataSource, configs: dict[str, Config], out_dir: str | Path | None, data: str | None,
-                 resume: bool = True, progress: bool = False) -> dict[str, TrainResult]:
-    """Train each named config on the same data into ``out_dir/<name>/`` (reusing finished runs)."""
-    out = Path(out_dir) if out_dir is not None else None
-    results = {}
-    for name, config in configs.items():
-        started = time.perf_counter()
-        results[name] = train_or_load(source.dataset, config, out / name if out else None, data, resume,
-                                      progress, source.truth)
-        log.info("%s: %.1f s", name, time.perf_counter() - started)
-    return results
+from dpgdiff_lite.experiments.transfer import paired_difference
+from dpgdiff_lite.trainer import TrainResult, run_evaluation
 
 
 def table1(results: dict[str, TrainResult], ours: str = "dpgdiff") -> pd.DataFrame:
@@ -78,24 +32,6 @@ def oracle_fraction(results: dict[str, TrainResult], source: DataSource) -> pd.D
     oracle = run_evaluation(source.truth.oracle_scorer(), source.dataset, config, "test").table["NDCG@10"]
     return pd.DataFrame({"oracle NDCG@10": oracle,
                          **{name: r.test.table["NDCG@10"] / oracle for name, r in results.items()}})
-
-
-def run_folder_listing(out_dir: str | Path) -> str:
-    """The files of a run folder, relative to it (no absolute paths in a notebook's output)."""
-    root = Path(out_dir)
-    return "\n".join(sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()))
-
-
-def train_seeds(source: DataSource, configs: dict[str, Config], seeds: list[int], out_dir: str | Path | None,
-                data: str | None, resume: bool = True, progress: bool = False) -> dict[str, dict[int, TrainResult]]:
-    """Each named config trained with every model seed (same data) into ``out_dir/<name>/seed<k>/``:
-    ``{name: {seed: result}}``; finished runs are reloaded."""
-    out = Path(out_dir) if out_dir is not None else None
-    return {name: {seed: train_or_load(source.dataset, dataclasses.replace(config, seed=seed),
-                                       out / name / f"seed{seed}" if out else None, data, resume, progress,
-                                       source.truth)
-                   for seed in seeds}
-            for name, config in configs.items()}
 
 
 def per_seed_frame(results: dict[str, dict[int, TrainResult]]) -> pd.DataFrame:
@@ -152,3 +88,31 @@ def format_seeds_table(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     if "p" in table:
         shown["p"] = table["p"].map("{:.2g}".format)
     return shown
+
+
+# --- results folders -----------------------------------------------------------------------
+def results_dir(notebook: str) -> Path:
+    """``notebooks/results/<notebook>/``, the precomputed results of a notebook ("06"), found from the
+    notebook's own folder (Jupyter, nbval, the course runner) or beside the package."""
+    for base in (Path("results"), Path(__file__).resolve().parents[2] / "notebooks" / "results"):
+        if (base / notebook).is_dir():
+            return base / notebook
+    raise FileNotFoundError(f"no precomputed results for notebook {notebook}: notebooks/results/{notebook}/ is missing")
+
+
+def write_precomputed(frames: dict[str, pd.DataFrame], setting: dict, seconds: float, out_dir: str | Path) -> Path:
+    """Write each frame as ``<name>.csv`` and ``setting.json`` (the setting, the seeds, the measured
+    seconds) into ``out_dir``: what a notebook's PRECOMPUTED cells read back."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        frame.to_csv(out / f"{name}.csv", index=False, float_format="%.8g")
+    (out / "setting.json").write_text(json.dumps({**setting, "seconds": round(seconds, 1)}, indent=2) + "\n")
+    return out
+
+
+def read_precomputed(notebook: str) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """(the recorded setting, {name: frame}) of ``notebooks/results/<notebook>/``."""
+    folder = results_dir(notebook)
+    setting = json.loads((folder / "setting.json").read_text())
+    return setting, {path.stem: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 from tqdm.auto import tqdm
 
-from dpgdiff_lite import transfer
+from dpgdiff_lite.experiments import transfer
 from dpgdiff_lite.config import Config, preset
 from dpgdiff_lite.data.dataset import make_batch, pad_eval
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, generate

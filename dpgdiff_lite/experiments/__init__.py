@@ -1,0 +1,20 @@
+"""The experiments layer: runs over models × seeds × settings, each writing the tables a notebook reads.
+
+Between the trainer (:mod:`dpgdiff_lite.trainer`) and the lessons. :mod:`.runner` trains or reloads run
+folders, :mod:`.tables` builds and writes the results tables, :mod:`.registry` names every committed
+folder under ``notebooks/results/`` with the commands that regenerate it (``python -m dpgdiff_lite
+reproduce``). Each other module is one experiment: :mod:`.regimes` (negative transfer over a grid of
+generator knobs), :mod:`.third_domain`, :mod:`.sparsity` (cold and warm targets), :mod:`.small_world`
+(the conflict sliders' world), :mod:`.gated` (the kit's model beyond the paper), :mod:`.transfer` (the
+paired comparisons every experiment reports).
+"""
+
+import importlib
+
+EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "regimes", "third_domain", "sparsity", "small_world", "gated")
+
+
+def __getattr__(name: str):
+    if name in EXPERIMENTS:
+        return importlib.import_module(f"dpgdiff_lite.experiments.{name}")
+    raise AttributeError(f"module 'dpgdiff_lite.experiments' has no attribute {name!r}")
