@@ -6,14 +6,14 @@ import json
 
 
 from dpgdiff_lite.experiments import tables
-from dpgdiff_lite.experiments import runner as runs
+from dpgdiff_lite.experiments import runner, tables
 from dpgdiff_lite.lessons import comparison
 
 
 def test_table1_display_and_summary(robust_runs, tiny_source):
     params, trained = robust_runs
-    table = runs.table1(trained)
-    alone = runs.table1({"sasrec": trained["sasrec"], "diff": trained["diff"]})
+    table = tables.table1(trained)
+    alone = tables.table1({"sasrec": trained["sasrec"], "diff": trained["diff"]})
     assert list(comparison.format_table1(alone).columns) == ["sasrec", "diff"]
     shown = comparison.format_table1(table)
     assert shown.loc[("X", "NDCG@10"), "p"] == f"{table.loc[('X', 'NDCG@10'), 'p']:.2g}"
@@ -29,7 +29,7 @@ def test_table1_display_and_summary(robust_runs, tiny_source):
 # --- exercises ----------------------------------------------------------------------------------
 def test_exercise_improvement_and_p(robust_runs):
     _, trained = robust_runs
-    table = runs.table1(trained)
+    table = tables.table1(trained)
     assert comparison.check_improvement(comparison.improvement_and_p_by_hand, trained, table).startswith("correct: X NDCG@10 vs ")
     assert comparison.check_improvement(lambda *a: None, trained, table).startswith("not attempted yet")
     assert comparison.check_improvement(lambda *a: (0.0, 0.5), trained, table).startswith("mismatch")

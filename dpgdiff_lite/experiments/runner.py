@@ -9,13 +9,18 @@ notebook that trains several runs goes through :func:`train_or_load`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import CrossDomainDataset
-from dpgdiff_lite.data.sources import DataSource
+from dpgdiff_lite.data.sources import DataSource, load_data
 from dpgdiff_lite.run_folder import RunFolderError, read_config
 from dpgdiff_lite.trainer import TrainResult, recorded_data, train
 
@@ -45,34 +50,92 @@ def train_or_load(dataset: CrossDomainDataset, config: Config, run_dir: Path | N
         return train(dataset, config, run_dir, data=data, truth=truth, progress=progress, resume=False)
 
 
+@dataclass(frozen=True)
+class Run:
+    """One training of an experiment: ``config`` on the data of spec ``data`` into ``run_dir``
+    (None: in memory only), shown on the progress bar as ``label``."""
+
+    config: Config
+    data: str | None
+    run_dir: Path | None
+    label: str = ""
+
+
+def train_runs(runs: Sequence[Run], load: Callable[[str], DataSource] | None = None, resume: bool = True,
+               strict: bool = False, progress: bool = True, desc: str = "runs") -> list[TrainResult]:
+    """Train (or reload) every run in order under one progress bar, each data spec loaded once.
+
+    ``load(spec)`` gives a spec's data (default :func:`~dpgdiff_lite.data.sources.load_data` at the
+    first run's ``max_len``). With ``strict`` a folder holding another run is refused (the CLI's
+    ``--fresh`` starts over); otherwise it is retrained (:func:`train_or_load`). The seconds of the
+    whole call are logged.
+    """
+    if load is None:
+        max_len = runs[0].config.max_len if runs else None
+        load = functools.cache(lambda spec: load_data(spec, max_len=max_len))
+    else:
+        load = functools.cache(load)
+    started = time.perf_counter()
+    results = []
+    bar = tqdm(runs, desc=desc, disable=not progress or len(runs) < 2)
+    for run in bar:
+        bar.set_postfix_str(run.label or f"{run.config.model} seed{run.config.seed}")
+        source = load(run.data)
+        if strict:
+            results.append(train(source.dataset, run.config, run.run_dir, data=run.data, truth=source.truth,
+                                 progress=progress and len(runs) == 1, resume=resume))
+        else:
+            results.append(train_or_load(source.dataset, run.config, run.run_dir, run.data, resume,
+                                         progress and len(runs) == 1, source.truth))
+    log.info("%s: %d runs in %.1f s", desc, len(runs), time.perf_counter() - started)
+    return results
+
+
 def train_models(source: DataSource, configs: dict[str, Config], out_dir: str | Path | None, data: str | None,
                  resume: bool = True, progress: bool = False) -> dict[str, TrainResult]:
     """Train each named config on the same data into ``out_dir/<name>/`` (reusing finished runs)."""
     out = Path(out_dir) if out_dir is not None else None
-    results = {}
-    for name, config in configs.items():
-        started = time.perf_counter()
-        results[name] = train_or_load(source.dataset, config, out / name if out else None, data, resume,
-                                      progress, source.truth)
-        log.info("%s: %.1f s", name, time.perf_counter() - started)
-    return results
+    runs = [Run(config, data, out / name if out else None, name) for name, config in configs.items()]
+    return dict(zip(configs, train_runs(runs, load=lambda spec: source, resume=resume, progress=progress)))
+
+
+def seed_runs(configs: dict[str, Config], seeds: Sequence[int], data: str, runs_dir: str | Path | None,
+              one_seed_flat: bool = False) -> list[Run]:
+    """Every named config with every model seed on ``data``, in ``runs_dir/<name>/seed<k>/`` (or
+    ``runs_dir/<name>/`` for a single seed with ``one_seed_flat``, the layout of ``train``)."""
+    root = Path(runs_dir) if runs_dir is not None else None
+
+    def folder(name: str, seed: int) -> Path | None:
+        if root is None:
+            return None
+        return root / name if one_seed_flat and len(seeds) == 1 else root / name / f"seed{seed}"
+
+    return [Run(dataclasses.replace(config, seed=seed), data, folder(name, seed), f"{name} seed{seed}")
+            for name, config in configs.items() for seed in seeds]
+
+
+def by_model_and_seed(runs: Sequence[Run], results: Sequence[TrainResult],
+                      names: Sequence[str]) -> dict[str, dict[int, TrainResult]]:
+    """The results of :func:`seed_runs`' runs as ``{name: {seed: result}}`` (``names`` in its order)."""
+    per_model = len(runs) // len(names)
+    return {name: {run.config.seed: result for run, result in
+                   zip(runs[i * per_model:(i + 1) * per_model], results[i * per_model:(i + 1) * per_model])}
+            for i, name in enumerate(names)}
+
+
+def train_seeds(source: DataSource, configs: dict[str, Config], seeds: Sequence[int], out_dir: str | Path | None,
+                data: str, resume: bool = True, progress: bool = False, strict: bool = False,
+                one_seed_flat: bool = False) -> dict[str, dict[int, TrainResult]]:
+    """Each named config trained with every model seed on ``source`` (the data of spec ``data``) into
+    ``out_dir/<name>/seed<k>/``: ``{name: {seed: result}}``; finished runs are reloaded."""
+    runs = seed_runs(configs, seeds, data, out_dir, one_seed_flat)
+    results = train_runs(runs, load=lambda spec: source, resume=resume, strict=strict, progress=progress)
+    return by_model_and_seed(runs, results, list(configs))
 
 
 def run_folder_listing(out_dir: str | Path) -> str:
     """The files of a run folder, relative to it (no absolute paths in a notebook's output)."""
     root = Path(out_dir)
     return "\n".join(sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()))
-
-
-def train_seeds(source: DataSource, configs: dict[str, Config], seeds: list[int], out_dir: str | Path | None,
-                data: str | None, resume: bool = True, progress: bool = False) -> dict[str, dict[int, TrainResult]]:
-    """Each named config trained with every model seed (same data) into ``out_dir/<name>/seed<k>/``:
-    ``{name: {seed: result}}``; finished runs are reloaded."""
-    out = Path(out_dir) if out_dir is not None else None
-    return {name: {seed: train_or_load(source.dataset, dataclasses.replace(config, seed=seed),
-                                       out / name / f"seed{seed}" if out else None, data, resume, progress,
-                                       source.truth)
-                   for seed in seeds}
-            for name, config in configs.items()}
 
 

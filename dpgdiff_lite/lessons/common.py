@@ -25,7 +25,7 @@ from dpgdiff_lite.data.sources import DataSource, check_data_spec, load_data
 from dpgdiff_lite.data.synthetic import LABEL_NAMES
 from dpgdiff_lite.evaluation import PROTOCOLS
 from dpgdiff_lite.model import DPGDiff
-from dpgdiff_lite.experiments.runner import train_models
+from dpgdiff_lite.experiments.runner import train_models, train_seeds
 from dpgdiff_lite.runtime import get_device, set_seed
 from dpgdiff_lite.experiments.small_world import SASRECS, SmallRun, train_small
 from dpgdiff_lite.trainer import TrainResult
@@ -423,12 +423,8 @@ class SeededParams(ExperimentParams):
 
     def train_seeds(self, source: DataSource, models: tuple[str, ...] | None = None) -> dict[str, dict[int, TrainResult]]:
         """Every model (default: ``models``) trained with every seed: ``{model: {seed: result}}``."""
-        from dpgdiff_lite.experiments.runner import train_or_load
-
-        return {name: {seed: train_or_load(source.dataset, dataclasses.replace(self.config(name), seed=seed),
-                                           self.run_dir(name, seed), self.data, self.resume, truth=source.truth)
-                       for seed in self.seeds}
-                for name in models or self.models}
+        configs = {name: self.config(name) for name in models or self.models}
+        return train_seeds(source, configs, self.seeds, self.output_path, self.data, self.resume, one_seed_flat=True)
 
     def setting(self) -> dict:
         """What decides the numbers apart from the seed: compared with a precomputed run's record."""
