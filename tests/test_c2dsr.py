@@ -19,7 +19,7 @@ TEST = "1\t7\t6|1|2013-01-01 08:00:00|\t0|2|x|\t3|2|x|\t"  # trailing tab; tie a
 TRAIN = "2\t9\t0|5|x|\t3|1|x|\t6|9|x|"
 
 
-def write_folder(root: Path, name: str = "Food-Kitchen", files: dict[str, str] | None = None) -> Path:
+def write_folder(root: Path, name: str = "Food-Kitchen", files: dict[str, str | bytes | None] | None = None) -> Path:
     """A small C2DSR folder; ``files`` overrides (or, with None as content, removes) single files."""
     contents = {
         "Alist.txt": "10\tASIN0\t0\n11\tASIN1\t1\n12\tASIN2\t2\n",
@@ -33,7 +33,7 @@ def write_folder(root: Path, name: str = "Food-Kitchen", files: dict[str, str] |
     folder.mkdir()
     for filename, text in contents.items():
         if text is not None:
-            (folder / filename).write_text(text)
+            (folder / filename).write_bytes(text if isinstance(text, bytes) else text.encode())
     return folder
 
 
@@ -77,7 +77,12 @@ def test_folder_name_without_two_parts_gives_x_y(tmp_path):
 
 
 def line3(bad: str) -> str:
-    return f"{TEST}\n{TEST}\n{bad}\n"
+    """Two good lines (users 0 and 2), then ``bad`` on line 3."""
+    return "".join(f"{u}{TEST[1:]}\n" for u in (0, 2)) + f"{bad}\n"
+
+
+SEQUENCE = "one 'user_index<TAB>interaction_index<TAB>item|timestamp|date|<TAB>…' sequence a line"
+ITEM = "'original_id<TAB>ASIN<TAB>local_index'"
 
 
 BAD_INPUTS = [
@@ -96,13 +101,37 @@ BAD_INPUTS = [
     ("testdata_new.txt", line3("1\t1\t2|1|x|\t"), "testdata_new.txt line 3: a sequence needs at least 2 "
      "'item|timestamp' events after user_index and interaction_index, got 1"),
     ("testdata_new.txt", line3("9\t1\t2|1|\t0|1|x|"), "testdata_new.txt line 3: user_index 9 is not in userlist.txt"),
-    ("testdata_new.txt", line3(""), "testdata_new.txt line 3: empty line"),
-    ("testdata_new.txt", "", "testdata_new.txt is empty: expected one sequence a line"),
-    ("validdata_new.txt", "", "validdata_new.txt is empty: expected one sequence a line"),
-    ("traindata_new.txt", "", "traindata_new.txt is empty: expected one sequence a line"),
-    ("Alist.txt", "", "Alist.txt is empty: domain 'Food' has no items"),
-    ("Blist.txt", "1\tB\t0\n\n", "Blist.txt line 2: empty line"),
+    ("testdata_new.txt", line3(""), f"testdata_new.txt line 3: expected {SEQUENCE}, got an empty line"),
+    ("testdata_new.txt", line3("0\t1\t2|1|\t0|1|x|"),
+     "testdata_new.txt line 3: expected one sequence per user, got user_index 0 again (first on line 1)"),
+    ("testdata_new.txt", line3("1\t1\t2|1|\t0| 1|x|"), "testdata_new.txt line 3: timestamp must be an integer, got ' 1'"),
+    ("testdata_new.txt", line3("1\t1\t2|1|\t0|1_0|x|"),
+     "testdata_new.txt line 3: timestamp must be an integer, got '1_0'"),
+    ("testdata_new.txt", line3("1\t1\t2|1|\t0|" + "9" * 19 + "|x|"),
+     f"testdata_new.txt line 3: timestamp must be an integer, got '{'9' * 19}'"),
+    ("testdata_new.txt", line3("1\t1\t2|1|\t" + "0" * 70),
+     f"testdata_new.txt line 3: expected 'item|timestamp', got '{'0' * 60}'…"),
+    ("testdata_new.txt", "", f"testdata_new.txt is empty: expected {SEQUENCE}"),
+    ("testdata_new.txt", b"1\t7\t6|1|\t0|2|\xff|", "testdata_new.txt line 1: expected UTF-8 text "
+     f"({SEQUENCE}), got byte 0xff at column 14"),
+    ("validdata_new.txt", "", f"validdata_new.txt is empty: expected {SEQUENCE}"),
+    ("traindata_new.txt", "", f"traindata_new.txt is empty: expected {SEQUENCE}"),
+    ("Alist.txt", "", f"Alist.txt is empty: expected one item of domain 'Food' a line, {ITEM}"),
+    ("Blist.txt", "1\tB\t0\n\n", f"Blist.txt line 2: expected one item of domain 'Kitchen' a line, {ITEM}, "
+     "got an empty line"),
+    ("Blist.txt", "1\tB\t0\n2\tC\n", f"Blist.txt line 2: expected {ITEM}, got '2\\tC'"),
+    ("Blist.txt", "1\tB\t0\n2\tC\t2\n", "Blist.txt line 2: expected local_index 1 (items are numbered 0, 1, 2, "
+     "… in line order), got '2'"),
+    ("Blist.txt", "1\tB\t0\n2\tB\t1\n", "Blist.txt line 2: expected each ASIN once, got 'B' again (first on line 1)"),
+    ("Blist.txt", "1\tB\t0\n1\tC\t1\n",
+     "Blist.txt line 2: expected each original_id once, got '1' again (first on line 1)"),
+    ("Alist.txt", "1\t\t0\n", f"Alist.txt line 1: expected {ITEM} with a non-empty ASIN, got '1\\t\\t0'"),
+    ("userlist.txt", "ua\t0\nub\t0\n", "userlist.txt line 2: expected each user_index once, got '0' again "
+     "(first on line 1)"),
+    ("userlist.txt", "ua\t0\nua\t1\n", "userlist.txt line 2: expected each user_key once, got 'ua' again "
+     "(first on line 1)"),
     ("userlist.txt", "ua\t0\nub 1\n", "userlist.txt line 2: expected 'user_key<TAB>user_index', got 'ub 1'"),
+    ("userlist.txt", "ua\t0\nub\t٣\n", "userlist.txt line 2: user_index must be an integer, got '٣'"),
     ("userlist.txt", "ua\t0\nub\tone\n", "userlist.txt line 2: user_index must be an integer, got 'one'"),
 ]
 

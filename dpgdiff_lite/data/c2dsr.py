@@ -17,6 +17,7 @@ rather than read as two (three or more domains come from ratings CSVs: ``amazon:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,9 @@ ITEM_LISTS = ("Alist.txt", "Blist.txt")
 SEQUENCE_FILES = ("traindata_new.txt", "validdata_new.txt", "testdata_new.txt")
 LAYOUT = ("a C2DSR folder holds Alist.txt, Blist.txt, userlist.txt, validdata_new.txt and "
           "testdata_new.txt (traindata_new.txt optional)")
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, accepted at the start of a file
+SHOWN = 60
+"""Characters of a bad field or line that a message shows."""
 
 
 def load_c2dsr(path: str | Path, max_len: int = 15) -> CrossDomainDataset:
@@ -74,51 +78,112 @@ def _require(folder: Path, filename: str) -> Path:
 
 
 def _lines(path: Path, expected: str):
-    """Yield (1-based line number, line without its newline); an empty file or line is an error."""
+    """Yield (1-based line number, line without its line ending) of a UTF-8 file; CRLF and CR endings
+    and a byte-order mark are accepted, an empty file or line and bytes that are not UTF-8 are errors."""
     number = 0
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                raise ValueError(f"{path.name} line {number}: empty line")
-            yield number, line
+    with path.open("rb") as handle:
+        for raw in handle:
+            # a lone CR ends a line too (old Mac files), as in Python's universal newlines
+            pieces = raw.rstrip(b"\n").removesuffix(b"\r").split(b"\r")
+            for piece in pieces:
+                number += 1
+                if number == 1:
+                    piece = piece.removeprefix(BOM)
+                try:
+                    line = piece.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise ValueError(f"{path.name} line {number}: expected UTF-8 text ({expected}), got byte "
+                                     f"{piece[error.start]:#04x} at column {error.start + 1}") from None
+                if not line.strip():
+                    raise ValueError(f"{path.name} line {number}: expected {expected}, got an empty line")
+                yield number, line
     if number == 0:
-        raise ValueError(f"{path.name} is empty: {expected}")
+        raise ValueError(f"{path.name} is empty: expected {expected}")
+
+
+def _shown(text: str) -> str:
+    """``repr(text)``, cut to a readable length for a message."""
+    return repr(text) if len(text) <= SHOWN else repr(text[:SHOWN]) + "…"
+
+
+def _fields(line: str, count: int, path: Path, number: int, layout: str) -> list[str]:
+    """The ``count`` tab-separated fields of a line (one trailing tab is accepted)."""
+    fields = line.removesuffix("\t").split("\t")
+    if len(fields) != count:
+        raise ValueError(f"{path.name} line {number}: expected {layout}, got {_shown(line)}")
+    return fields
 
 
 def _count_items(path: Path, domain: str) -> int:
-    """Items of one domain: one line each (``original_id<TAB>ASIN<TAB>local_index``)."""
-    return sum(1 for _ in _lines(path, f"domain {domain!r} has no items"))
+    """Items of one domain: one line each (``original_id<TAB>ASIN<TAB>local_index``), the local indices
+    0, 1, 2, … in line order (global ids follow the line order), every ASIN and original id once."""
+    layout = "'original_id<TAB>ASIN<TAB>local_index'"
+    asins: dict[str, int] = {}
+    original_ids: dict[str, int] = {}
+    count = 0
+    for number, line in _lines(path, f"one item of domain {domain!r} a line, {layout}"):
+        original, asin, local = _fields(line, 3, path, number, layout)
+        for key, what in ((original, "original_id"), (asin, "ASIN")):
+            if not key.strip():
+                raise ValueError(f"{path.name} line {number}: expected {layout} with a non-empty {what}, "
+                                 f"got {_shown(line)}")
+        if _integer(local, path, number, "local_index") != count:
+            raise ValueError(f"{path.name} line {number}: expected local_index {count} (items are numbered 0, 1, 2, "
+                             f"… in line order), got {_shown(local)}")
+        for key, seen, what in ((asin, asins, "ASIN"), (original, original_ids, "original_id")):
+            if key in seen:
+                raise ValueError(f"{path.name} line {number}: expected each {what} once, got {_shown(key)} again "
+                                 f"(first on line {seen[key]})")
+            seen[key] = number
+        count += 1
+    return count
 
 
 def _read_userlist(path: Path) -> set[int]:
-    """User indices of ``user_key<TAB>user_index`` lines."""
-    users = set()
-    for number, line in _lines(path, "expected one 'user_key<TAB>user_index' a line"):
-        fields = line.split("\t")
-        if len(fields) != 2:
-            raise ValueError(f"{path.name} line {number}: expected 'user_key<TAB>user_index', got {line!r}")
-        users.add(_integer(fields[1], path, number, "user_index"))
-    return users
+    """User indices of ``user_key<TAB>user_index`` lines, each key and index once."""
+    layout = "'user_key<TAB>user_index'"
+    keys: dict[str, int] = {}
+    users: dict[int, int] = {}
+    for number, line in _lines(path, f"one {layout} a line"):
+        key, index = _fields(line, 2, path, number, layout)
+        index = _integer(index, path, number, "user_index")
+        if not key.strip():
+            raise ValueError(f"{path.name} line {number}: expected {layout} with a non-empty user_key, "
+                             f"got {_shown(line)}")
+        for value, seen, what in ((key, keys, "user_key"), (index, users, "user_index")):
+            if value in seen:
+                raise ValueError(f"{path.name} line {number}: expected each {what} once, got {_shown(str(value))} "
+                                 f"again (first on line {seen[value]})")
+            seen[value] = number
+    return set(users)
+
+
+INTEGER = re.compile(r"-?[0-9]{1,18}")
+"""What an integer field holds: ASCII digits with an optional minus, within int64 (no spaces, no
+``_``, no other scripts' digits, which ``int()`` would accept)."""
 
 
 def _integer(text: str, path: Path, number: int, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{path.name} line {number}: {what} must be an integer, got {text!r}") from None
+    if INTEGER.fullmatch(text) is None:
+        raise ValueError(f"{path.name} line {number}: {what} must be an integer, got {_shown(text)}")
+    return int(text)
 
 
 def _read_sequences(path: Path, bounds: tuple[int, int, tuple[str, ...]],
                     users: set[int]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """User index and time-ordered global item ids of every line of a sequence file."""
+    """User index and time-ordered global item ids of every line of a sequence file (each user once)."""
     n_x, total, names = bounds
-    line_users, sequences = [], []
-    for number, line in _lines(path, "expected one sequence a line"):
+    line_users, sequences, first_line = [], [], {}
+    expected = "one 'user_index<TAB>interaction_index<TAB>item|timestamp|date|<TAB>…' sequence a line"
+    for number, line in _lines(path, expected):
         fields = line.rstrip("\t").split("\t")
         user = _integer(fields[0], path, number, "user_index")
         if user not in users:
             raise ValueError(f"{path.name} line {number}: user_index {user} is not in userlist.txt")
+        if user in first_line:
+            raise ValueError(f"{path.name} line {number}: expected one sequence per user, got user_index {user} "
+                             f"again (first on line {first_line[user]})")
+        first_line[user] = number
         if len(fields) < 4:
             raise ValueError(f"{path.name} line {number}: a sequence needs at least 2 'item|timestamp' "
                              f"events after user_index and interaction_index, got {max(len(fields) - 2, 0)}")
@@ -127,7 +192,7 @@ def _read_sequences(path: Path, bounds: tuple[int, int, tuple[str, ...]],
         for field in fields[2:]:
             item, bar, rest = field.partition("|")
             if not bar:
-                raise ValueError(f"{path.name} line {number}: expected 'item|timestamp', got {field!r}")
+                raise ValueError(f"{path.name} line {number}: expected 'item|timestamp', got {_shown(field)}")
             items.append(_integer(item, path, number, "item id"))
             stamps.append(_integer(rest.partition("|")[0], path, number, "timestamp"))
         for item in items:
