@@ -1,4 +1,5 @@
-"""Command line: ``python -m dpgdiff_lite {train,compare,evaluate,bench,course,regimes,third-domain,site,gated} …``.
+"""Command line: ``python -m dpgdiff_lite SUBCOMMAND …`` (train, evaluate, compare, bench, course, site, and
+one subcommand per experiment of :mod:`dpgdiff_lite.experiments`, listed in its ``COMMANDS``).
 
 ``train --data SPEC --model NAME --out DIR [--preset P] [--set key=value …]`` writes
 ``DIR/metrics.json`` (×100 metrics per domain letter X, Y, …), ``history.csv``, ``config.json``
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -16,10 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from dpgdiff_lite import distributed, site
-from dpgdiff_lite.experiments import third_domain as domains, gated as gated_evidence, regimes, sparsity
+from dpgdiff_lite.experiments import COMMANDS as EXPERIMENT_COMMANDS, sparsity
 from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
-from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.run_folder import read_json, write_json
 from dpgdiff_lite.experiments.tables import format_seeds_table, oracle_fraction, per_seed_frame, seeds_table, table1
@@ -121,34 +122,6 @@ def command_bench(args: argparse.Namespace) -> dict:
     return result
 
 
-def command_regimes(args: argparse.Namespace) -> pd.DataFrame:
-    """Train every model in every cell of a generator-knob grid × seed; print and return the summary."""
-    grid = regimes.parse_grid(args.grid) if args.grid else None
-    result = regimes.run_grid(grid, args.seeds, args.out, data_preset=args.data_preset, preset_name=args.preset,
-                              overrides=args.set or [], models=args.models, resume=not args.fresh,
-                              progress=not args.quiet)
-    seeds = f"{len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}"
-    print(f"test NDCG@10 ×100, mean ± std over {seeds} (data {args.data_preset} + grid, "
-          f"config preset {args.preset}); p: paired t-test over (seed, case)")
-    print(regimes.format_summary(result))
-    print(f"rows: {Path(args.out) / 'regimes.csv'}, summary: {Path(args.out) / 'summary.csv'}")
-    return result.summary
-
-
-def command_third_domain(args: argparse.Namespace) -> pd.DataFrame:
-    """Train every model on a three-domain world and on its kept domains × seed; print and return the table."""
-    result = domains.third_domain_effect(args.models, args.seeds, args.out, data_preset=args.data_preset,
-                                         kept=tuple(args.keep.split("+")), preset_name=args.preset,
-                                         overrides=args.set or [], resume=not args.fresh, progress=not args.quiet)
-    n = result.pairs["seed"].nunique()
-    print(f"test NDCG@10 ×100 on the cases of {'+'.join(result.kept)} shared by both worlds, mean ± std over {n} "
-          f"seed{'s' if n > 1 else ''} (data {args.data_preset}, config preset {args.preset}); effect = "
-          f"{''.join(result.all_domains)} − {''.join(result.kept)}; p: paired t-test over (seed, case)")
-    print(domains.format_effect(result))
-    print(f"table: {Path(args.out) / 'third_domain.csv'}, pairs: {Path(args.out) / 'pairs.csv.gz'}")
-    return result.table
-
-
 def format_metrics(metrics: dict, domain_names: tuple[str, ...]) -> str:
     """A small printable table of the test metrics of one run."""
     letters = list(metrics["test"])
@@ -197,35 +170,9 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(handler=course.command_course)
     w = site.configure_parser(sub.add_parser("site", help="build the course website from the executed notebooks"))
     w.set_defaults(handler=site.command_site)
-    e = gated_evidence.configure_parser(sub.add_parser("gated", help="dpgdiff-gated against both SASRecs and DPG-Diff "
-                                                                      "over the seeds of a compare --seeds folder"))
-    e.set_defaults(handler=gated_evidence.command_gated)
-    g = sub.add_parser("regimes", help="negative transfer over a grid of generator knobs × seeds")
-    g.add_argument("--out", required=True, help="grid folder (run folders, per-case files, regimes.csv, summary.csv)")
-    g.add_argument("--grid", action="append", metavar="KNOB=V1,V2,…",
-                   help="one SyntheticConfig knob and its values, repeatable; replaces the default grid "
-                        + " × ".join(f"{k}={','.join(map(str, v))}" for k, v in regimes.DEFAULT_GRID.items()))
-    g.add_argument("--seeds", type=int, default=regimes.DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
-    g.add_argument("--data-preset", default="transfer", choices=sorted(DATA_PRESETS),
-                   help="base synthetic preset the knobs are applied to")
-    g.add_argument("--models", default=",".join(regimes.DEFAULT_MODELS), help="comma-separated model names")
-    g.add_argument("--preset", default="teaching", choices=list(PRESETS), help="config preset of every model")
-    g.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
-    g.add_argument("--fresh", action="store_true", help="retrain every run, re-evaluate the oracle and Bayes")
-    g.set_defaults(handler=command_regimes)
-    d = sub.add_parser("third-domain", help="does an extra domain help or hurt? all domains vs the kept ones × seeds")
-    d.add_argument("--out", required=True, help="folder (run folders, pairs.csv.gz, third_domain.csv)")
-    d.add_argument("--seeds", type=int, default=domains.DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
-    d.add_argument("--data-preset", default="three-domain", choices=sorted(DATA_PRESETS),
-                   help="synthetic preset with three or more domains")
-    d.add_argument("--keep", default="X+Y", help="the domains of the smaller world, joined by '+'")
-    d.add_argument("--models", default=",".join(domains.DEFAULT_MODELS), help="comma-separated model names")
-    d.add_argument("--preset", default="teaching", choices=list(PRESETS), help="config preset of every model")
-    d.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
-    d.add_argument("--quiet", action="store_true", help="no progress bar")
-    d.add_argument("--fresh", action="store_true", help="retrain every run")
-    d.set_defaults(handler=command_third_domain)
+    for name, (module, help_text) in EXPERIMENT_COMMANDS.items():
+        experiment = importlib.import_module(f"dpgdiff_lite.experiments.{module}")
+        experiment.configure_parser(sub.add_parser(name, help=help_text)).set_defaults(handler=experiment.command)
     e = sub.add_parser("evaluate", help="re-evaluate a run under test-time noise or another step count")
     e.add_argument("--run", required=True)
     e.add_argument("--noise-rate", type=float, default=0.0)

@@ -14,6 +14,15 @@ import importlib
 EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "regimes", "third_domain", "sparsity", "small_world", "gated")
 
 
+COMMANDS = {
+    "regimes": ("regimes", "negative transfer over a grid of generator knobs × seeds"),
+    "third-domain": ("third_domain", "does an extra domain help or hurt? all domains vs the kept ones × seeds"),
+    "gated": ("gated", "dpgdiff-gated against both SASRecs and DPG-Diff over the seeds of a compare --seeds folder"),
+}
+"""Subcommands of ``python -m dpgdiff_lite``: name → (module of this package, help). Each module has
+``configure_parser(parser) -> parser`` and ``command(args)``."""
+
+
 def __getattr__(name: str):
     if name in EXPERIMENTS:
         return importlib.import_module(f"dpgdiff_lite.experiments.{name}")

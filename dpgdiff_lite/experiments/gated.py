@@ -126,7 +126,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def command_gated(args: argparse.Namespace) -> pd.DataFrame:
+def command(args: argparse.Namespace) -> pd.DataFrame:
     out = Path(args.out)
     if args.grid:
         table = grid_gammas(args.grid)

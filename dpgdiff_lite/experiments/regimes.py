@@ -24,6 +24,7 @@ gain is ``dpgdiff`` − the better of the two.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import functools
 import gzip
@@ -362,3 +363,35 @@ def format_summary(result: GridResult) -> str:
                             zip(summary[column], summary[f"{column}_std"], summary[f"{column}_p"],
                                 summary[f"{column}_verdict"])]
     return table.to_string(index=False)
+
+
+# --- the command line ------------------------------------------------------------------------
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of ``python -m dpgdiff_lite regimes``."""
+    parser.add_argument("--out", required=True, help="grid folder (run folders, per-case files, regimes.csv, summary.csv)")
+    parser.add_argument("--grid", action="append", metavar="KNOB=V1,V2,…",
+                        help="one SyntheticConfig knob and its values, repeatable; replaces the default grid "
+                        + " × ".join(f"{k}={','.join(map(str, v))}" for k, v in DEFAULT_GRID.items()))
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
+    parser.add_argument("--data-preset", default="transfer", choices=sorted(DATA_PRESETS),
+                        help="base synthetic preset the knobs are applied to")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated model names")
+    parser.add_argument("--preset", default="teaching", choices=list(CONFIG_PRESETS), help="config preset of every model")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--fresh", action="store_true", help="retrain every run, re-evaluate the oracle and Bayes")
+    return parser
+
+
+def command(args: argparse.Namespace) -> pd.DataFrame:
+    """Train every model in every cell of a generator-knob grid × seed; print and return the summary."""
+    grid = parse_grid(args.grid) if args.grid else None
+    result = run_grid(grid, args.seeds, args.out, data_preset=args.data_preset, preset_name=args.preset,
+                      overrides=args.set or [], models=args.models, resume=not args.fresh,
+                      progress=not args.quiet)
+    seeds = f"{len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}"
+    print(f"test NDCG@10 ×100, mean ± std over {seeds} (data {args.data_preset} + grid, "
+          f"config preset {args.preset}); p: paired t-test over (seed, case)")
+    print(format_summary(result))
+    print(f"rows: {Path(args.out) / 'regimes.csv'}, summary: {Path(args.out) / 'summary.csv'}")
+    return result.summary

@@ -31,6 +31,7 @@ Each (seed, world, model) trains into its own run folder through
 
 from __future__ import annotations
 
+import argparse
 import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from dpgdiff_lite import run_folder
-from dpgdiff_lite.config import with_model
+from dpgdiff_lite.config import PRESETS, with_model
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.experiments.regimes import _models, _seeds, base_config
@@ -204,3 +205,33 @@ def format_effect(result: DomainEffect) -> str:
                         for m, s, p, v in zip(table[column], table[f"{column}_std"], table[f"{column}_p"],
                                               table[f"{column}_verdict"])]
     return shown.to_string(index=False)
+
+
+# --- the command line ------------------------------------------------------------------------
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of ``python -m dpgdiff_lite third-domain``."""
+    parser.add_argument("--out", required=True, help="folder (run folders, pairs.csv.gz, third_domain.csv)")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
+    parser.add_argument("--data-preset", default="three-domain", choices=sorted(DATA_PRESETS),
+                        help="synthetic preset with three or more domains")
+    parser.add_argument("--keep", default="X+Y", help="the domains of the smaller world, joined by '+'")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated model names")
+    parser.add_argument("--preset", default="teaching", choices=list(PRESETS), help="config preset of every model")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--fresh", action="store_true", help="retrain every run")
+    return parser
+
+
+def command(args: argparse.Namespace) -> pd.DataFrame:
+    """Train every model on a three-domain world and on its kept domains × seed; print and return the table."""
+    result = third_domain_effect(args.models, args.seeds, args.out, data_preset=args.data_preset,
+                                kept=tuple(args.keep.split("+")), preset_name=args.preset,
+                                overrides=args.set or [], resume=not args.fresh, progress=not args.quiet)
+    n = result.pairs["seed"].nunique()
+    print(f"test NDCG@10 ×100 on the cases of {'+'.join(result.kept)} shared by both worlds, mean ± std over {n} "
+          f"seed{'s' if n > 1 else ''} (data {args.data_preset}, config preset {args.preset}); effect = "
+          f"{''.join(result.all_domains)} − {''.join(result.kept)}; p: paired t-test over (seed, case)")
+    print(format_effect(result))
+    print(f"table: {Path(args.out) / 'third_domain.csv'}, pairs: {Path(args.out) / 'pairs.csv.gz'}")
+    return result.table
