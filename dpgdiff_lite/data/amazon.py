@@ -15,10 +15,13 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 import time
+import zipfile
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +29,19 @@ import numpy as np
 from dpgdiff_lite.data.dataset import DOMAIN_LETTERS, CrossDomainDataset, EvalSplit
 
 COLUMNS = ("user", "item", "rating", "timestamp")
-CACHE_FORMAT = 1
-"""Version of the ``.npz`` event cache written by :func:`save_events`."""
+CACHE_FORMAT = 2
+"""Version of the ``.npz`` event cache written by :func:`save_events` (2: with the filters' counts)."""
+FILTERS = {
+    "user_interactions": "users with fewer than min_interactions ratings over all domains",
+    "user_domain_items": "users with fewer than min_items_per_domain ratings in some domain",
+    "item_interactions": "items with fewer than min_interactions ratings",
+}
+"""The paper's three filters, in the order a dropped rating is charged to the first one it fails."""
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+"""A decimal number as the CSVs write it (spaces or tabs around it allowed; no ``_``, no other scripts'
+digits, no nan or inf, no line break, so a stray quote cannot merge two lines into one rating)."""
+SHOWN = 60
+"""Characters of a bad field that a message shows."""
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +57,8 @@ class AmazonEvents:
     user: np.ndarray  # (events,) user index
     item: np.ndarray  # (events,) global item id
     stamp: np.ndarray  # (events,) unix seconds
+    read: tuple[int, ...] = ()  # ratings read from each CSV (every line but the header)
+    dropped: dict[str, int] = field(default_factory=dict)  # ratings each of FILTERS removed
 
     @property
     def n_items(self) -> tuple[int, ...]:
@@ -72,8 +88,8 @@ def read_amazon(csvs: Sequence[str | Path], min_interactions: int = 10, min_item
     paths = [Path(p) for p in csvs]
     n_domains = len(paths)
     names = tuple(names) if names is not None else tuple(DOMAIN_LETTERS[:n_domains])
-    if n_domains < 2 or len(names) != n_domains:
-        raise ValueError(f"read_amazon needs at least two CSVs (one per domain) and one name each, "
+    if n_domains < 2 or len(names) != n_domains or len(set(names)) != n_domains:
+        raise ValueError(f"read_amazon needs at least two CSVs (one per domain) and one distinct name each, "
                          f"got {n_domains} CSVs and names {names}")
     if (min(min_interactions, min_items_per_domain) < 1
             or max(min_interactions, n_domains * min_items_per_domain) < 4):
@@ -88,8 +104,11 @@ def read_amazon(csvs: Sequence[str | Path], min_interactions: int = 10, min_item
     stamp = np.concatenate([p[2] for p in parts])
 
     n_users = len(user_codes)
-    keep = _paper_filter(user, domain, item, n_users, int(code_offsets[-1]), n_domains, min_interactions,
-                         min_items_per_domain)
+    keep, dropped = _paper_filter(user, domain, item, n_users, int(code_offsets[-1]), n_domains, min_interactions,
+                                  min_items_per_domain)
+    read = tuple(len(p[0]) for p in parts)
+    log.info("%s: %d ratings read, %s dropped, %d kept", _listed([p.name for p in paths]), sum(read),
+             ", ".join(f"{n} by {name}" for name, n in dropped.items()), int(keep.sum()))
     user, domain, item, stamp = user[keep], domain[keep], item[keep], stamp[keep]
     if len(user) == 0:
         files = _listed([p.name for p in paths])
@@ -111,7 +130,7 @@ def read_amazon(csvs: Sequence[str | Path], min_interactions: int = 10, min_item
     # np.lexsort is stable: events with equal (user, time) keep domain order, then file order
     order = np.lexsort((stamp, user_index[user]))
     return AmazonEvents(names, [user_keys[c] for c in kept_users], tuple(kept_items), user_index[user[order]],
-                        global_id[item[order]], stamp[order])
+                        global_id[item[order]], stamp[order], read, dropped)
 
 
 def amazon_dataset(events: AmazonEvents, max_len: int = 15, name: str | None = None) -> CrossDomainDataset:
@@ -170,7 +189,8 @@ def save_events(events: AmazonEvents, path: str | Path, sources: Sequence[str]) 
                  domain_names=np.array(events.domain_names), user_keys=np.array(events.user_keys, dtype=str),
                  n_items=np.array(events.n_items), item_keys=np.array([k for ks in events.item_keys for k in ks],
                                                                       dtype=str),
-                 user=events.user, item=events.item, stamp=events.stamp)
+                 user=events.user, item=events.item, stamp=events.stamp, read=np.array(events.read, dtype=np.int64),
+                 dropped=np.array([events.dropped.get(name, 0) for name in FILTERS], dtype=np.int64))
     os.replace(temporary, path)
 
 
@@ -184,62 +204,138 @@ def load_events(path: str | Path, sources: Sequence[str]) -> AmazonEvents | None
             keys = saved["item_keys"].tolist()
             return AmazonEvents(tuple(saved["domain_names"].tolist()), saved["user_keys"].tolist(),
                                 tuple(keys[a:b] for a, b in zip(bounds[:-1], bounds[1:])),
-                                saved["user"], saved["item"], saved["stamp"])
-    except (OSError, KeyError, ValueError):  # missing, truncated or foreign: rebuild it
+                                saved["user"], saved["item"], saved["stamp"], tuple(saved["read"].tolist()),
+                                dict(zip(FILTERS, saved["dropped"].tolist())))
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # missing, truncated or foreign: rebuild it
         return None
 
 
 def _paper_filter(user: np.ndarray, domain: np.ndarray, item: np.ndarray, n_users: int, n_codes: int,
-                  n_domains: int, min_interactions: int, min_items_per_domain: int) -> np.ndarray:
+                  n_domains: int, min_interactions: int, min_items_per_domain: int) -> tuple[np.ndarray, dict[str, int]]:
     """Mask of the events left once every user has ≥ ``min_interactions`` events over all domains and
-    ≥ ``min_items_per_domain`` in each, and every item ≥ ``min_interactions`` (repeated to a fixed point)."""
+    ≥ ``min_items_per_domain`` in each, and every item ≥ ``min_interactions`` (repeated to a fixed point),
+    and how many events each of :data:`FILTERS` removed (an event failing several counts for the first)."""
     keep = np.ones(len(user), dtype=bool)
+    dropped = dict.fromkeys(FILTERS, 0)
     while True:
         per_domain = np.stack([np.bincount(user[keep & (domain == d)], minlength=n_users) for d in range(n_domains)])
-        good_user = (per_domain.sum(0) >= min_interactions) & (per_domain.min(0) >= min_items_per_domain)
+        enough = per_domain.sum(0) >= min_interactions
+        spread = per_domain.min(0) >= min_items_per_domain
         good_item = np.bincount(item[keep], minlength=n_codes) >= min_interactions
-        still = keep & good_user[user] & good_item[item]
-        if (still == keep).all():
-            return keep
-        keep = still
+        fails = (keep & ~enough[user], keep & enough[user] & ~spread[user],
+                 keep & enough[user] & spread[user] & ~good_item[item])
+        if not any(f.any() for f in fails):
+            return keep, dropped
+        for name, fail in zip(FILTERS, fails):
+            dropped[name] += int(fail.sum())
+            keep = keep & ~fail
 
 
 def _read_ratings(path: Path, user_codes: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """User codes (shared across files), item codes, timestamps and the item keys of one CSV."""
+    """User codes (shared across files), item codes, timestamps and the item keys of one CSV (UTF-8,
+    a byte-order mark and a trailing comma accepted)."""
     if not path.is_file():
         raise FileNotFoundError(f"ratings file {path} not found (expected CSV columns {','.join(COLUMNS)})")
+    try:
+        return _parse_ratings(path, user_codes)
+    except UnicodeDecodeError:
+        number, column, byte = _first_bad_byte(path)
+        raise ValueError(f"{path.name} line {number}: expected UTF-8 text (CSV columns {','.join(COLUMNS)}), "
+                         f"got byte {byte:#04x} at column {column}") from None
+
+
+def _parse_ratings(path: Path, user_codes: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     item_codes: dict[str, int] = {}
     users, items, stamps = array("q"), array("q"), array("q")
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
-        first = next(reader, None)
-        if first is None:
-            raise ValueError(f"{path.name} is empty (expected CSV columns {','.join(COLUMNS)})")
-        header = [field.strip().lower() for field in first]
-        if set(header) & set(COLUMNS):
-            missing = [c for c in COLUMNS if c not in header]
-            if missing:
-                raise ValueError(f"{path.name} line 1: header {first} lacks column(s) {missing}; "
-                                 f"expected {','.join(COLUMNS)}")
-            columns, rows = [header.index(c) for c in COLUMNS], reader
-        else:
-            columns, rows = list(range(len(COLUMNS))), _chain(first, reader)
-        width = len(header) if rows is reader else len(COLUMNS)
-        for row in rows:
-            if len(row) != width:
-                raise ValueError(f"{path.name} line {reader.line_num}: expected {width} fields "
-                                 f"({','.join(COLUMNS)}), got {len(row)}: {row}")
-            try:
-                stamps.append(int(float(row[columns[3]])))
-            except (ValueError, OverflowError):
-                raise ValueError(f"{path.name} line {reader.line_num}: timestamp must be a number, "
-                                 f"got {row[columns[3]]!r}") from None
-            users.append(user_codes.setdefault(row[columns[0]], len(user_codes)))
-            items.append(item_codes.setdefault(row[columns[1]], len(item_codes)))
+        try:
+            first = next(reader, None)
+            if first is None:
+                raise ValueError(f"{path.name} is empty (expected CSV columns {','.join(COLUMNS)})")
+            header = _without_trailing_empty([field.strip().lower() for field in first])
+            if set(header) & set(COLUMNS):
+                missing = [c for c in COLUMNS if c not in header]
+                twice = sorted({c for c in COLUMNS if header.count(c) > 1})
+                if missing or twice:
+                    fault = f"lacks column(s) {missing}" if missing else f"names column(s) {twice} twice"
+                    raise ValueError(f"{path.name} line 1: header {first} {fault}; expected {','.join(COLUMNS)}")
+                columns, rows = [header.index(c) for c in COLUMNS], reader
+            else:
+                columns, rows = list(range(len(COLUMNS))), _chain(first, reader)
+            width = len(header) if rows is reader else len(COLUMNS)
+            for row in rows:
+                row = row[:width] if len(row) == width + 1 and not row[-1].strip(" \t") else row  # a trailing comma
+                if len(row) != width:
+                    got = f"{len(row)}: {_shown(row)}" if row else "an empty line"
+                    raise ValueError(f"{path.name} line {reader.line_num}: expected {width} fields "
+                                     f"({','.join(COLUMNS)}), got {got}")
+                user, item, rating, stamp = (row[c] for c in columns)
+                where = f"{path.name} line {reader.line_num}"
+                _check_key(user, where, "user")
+                _check_key(item, where, "item")
+                _rating(rating, where)
+                stamps.append(_timestamp(stamp, where))
+                users.append(user_codes.setdefault(user, len(user_codes)))
+                items.append(item_codes.setdefault(item, len(item_codes)))
+        except csv.Error as error:
+            raise ValueError(f"{path.name} line {reader.line_num}: expected CSV fields ({','.join(COLUMNS)}), "
+                             f"got a row the csv module refuses ({error})") from None
     if not stamps:
         raise ValueError(f"{path.name} holds a header but no ratings")
     return (np.frombuffer(users, dtype=np.int64), np.frombuffer(items, dtype=np.int64),
             np.frombuffer(stamps, dtype=np.int64), list(item_codes))
+
+
+def _without_trailing_empty(fields: list[str]) -> list[str]:
+    """A header line's fields without the empty one a trailing comma leaves."""
+    return fields[:-1] if len(fields) > 1 and not fields[-1] else fields
+
+
+def _shown(value) -> str:
+    """``repr(value)``, cut to a readable length for a message."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else text[:SHOWN] + "…"
+
+
+def _check_key(key: str, where: str, what: str) -> None:
+    """A user or item key: non-empty and on one line (a stray quote would swallow the next lines)."""
+    if not key.strip() or "\n" in key or "\r" in key:
+        raise ValueError(f"{where}: {what} must be a non-empty key on one line, got {_shown(key)}")
+
+
+def _rating(text: str, where: str) -> float:
+    """The rating is not used (the data is implicit feedback), but a row whose rating is no number is
+    not a rating: a shifted or truncated line."""
+    if NUMBER.fullmatch(text.strip(" \t")) is None or not np.isfinite(float(text)):
+        raise ValueError(f"{where}: rating must be a finite number, got {_shown(text)}")
+    return float(text)
+
+
+def _timestamp(text: str, where: str) -> int:
+    """Unix seconds, exactly: ``1393113600``, ``1393113600.0`` or ``1.3931136e9``; never rounded."""
+    if NUMBER.fullmatch(text.strip(" \t")) is None:
+        raise ValueError(f"{where}: timestamp must be a number, got {_shown(text)}")
+    value = Decimal(text.strip(" \t"))
+    if value.adjusted() > 18 or not -2 ** 63 <= value < 2 ** 63:
+        raise ValueError(f"{where}: timestamp must be unix seconds within ±2^63, got {_shown(text)}")
+    if value != value.to_integral_value():
+        raise ValueError(f"{where}: timestamp must be whole unix seconds, got {_shown(text)}")
+    return int(value)
+
+
+def _first_bad_byte(path: Path) -> tuple[int, int, int]:
+    """(line, column, byte) of the first byte of ``path`` that is not UTF-8 text."""
+    number = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            for piece in raw.rstrip(b"\n").removesuffix(b"\r").split(b"\r"):  # CR ends a line too, as in csv
+                number += 1
+                try:
+                    piece.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    return number, error.start + 1, piece[error.start]
+    return number, 1, 0
 
 
 def _chain(first: list[str], rest):
