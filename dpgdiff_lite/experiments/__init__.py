@@ -11,13 +11,14 @@ paired comparisons every experiment reports).
 
 import importlib
 
-EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "regimes", "third_domain", "sparsity", "small_world", "gated")
+EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "regimes", "third_domain", "sparsity", "small_world", "gated", "registry", "reproduce")
 
 
 COMMANDS = {
     "regimes": ("regimes", "negative transfer over a grid of generator knobs × seeds"),
     "third-domain": ("third_domain", "does an extra domain help or hurt? all domains vs the kept ones × seeds"),
     "gated": ("gated", "dpgdiff-gated against both SASRecs and DPG-Diff over the seeds of a compare --seeds folder"),
+    "reproduce": ("reproduce", "regenerate a committed results folder, check it against the committed files"),
 }
 """Subcommands of ``python -m dpgdiff_lite``: name → (module of this package, help). Each module has
 ``configure_parser(parser) -> parser`` and ``command(args)``."""

@@ -25,6 +25,7 @@ from dpgdiff_lite.data.sources import DataSource, check_data_spec, load_data
 from dpgdiff_lite.data.synthetic import LABEL_NAMES
 from dpgdiff_lite.evaluation import PROTOCOLS
 from dpgdiff_lite.model import DPGDiff
+from dpgdiff_lite.experiments.reproduce import REPRODUCTION_TOLERANCE
 from dpgdiff_lite.experiments.runner import train_models, train_seeds
 from dpgdiff_lite.runtime import get_device, set_seed
 from dpgdiff_lite.experiments.small_world import SASRECS, SmallRun, train_small
@@ -461,16 +462,6 @@ def static_view(view, update: Callable[..., Figure]) -> Figure:
     """The figure ``update`` draws for the current values of the widget's controls, in their order:
     the static copy under a widget, so it always shows what the widget starts at."""
     return update(*(control.value for control in view.children[0].children))
-
-
-REPRODUCTION_TOLERANCE = 0.05
-"""How far a live re-run of a committed seed may land from its precomputed row, in points of a ranking
-metric (NDCG@10 ×100 and the like). Far above what another CPU changes, far below what another seed
-changes. Measured on the teaching data (docs/reproducibility.md): the precomputed rows of notebooks
-06–08, written on a CPU with AVX-512, re-run here on AVX2, on torch's plain C++ kernels with MKL held to
-SSE4.2 and numpy to its baseline, and with every initial weight nudged by one ulp, differ by at most
-5e-7, except the step curve of ``diff`` at k ≥ 5 reverse steps: 0.013 (one or two test cases whose rank
-moves among near-tied scores). The standard deviation over seeds of NDCG@10 is 0.11 to 0.50."""
 
 
 def check_reproduced(params: SeededParams, recorded: dict, live: dict, precomputed: dict,
