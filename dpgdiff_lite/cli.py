@@ -46,7 +46,7 @@ def command_evaluate(args: argparse.Namespace) -> dict:
     model, config = load_run(run, source.dataset, truth=source.truth)
     if args.steps is not None and not 1 <= args.steps <= config.T:
         raise ValueError(f"--steps must be in 1..T={config.T}, got {args.steps}")
-    steps = args.steps or config.inference_steps or config.T
+    steps = config.reverse_steps(args.steps)
     histories = None
     if args.noise_rate:
         histories = inject_noise_split(source.dataset.test.histories, args.noise_rate,
@@ -94,18 +94,20 @@ def _seed_list(text: str) -> list[int]:
 
 
 def _compare_seeds(args: argparse.Namespace, source, configs: dict, seeds: list[int]) -> pd.DataFrame:
-    """``compare --seeds``: every model with every seed into DIR/<model>/seed<k>/, Table 1 as mean ± std."""
-    strict = {name: {seed: train(source.dataset, dataclasses.replace(config, seed=seed),
-                                 Path(args.out) / name / f"seed{seed}", data=args.data, truth=source.truth,
-                                 progress=not args.quiet, resume=not args.fresh) for seed in seeds}
-              for name, config in configs.items()}
-    table = seeds_table(strict)
+    """``compare --seeds``: every model with every seed into RUNS/<model>/seed<k>/ (``--runs``, default
+    ``--out``), Table 1 as mean ± std, and every table of :func:`dpgdiff_lite.experiments.compare.seed_frames`
+    with ``setting.json`` in ``--out``."""
+    from dpgdiff_lite.experiments import compare
+
+    first = next(iter(configs.values()))
+    setting = compare.Setting(data=args.data, preset=args.preset, models=tuple(configs), protocol=first.eval_protocol,
+                              overrides=tuple(args.set or []), device=first.device)
+    results, _ = compare.precompute(setting, seeds, args.runs or args.out, args.out, resume=not args.fresh,
+                                    strict=True, progress=not args.quiet, configs=configs, source=source)
+    table = seeds_table(results)
     print(f"test metrics ×100 on {args.data} [{source.dataset.protocol}], mean ± std over seeds {seeds}; "
           f"p: paired t-test over (seed, case) pairs against the model named in 'vs'")
     print(format_seeds_table(table).to_string())
-    table.to_csv(Path(args.out) / "table1_seeds.csv")
-    per_seed_frame(strict).to_csv(Path(args.out) / "per_seed.csv", index=False)
-    sparsity.cold_warm_rows(strict, source.dataset).to_csv(Path(args.out) / "cold_warm.csv", index=False)
     return table
 
 
@@ -152,8 +154,10 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="train several models on one dataset and print Table 1")
     c.add_argument("--models", default="dpgdiff,sasrec,pop", help="comma-separated model names")
     c.add_argument("--seeds", default=None, help="comma-separated model seeds: Table 1 as mean ± std, paired tests")
-    c.add_argument("--out", default="runs/compare")
-    _training_arguments(c, fresh="start over in each model's folder under --out")
+    c.add_argument("--out", default="runs/compare",
+                   help="folder for the tables (with --seeds: every CSV of a results folder and setting.json)")
+    c.add_argument("--runs", default=None, help="with --seeds: folder for the run folders (default: --out)")
+    _training_arguments(c, fresh="start over in each model's folder under --out (--runs)")
     c.set_defaults(handler=command_compare)
     b = sub.add_parser("bench", help="measure training/scoring throughput, memory and FLOPs")
     b.add_argument("--data", default="synthetic:paper-scale")

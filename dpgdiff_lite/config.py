@@ -160,6 +160,11 @@ class Config:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"config field {name!r} must be in [0, 1], got {getattr(self, name)}")
 
+    def reverse_steps(self, steps: int | None = None) -> int:
+        """k, the reverse steps of one scoring (eq. 15): ``steps`` when given, else ``inference_steps``,
+        whose 0 means k = T. The one place this default is decided."""
+        return steps or self.inference_steps or self.T
+
     @property
     def loss_weights(self) -> dict[str, float]:
         """Weights of the terms of eq. (14) by the names ``loss_terms`` gives them."""

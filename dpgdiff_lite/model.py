@@ -191,7 +191,7 @@ class DPGDiff(Recommender):
         Implements eq. (15).
         """
         cfg = self.config
-        steps = steps or cfg.inference_steps or cfg.T
+        steps = cfg.reverse_steps(steps)
         context = self.context(batch, last_only=True)  # (B, 1, D)
         guidance = self.guidance(batch)
         schedule = self.schedule.to(context.device)

@@ -1,8 +1,10 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from dpgdiff_lite.config import VARIANT_FLAGS, Config
+from dpgdiff_lite.config import VARIANT_FLAGS, Config, preset
 from dpgdiff_lite.data.dataset import iterate_batches, pad_eval, pad_training
 from dpgdiff_lite.losses import total_loss
 from dpgdiff_lite.model import DPGDiff
@@ -95,3 +97,10 @@ def test_last_only_encoding_equals_the_last_row_of_the_full_one():
     last = encoder(h, padding, last_only=True)
     assert last.shape == (5, 1, 16)
     assert torch.allclose(last, encoder(h, padding)[:, -1:], atol=1e-6)
+
+
+def test_the_reverse_steps_default_is_decided_once_in_config():
+    config = preset("smoke", model="dpgdiff")
+    assert config.reverse_steps() == config.inference_steps == 1
+    assert config.reverse_steps(5) == 5
+    assert dataclasses.replace(config, inference_steps=0).reverse_steps() == config.T
