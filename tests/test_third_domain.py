@@ -133,3 +133,18 @@ def test_bad_arguments_are_refused_before_any_training(tmp_path, change, message
     with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
         domains.third_domain_effect(out_dir=tmp_path / "out", **args)
     assert not (tmp_path / "out").exists()
+
+
+def test_runs_go_under_runs_and_the_tables_are_the_same(run, tmp_path):
+    """``--runs``: run folders and pairs.csv.gz there, only the tables in ``--out``; the same table as the
+    default layout (one folder for both), byte for byte."""
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    code = main(["third-domain", "--out", str(out), "--runs", str(runs), "--seeds", "2", "--data-preset",
+                 "tiny-three-domain", "--models", "sasrec,sasrec-single", "--preset", "smoke", "--set", "epochs=1",
+                 "--quiet"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["settings.json", "third_domain.csv"]
+    assert sorted(p.name for p in runs.iterdir()) == ["pairs.csv.gz", "runs"]
+    assert (runs / "runs" / "seed1" / "XY" / "sasrec" / "metrics.json").exists()
+    assert (out / "third_domain.csv").read_bytes() == (run / "third_domain.csv").read_bytes()
+    assert (out / "settings.json").read_bytes() == (run / "settings.json").read_bytes()

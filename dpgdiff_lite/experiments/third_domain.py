@@ -21,12 +21,14 @@ domain reaches it only through the shared position table and the training schedu
 part of the effect that comes from reading the other domain's events.
 
 Each (seed, world, model) trains into its own run folder through
-:func:`dpgdiff_lite.experiments.runner.train_or_load`, so a killed run continues where it stopped::
+:func:`dpgdiff_lite.experiments.runner.train_or_load`, so a killed run continues where it stopped.
+The tables go to the ``--out`` folder OUT, the run folders and per-case pairs to the ``--runs``
+folder RUNS (by default OUT itself)::
 
-    DIR/settings.json                          the arguments
-    DIR/runs/seed<k>/<XYZ | XY>/<model>/      a run folder (config.json, metrics.json, …)
-    DIR/pairs.csv.gz                           one row per model × seed × compared case
-    DIR/third_domain.csv                       one row per model × kept domain (the table below)
+    OUT/settings.json                          the arguments
+    OUT/third_domain.csv                       one row per model × kept domain (the table below)
+    RUNS/runs/seed<k>/<XYZ | XY>/<model>/     a run folder (config.json, metrics.json, …)
+    RUNS/pairs.csv.gz                          one row per model × seed × compared case
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class DomainEffect:
     table: pd.DataFrame  # one row per model × kept domain, COLUMNS
     pairs: pd.DataFrame  # model, seed, case, user, domain, ndcg_kept, ndcg_all
     out_dir: Path
+    runs_dir: Path
     kept: tuple[str, ...]
     all_domains: tuple[str, ...]
 
@@ -112,9 +115,11 @@ def compared_cases(full: pd.DataFrame, full_users: np.ndarray, restricted: pd.Da
 def third_domain_effect(models: str | Sequence[str] = DEFAULT_MODELS, seeds: int | Sequence[int] = DEFAULT_SEEDS,
                         out_dir: str | Path = "runs/third-domain", *, data_preset: str = "three-domain",
                         kept: Sequence[str] = ("X", "Y"), preset_name: str = "teaching",
-                        overrides: Sequence[str] = (), resume: bool = True, progress: bool = True) -> DomainEffect:
+                        overrides: Sequence[str] = (), resume: bool = True, progress: bool = True,
+                        runs_dir: str | Path | None = None) -> DomainEffect:
     """Train ``models`` on the world of ``data_preset`` and on its restriction to ``kept`` for each seed
-    (a count: seeds 0 … n-1, or a list) into ``out_dir`` and compare them (module docstring).
+    (a count: seeds 0 … n-1, or a list) into ``runs_dir`` (default ``out_dir``), compare them and write
+    the table into ``out_dir`` (module docstring).
 
     Every model is the config preset ``preset_name`` with ``overrides`` (``key=value``, as ``--set``)
     and ``seed=seed``; ``resume=False`` retrains every run. Every argument is checked before any
@@ -124,7 +129,9 @@ def third_domain_effect(models: str | Sequence[str] = DEFAULT_MODELS, seeds: int
     names, kept = _check_worlds(data_preset, kept)
     base = base_config(preset_name, overrides)
     out = Path(out_dir)
+    runs_root = Path(runs_dir) if runs_dir is not None else out
     run_folder.ensure_writable(out)
+    run_folder.ensure_writable(runs_root)
     run_folder.write_json(out / "settings.json", {
         "models": models, "seeds": seeds, "data_preset": data_preset, "kept": list(kept), "preset": preset_name,
         "overrides": list(overrides)})
@@ -139,7 +146,7 @@ def third_domain_effect(models: str | Sequence[str] = DEFAULT_MODELS, seeds: int
             results = {}
             for world, folder in worlds.items():
                 bar.set_postfix_str(f"seed{seed} {folder} {model}")
-                run_dir = out / "runs" / f"seed{seed}" / folder / model
+                run_dir = runs_root / "runs" / f"seed{seed}" / folder / model
                 results[world] = train_or_load(sources[world].dataset, config, run_dir, specs[world], resume=resume,
                                                progress=False, truth=sources[world].truth).test.per_case
                 bar.update()
@@ -151,9 +158,9 @@ def third_domain_effect(models: str | Sequence[str] = DEFAULT_MODELS, seeds: int
     bar.close()
     pairs = pd.concat(frames, ignore_index=True)
     table = summarise(pairs, models, kept)
-    run_folder.write_bytes(out / "pairs.csv.gz", gzip.compress(pairs.to_csv(index=False).encode(), mtime=0))
+    run_folder.write_bytes(runs_root / "pairs.csv.gz", gzip.compress(pairs.to_csv(index=False).encode(), mtime=0))
     run_folder.write_csv(out / "third_domain.csv", table)
-    return DomainEffect(table, pairs, out, kept, names)
+    return DomainEffect(table, pairs, out, runs_root, kept, names)
 
 
 def summarise(pairs: pd.DataFrame, models: Sequence[str], kept: Sequence[str]) -> pd.DataFrame:
@@ -210,7 +217,9 @@ def format_effect(result: DomainEffect) -> str:
 # --- the command line ------------------------------------------------------------------------
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of ``python -m dpgdiff_lite third-domain``."""
-    parser.add_argument("--out", required=True, help="folder (run folders, pairs.csv.gz, third_domain.csv)")
+    parser.add_argument("--out", required=True, help="folder for the tables: third_domain.csv, settings.json")
+    parser.add_argument("--runs", help="folder for the run folders (runs/) and the per-case pairs.csv.gz "
+                                       "(default: --out)")
     parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
     parser.add_argument("--data-preset", default="three-domain", choices=sorted(DATA_PRESETS),
                         help="synthetic preset with three or more domains")
@@ -227,11 +236,12 @@ def command(args: argparse.Namespace) -> pd.DataFrame:
     """Train every model on a three-domain world and on its kept domains × seed; print and return the table."""
     result = third_domain_effect(args.models, args.seeds, args.out, data_preset=args.data_preset,
                                 kept=tuple(args.keep.split("+")), preset_name=args.preset,
-                                overrides=args.set or [], resume=not args.fresh, progress=not args.quiet)
+                                overrides=args.set or [], resume=not args.fresh, progress=not args.quiet,
+                                runs_dir=args.runs)
     n = result.pairs["seed"].nunique()
     print(f"test NDCG@10 ×100 on the cases of {'+'.join(result.kept)} shared by both worlds, mean ± std over {n} "
           f"seed{'s' if n > 1 else ''} (data {args.data_preset}, config preset {args.preset}); effect = "
           f"{''.join(result.all_domains)} − {''.join(result.kept)}; p: paired t-test over (seed, case)")
     print(format_effect(result))
-    print(f"table: {Path(args.out) / 'third_domain.csv'}, pairs: {Path(args.out) / 'pairs.csv.gz'}")
+    print(f"table: {Path(args.out) / 'third_domain.csv'}, pairs: {result.runs_dir / 'pairs.csv.gz'}")
     return result.table
