@@ -51,18 +51,29 @@ def parse_spec(spec: str) -> tuple[str, list[str], dict]:
             raise ValueError(f"data spec {spec!r}: unknown synthetic preset {preset!r}, "
                              f"choose one of {sorted(PRESETS)}")
         knobs = {k: knob_value(k, v, f"data spec {spec!r}") for k, v in options.items() if k != "domains"}
+        try:  # the generator's own range checks, before any work
+            dataclasses.replace(PRESETS[preset], **knobs)
+        except ValueError as error:
+            raise ValueError(f"data spec {spec!r}: {error}") from None
         if "domains" in options:
             knobs["domains"] = _kept_domains(spec, options["domains"], PRESETS[preset].domain_names)
         return scheme, [preset], knobs
     if scheme == "c2dsr" and rest:
         return scheme, [rest], _real_options(spec, options)
     if scheme == "amazon" and len(rest.split(",")) >= 2 and all(rest.split(",")):
+        stems = [Path(p).stem.replace("-", "_") for p in rest.split(",")]
+        if len(set(stems)) != len(stems):
+            raise ValueError(f"data spec {spec!r}: expected one CSV per domain with distinct names (the domains are "
+                             f"named by the file stems), got {', '.join(stems)}")
         return scheme, rest.split(","), _real_options(spec, options)
     raise ValueError(f"data spec {spec!r} not understood; valid schemes: {', '.join(SCHEMES)}")
 
 
 def _split_options(spec: str) -> tuple[str, dict[str, str]]:
-    """``"c2dsr:PATH[users=0.3,seed=1]"`` → ("c2dsr:PATH", {"users": "0.3", "seed": "1"})."""
+    """``"c2dsr:PATH[users=0.3,seed=1]"`` → ("c2dsr:PATH", {"users": "0.3", "seed": "1"}); unbalanced
+    brackets and an option given twice are errors."""
+    if spec.count("[") != spec.count("]"):
+        raise ValueError(f"data spec {spec!r}: unbalanced brackets; expected scheme:argument[key=value,…]")
     if not spec.endswith("]") or "[" not in spec:
         return spec, {}
     body, _, inner = spec[:-1].rpartition("[")
@@ -71,6 +82,8 @@ def _split_options(spec: str) -> tuple[str, dict[str, str]]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"data spec {spec!r}: expected key=value in brackets, got {item!r}")
+        if key.strip() in options:
+            raise ValueError(f"data spec {spec!r}: expected each option once, got {key.strip()!r} twice")
         options[key.strip()] = value.strip()
     return body, options
 
@@ -98,6 +111,9 @@ def _real_options(spec: str, options: dict[str, str]) -> dict:
         raise ValueError(f"data spec {spec!r}: users must be a number and seed an integer, got {options}") from None
     if not 0 < users <= 1:
         raise ValueError(f"data spec {spec!r}: users must be a fraction in (0, 1], got {users}")
+    if seed < 0 or "users" not in options and "seed" in options:
+        raise ValueError(f"data spec {spec!r}: seed must be an integer >= 0 given with users=FRACTION (the seed of "
+                         f"that draw), got {options}")
     return {"users": users, "seed": seed} if "users" in options else {}
 
 

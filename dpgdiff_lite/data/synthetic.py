@@ -209,19 +209,32 @@ and the regimes grid may set."""
 
 def knob_value(knob: str, value, where: str, parse: bool = True):
     """``value`` — a string to parse when ``parse``, else a value to check — as the type of the
-    :class:`SyntheticConfig` field ``knob``; errors name ``where``."""
+    :class:`SyntheticConfig` field ``knob``; errors name ``where``. Floats must be finite and ``seed``
+    at least 0 (numpy's generators refuse a negative seed); the field's range is checked by the config."""
     if knob not in SCALAR_KNOBS:
         if knob in {f.name for f in dataclasses.fields(SyntheticConfig)}:
             raise ValueError(f"{where}: knob {knob!r} holds one value per domain; only scalar knobs can be set here")
         raise ValueError(f"{where}: unknown knob {knob!r}; SyntheticConfig fields: {', '.join(sorted(SCALAR_KNOBS))}")
     kind = SCALAR_KNOBS[knob]
-    if parse and isinstance(value, str):
-        try:
-            if kind == "float | None" and value.lower() == "none":
-                return None
-            return {"int": int, "float": float, "float | None": float, "str": str}[kind](value)
-        except ValueError:
-            raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {value!r}") from None
+    checked = _parsed_knob(knob, kind, value, where) if parse and isinstance(value, str) else _typed_knob(
+        knob, kind, value, where)
+    if isinstance(checked, float) and not np.isfinite(checked):
+        raise ValueError(f"{where}: knob {knob!r} expects a finite {kind}, got {value!r}")
+    if knob == "seed" and checked < 0:
+        raise ValueError(f"{where}: knob 'seed' expects an integer >= 0, got {value!r}")
+    return checked
+
+
+def _parsed_knob(knob: str, kind: str, value: str, where: str):
+    try:
+        if kind == "float | None" and value.lower() == "none":
+            return None
+        return {"int": int, "float": float, "float | None": float, "str": str}[kind](value)
+    except ValueError:
+        raise ValueError(f"{where}: knob {knob!r} expects {kind}, got {value!r}") from None
+
+
+def _typed_knob(knob: str, kind: str, value, where: str):
     if value is None and kind == "float | None":
         return None
     if kind in ("int", "float", "float | None") and isinstance(value, (bool, np.bool_)):
