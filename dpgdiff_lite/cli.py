@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpgdiff_lite import distributed, site
+from dpgdiff_lite import distributed, generated_docs, site
 from dpgdiff_lite.experiments import COMMANDS as EXPERIMENT_COMMANDS, sparsity
 from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
@@ -174,6 +174,9 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(handler=course.command_course)
     w = site.configure_parser(sub.add_parser("site", help="build the course website from the executed notebooks"))
     w.set_defaults(handler=site.command_site)
+    generated_docs.configure_parser(sub.add_parser("docs", help="regenerate (or --check) the generated pages: "
+                                                                "docs/architecture.png, docs/verdicts.md, the results "
+                                                                "READMEs' commands")).set_defaults(handler=generated_docs.command)
     for name, (module, help_text) in EXPERIMENT_COMMANDS.items():
         experiment = importlib.import_module(f"dpgdiff_lite.experiments.{module}")
         experiment.configure_parser(sub.add_parser(name, help=help_text)).set_defaults(handler=experiment.command)
@@ -197,4 +200,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "course" and not (result["status"] == "ok").all():
         return 1  # a notebook failed; the table printed above names it
+    if args.command == "docs" and args.check and result:
+        return 1  # a generated page is out of step; the lines above name it
     return 0

@@ -81,9 +81,7 @@ def test_boxes_and_labels_do_not_collide(drawn):
             assert not any(extent.overlaps(b) for b in boxes.values()), t.get_text()
 
 
-def test_main_writes_a_1000_px_png(tmp_path):
-    path = architecture.main([str(tmp_path / "docs" / "architecture.png")])
+def test_write_png_writes_a_1000_px_png(tmp_path):
+    path = architecture.write_png(tmp_path / "docs" / "architecture.png")
     height, width = imread(path).shape[:2]
     assert (width, height) == (1000, 756)
-    with pytest.raises(SystemExit, match="usage: python -m dpgdiff_lite.lessons.architecture PATH.png"):
-        architecture.main([])

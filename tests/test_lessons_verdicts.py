@@ -14,7 +14,7 @@ PAGE = Path(__file__).resolve().parents[1] / "docs" / "verdicts.md"
 def test_docs_page_is_what_the_function_renders():
     expected = verdicts.render_markdown(verdicts.verdict_table(), verdicts.verdict_table(claims=verdicts.BEYOND))
     assert PAGE.read_text() == expected, (
-        "docs/verdicts.md is out of step with verdict_table(): run `python -m dpgdiff_lite.lessons.verdicts`")
+        "docs/verdicts.md is out of step with verdict_table(): run `python -m dpgdiff_lite docs`")
 
 
 def test_one_row_per_claim_of_the_paper_with_a_known_verdict():
@@ -54,12 +54,21 @@ def test_an_unknown_verdict_is_refused():
         verdicts.verdict_table(claims=[claim])
 
 
-def test_check_command_reports_a_stale_page(tmp_path, capsys):
+def test_docs_check_reports_a_stale_page_and_docs_rewrites_it(tmp_path, monkeypatch, capsys):
+    from dpgdiff_lite import generated_docs
+    from dpgdiff_lite.cli import main
+
     stale = tmp_path / "verdicts.md"
     stale.write_text("old\n")
-    assert verdicts.main(["--out", str(stale), "--check"]) == 1
-    assert verdicts.main(["--out", str(stale)]) == 0
-    assert verdicts.main(["--out", str(stale), "--check"]) == 0
+    monkeypatch.setattr(generated_docs, "VERDICTS", stale)
+    monkeypatch.setattr(generated_docs, "ROOT", tmp_path.parent)
+    monkeypatch.setattr(generated_docs, "ARCHITECTURE", tmp_path / "architecture.png")
+    monkeypatch.setattr(generated_docs, "FOLDERS", {})
+    assert main(["docs", "--check"]) == 1
+    assert "verdicts.md is out of step: run python -m dpgdiff_lite docs" in capsys.readouterr().out
+    assert main(["docs"]) == 0
+    assert stale.read_text() == verdicts.page() and (tmp_path / "architecture.png").exists()
+    assert main(["docs", "--check"]) == 0
 
 
 def test_the_kits_own_model_has_its_rows_apart_from_the_papers_claims():

@@ -4,7 +4,7 @@ the code that implements it (relative to ``dpgdiff_lite``, in monospace).
 :func:`plot_architecture` returns the figure (pyplot-free, like every lesson figure). The README and
 ``notebooks/equations.md`` show it as ``docs/architecture.png``, written by
 
-    python -m dpgdiff_lite.lessons.architecture docs/architecture.png
+    python -m dpgdiff_lite docs
 
 Where the kit departs from the paper's literal text the box says "kit": Encoder_c reads the clean
 s_c and x_t joins through a √ᾱ_t-gated residual (eq. 9), ĝ_d is the fused g_x + g_y (eq. 12, 15),
@@ -15,7 +15,6 @@ flags that restore the literal form: ``notebooks/equations.md``, "Deviations fro
 from __future__ import annotations
 
 import io
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,23 +212,17 @@ def plot_architecture() -> Figure:
     return fig
 
 
-def main(argv: list[str] | None = None) -> Path:
-    """``python -m dpgdiff_lite.lessons.architecture PATH.png``: write the figure, 1000 px wide.
+def write_png(path: str | Path) -> Path:
+    """Write the figure to ``path``, 1000 px wide (``python -m dpgdiff_lite docs`` writes
+    ``docs/architecture.png``).
 
     Stored with a 128-colour palette: a third of the RGBA file's size, and no visible difference
     on a drawing of flat boxes and text.
     """
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        raise SystemExit("usage: python -m dpgdiff_lite.lessons.architecture PATH.png")
-    path = Path(args[0])
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rgba = io.BytesIO()
     plot_architecture().savefig(rgba, dpi=DPI, format="png")
     rgba.seek(0)
     Image.open(rgba).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path
-
-
-if __name__ == "__main__":
-    print(main())
