@@ -28,7 +28,7 @@ from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, domain_of
 from dpgdiff_lite.data.synthetic import NOISE, SyntheticTruth
-from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, check_int, figure, float_slider,
+from dpgdiff_lite.lessons.common import (CheckedParams, case_batch, DOMAIN_COLOURS, LABEL_LETTERS, check_int, figure, float_slider,
                                          not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
@@ -40,7 +40,7 @@ MASK_COLOUR = "0.8"
 
 
 @dataclass(frozen=True)
-class LessonParams:
+class LessonParams(CheckedParams):
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
     seed: int = 0
@@ -50,7 +50,7 @@ class LessonParams:
     n_show: int = 4  # users in the step-by-step InfoNCE
     n_geometry: int = 512  # validation users for alignment / uniformity
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         for name in ("epochs", "dim", "n_show", "n_geometry"):
             check_int(name, getattr(self, name), 1)
         if self.n_show < 2:

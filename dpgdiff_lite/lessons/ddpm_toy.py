@@ -24,14 +24,14 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from dpgdiff_lite.diffusion import SCHEDULES, NoiseSchedule, beta_schedule, diffusion_loss
-from dpgdiff_lite.lessons.common import check_int, figure, int_slider, not_attempted, not_attempted_message, widget
+from dpgdiff_lite.lessons.common import CheckedParams, check_int, figure, int_slider, not_attempted, not_attempted_message, widget
 
 TOY_KINDS = ("gaussians", "moons")
 SAMPLERS = {"DDPM (η=1)": 1.0, "DDIM (η=0)": 0.0}
 
 
 @dataclass(frozen=True)
-class LessonParams:
+class LessonParams(CheckedParams):
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
     seed: int = 0
@@ -43,7 +43,7 @@ class LessonParams:
     n_items: int = 200  # rows of the untrained item table
     dim: int = 64  # embedding size
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.toy not in TOY_KINDS:
             raise ValueError(f"toy must be one of {TOY_KINDS}, got {self.toy!r}")
         if self.schedule not in SCHEDULES:

@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, left_pad, make_batch
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
-from dpgdiff_lite.lessons.common import (case_batch, Projection, check_int, figure, int_slider, not_attempted,
+from dpgdiff_lite.lessons.common import (CheckedParams, case_batch, Projection, check_int, figure, int_slider, not_attempted,
                                          not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.sasrec import SASRec
@@ -36,7 +36,7 @@ REPRESENTATIONS = ("g_x", "g_y", "g_d")
 
 
 @dataclass(frozen=True)
-class LessonParams:
+class LessonParams(CheckedParams):
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
     seed: int = 0
@@ -45,7 +45,7 @@ class LessonParams:
     probe_alpha: float = 10.0  # ridge penalty of the linear probe (on standardised features)
     test_fraction: float = 0.3  # users held out to score the probe
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         for name in ("epochs", "dim"):
             check_int(name, getattr(self, name), 1)
         if not self.probe_alpha >= 0:
