@@ -6,9 +6,10 @@ collects each notebook's ``summary.json`` (written by notebooks 06–08) and ret
 status, seconds, size, figures and the summary's headline. ``main`` is the command line,
 ``python -m dpgdiff_lite.course --out DIR [--notebooks 07,08] [-p 06:epochs=3] [-p device=cpu]``.
 
-A run with every notebook's default parameters records each notebook's measured seconds in
-``notebooks/run_times.csv`` (:func:`record_run_times`), the one source of the run times the notebooks
-state in their first code cell (:func:`expected_run_time`); ``--no-record`` leaves the table alone.
+Every run writes the measured seconds into ``out_dir/run_times.csv``; only ``--record-times`` (with every
+notebook's default parameters) merges them into the committed ``notebooks/run_times.csv``
+(:func:`record_run_times`), the one source of the run times the notebooks state in their first code cell
+(:func:`expected_run_time`), so a user's course run leaves the checkout as it was.
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ def run_course(out_dir: str | Path, notebooks: list[str] | None = None, paramete
     ``parameters`` maps a notebook's stem or number ("06") to its papermill parameters; the key ``*``
     applies to every notebook declaring the parameter. A failing notebook is recorded and the rest run.
     Each kernel runs on IPC sockets where libzmq has them (see ``_local_kernel``). Writes
-    ``out_dir/course.json`` (the rows and the full summaries) and ``out_dir/course.csv``, and, when
-    ``record_times`` names a table, merges the measured seconds into it (:func:`record_run_times`).
+    ``out_dir/course.json`` (the rows and the full summaries), ``out_dir/course.csv`` and
+    ``out_dir/run_times.csv``, and, when ``record_times`` names a table, merges the measured seconds into
+    it too (:func:`record_run_times`).
     """
     import papermill
 
@@ -175,6 +177,7 @@ def run_course(out_dir: str | Path, notebooks: list[str] | None = None, paramete
     with pd.option_context("display.max_colwidth", 120, "display.width", 200):
         print(frame.drop(columns="error").to_string())
     print(f"total {frame['seconds'].sum():.0f} s; {int((frame['status'] == 'ok').sum())}/{len(frame)} notebooks ok")
+    record_run_times(frame, out / "run_times.csv")
     if record_times is not None:
         record_run_times(frame, record_times)
         print(f"run times recorded in {Path(record_times).name}")
@@ -201,8 +204,8 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", default=[], metavar="[NB:]KEY=VALUE",
                    help="papermill parameter, for notebook NB (stem or number) or every notebook declaring KEY")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name")
-    p.add_argument("--no-record", action="store_true",
-                   help="do not record the run times in notebooks/run_times.csv (runs with -p never record)")
+    p.add_argument("--record-times", action="store_true",
+                   help="also record the run times in the committed notebooks/run_times.csv (refused with -p)")
     return p
 
 
@@ -212,6 +215,8 @@ def command_course(args: argparse.Namespace) -> pd.DataFrame:
         notebook, key, value = parse_parameter(assignment)
         parameters.setdefault(notebook, {})[key] = value
     notebooks = [n.strip() for n in args.notebooks.split(",")] if args.notebooks else None
-    record = None if args.no_record or parameters else RUN_TIMES
+    if args.record_times and parameters:
+        raise ValueError("--record-times records the default parameters' run times: drop -p, or --record-times")
+    record = RUN_TIMES if args.record_times else None
     return run_course(args.out, notebooks=notebooks, parameters=parameters, kernel_name=args.kernel,
                       record_times=record)

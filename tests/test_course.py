@@ -170,16 +170,17 @@ def test_run_times_merge_ok_rows_and_keep_the_others(tmp_path):
     assert "not measured yet" in course.expected_run_time("03_c", table)
 
 
-def test_a_course_run_with_parameters_never_records_run_times(monkeypatch, tmp_path):
+def test_only_record_times_touches_the_committed_run_times(monkeypatch, tmp_path):
+    """A user's course run leaves the checkout clean: the committed table changes only on request."""
     calls = {}
     monkeypatch.setattr(course, "run_course", lambda out, **kw: calls.update(kw))
     parser = course.configure_parser(__import__("argparse").ArgumentParser())
-    course.command_course(parser.parse_args(["--out", str(tmp_path), "-p", "06:epochs=1"]))
-    assert calls["record_times"] is None
     course.command_course(parser.parse_args(["--out", str(tmp_path)]))
-    assert calls["record_times"] == course.RUN_TIMES
-    course.command_course(parser.parse_args(["--out", str(tmp_path), "--no-record"]))
     assert calls["record_times"] is None
+    course.command_course(parser.parse_args(["--out", str(tmp_path), "--record-times"]))
+    assert calls["record_times"] == course.RUN_TIMES
+    with pytest.raises(ValueError, match="--record-times records the default parameters' run times"):
+        course.command_course(parser.parse_args(["--out", str(tmp_path), "-p", "06:epochs=1", "--record-times"]))
 
 
 def test_every_notebook_states_its_expected_run_time_from_the_table():
