@@ -19,7 +19,7 @@ import pandas as pd
 
 from dpgdiff_lite import distributed, generated_docs, site
 from dpgdiff_lite.experiments import COMMANDS as EXPERIMENT_COMMANDS, sparsity
-from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, preset
+from dpgdiff_lite.config import MAX_SEED, MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.run_folder import read_json, write_json
@@ -61,11 +61,13 @@ def command_evaluate(args: argparse.Namespace) -> dict:
 
 def command_compare(args: argparse.Namespace) -> pd.DataFrame:
     """Train several models on one dataset and print the paper's Table 1 layout."""
-    source = load_data(args.data)
     models = [m.strip() for m in args.models.split(",")]
     for name in models:
         if name not in MODELS:
             raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
+    if len(set(models)) != len(models):
+        raise ValueError(f"--models: expected each model once, got {', '.join(models)}")
+    source = load_data(args.data)
     configs = {name: preset(args.preset, model=name).with_overrides(args.set or []) for name in models}
     if args.seeds:
         return _compare_seeds(args, source, configs, _seed_list(args.seeds))
@@ -84,10 +86,13 @@ def command_compare(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def _seed_list(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    """``--seeds 0,1,2``: distinct integers in numpy's seed range 0 … 2^32 - 1 (ASCII digits only)."""
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not all(s.isascii() and s.removeprefix("-").isdigit() for s in items):
+        raise ValueError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {text!r}")
+    if any(len(s) > 12 for s in items) or items and max(int(s) for s in items) > MAX_SEED:
+        raise ValueError(f"--seeds expects seeds in 0 … {MAX_SEED} (numpy's seed range), got {text!r}")
+    seeds = [int(s) for s in items]
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds expects distinct integers >= 0, got {text!r}")
     return seeds
@@ -195,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         result = args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:  # a bad input, a missing or unreadable file: one line, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.command == "course" and not (result["status"] == "ok").all():

@@ -7,6 +7,7 @@ reference does the same.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -202,13 +203,18 @@ class Config:
         return cls.from_dict(json.loads(text))
 
     def with_overrides(self, assignments: list[str]) -> "Config":
-        """Apply ``key=value`` strings (the CLI's ``--set``), parsing each value to the field's type."""
+        """Apply ``key=value`` strings (the CLI's ``--set``), parsing each value to the field's type; a key
+        set twice, and a seed outside numpy's range 0 … 2^32 - 1, are errors."""
         values = {}
         for assignment in assignments:
-            key, sep, raw = assignment.partition("=")
+            key, sep, raw = str(assignment).partition("=")
             if not sep:
-                raise ValueError(f"--set expects key=value, got {assignment!r}")
+                raise ValueError(f"--set expects key=value, got {_shown(assignment)}")
+            if key.strip() in values:
+                raise ValueError(f"--set expects each key once, got {key.strip()!r} twice")
             values[key.strip()] = _parse(key.strip(), raw.strip())
+            if key.strip() in SEED_FIELDS and not 0 <= values[key.strip()] <= MAX_SEED:
+                raise ValueError(f"config key {key.strip()!r} expects a seed in 0 … {MAX_SEED}, got {_shown(raw.strip())}")
         return replace(self, **{key: _typed(key, value) for key, value in values.items()})
 
 
@@ -231,16 +237,33 @@ def _typed(key: str, value):
     return float(value) if kind == "float" else value
 
 
+SEED_FIELDS = ("seed", "inference_seed", "eval_seed")
+MAX_SEED = 2 ** 32 - 1
+"""The largest seed numpy's legacy global state (``runtime.set_seed``) accepts."""
+
+
+def _shown(text) -> str:
+    """``repr(text)``, cut to a readable length for a message."""
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:60] + "…"
+
+
 def _parse(key: str, raw: str):
+    """``raw`` as the type of field ``key``: ints within int64, finite floats, true/false/1/0 for bools."""
     kind = _known(key)
     try:
         if kind == "bool":
             if raw.lower() not in ("true", "false", "1", "0"):
                 raise ValueError
             return raw.lower() in ("true", "1")
-        return {"int": int, "float": float, "str": str}[kind](raw)
+        value = {"int": int, "float": float, "str": str}[kind](raw)
     except ValueError:
-        raise ValueError(f"config key {key!r} expects {kind}, got {raw!r}") from None
+        raise ValueError(f"config key {key!r} expects {kind}, got {_shown(raw)}") from None
+    if kind == "float" and not math.isfinite(value):
+        raise ValueError(f"config key {key!r} expects a finite float, got {_shown(raw)}")
+    if kind == "int" and not -2 ** 63 <= value < 2 ** 63:
+        raise ValueError(f"config key {key!r} expects an int within ±2^63, got {_shown(raw)}")
+    return value
 
 
 PRESETS: dict[str, dict] = {

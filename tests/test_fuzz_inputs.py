@@ -44,3 +44,129 @@ def same_dataset(a, b) -> bool:
             and all(same_lists(getattr(a, s).histories, getattr(b, s).histories)
                     and np.array_equal(getattr(a, s).targets, getattr(b, s).targets)
                     and np.array_equal(getattr(a, s).users, getattr(b, s).users) for s in ("valid", "test")))
+
+
+# --- --set key=value (Config.with_overrides), --seeds, --models --------------------------------------
+import re  # noqa: E402
+import tempfile  # noqa: E402
+from dataclasses import fields  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from dpgdiff_lite.cli import _seed_list, main  # noqa: E402
+from dpgdiff_lite.config import MAX_SEED, MODELS, Config  # noqa: E402
+
+KEYS = tuple(f.name for f in fields(Config)) + ("", "dimension", " dim ", "DIM")
+VALUES = NASTY_FIELDS + ("0", "1", "2", "64", "true", "False", "cosine", "dot", "own", "1e-3", "-1e-3", "1e309",
+                         str(2 ** 63), str(2 ** 32), "sasrec", "paper")
+
+
+def cli_refuses(argv: list[str], capsys, expected: str | None = None) -> str:
+    """Run the CLI; it must exit != 0 with one ``error: …`` line (or argparse's usage and error) and no traceback."""
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's own refusal of an option
+        code = exit.code
+    out = capsys.readouterr()
+    assert code != 0 and "Traceback" not in out.err + out.out
+    assert re.search(r"^(\S+: )?error: ", out.err, re.MULTILINE), out.err
+    if expected is not None:
+        assert out.err == f"error: {expected}\n"
+    return out.err
+
+
+@fuzz_settings(base=200)
+@given(assignments=st.lists(st.one_of(st.tuples(st.sampled_from(KEYS), st.sampled_from(["=", "", " = "]),
+                                                st.sampled_from(VALUES)).map("".join), st.text(max_size=20)),
+                            max_size=3))
+def test_set_is_applied_exactly_or_refused_naming_the_key(assignments):
+    try:
+        config = Config().with_overrides(assignments)
+    except ValueError as error:
+        message = str(error)
+        assert type(error) is ValueError and "\n" not in message and len(message) < 700, message
+        assert re.match(r"^(--set expects|config key '|unknown config key '|unknown model '|config field '|"
+                        r"SyntheticConfig)", message), message
+        return
+    for assignment in assignments:
+        key, _, raw = assignment.partition("=")
+        value = getattr(config, key.strip())
+        assert value == raw.strip() or str(value).lower() == raw.strip().lower() or value == float(raw) or (
+            isinstance(value, bool) and raw.strip() in "01")
+        if key.strip() in ("seed", "inference_seed", "eval_seed"):
+            assert 0 <= value <= MAX_SEED
+
+
+@fuzz_settings(base=10)
+@given(assignment=st.tuples(st.sampled_from(KEYS), st.sampled_from(["=", ""]), st.sampled_from(VALUES)).map("".join))
+def test_the_cli_refuses_a_bad_set_with_one_line(assignment, capsys):
+    try:
+        Config().with_overrides([assignment])
+        return  # applied: training would start
+    except ValueError as error:
+        expected = str(error)
+    with tempfile.TemporaryDirectory() as tmp:
+        cli_refuses(["train", "--data", "synthetic:tiny", f"--set={assignment}", "--out", f"{tmp}/run", "--quiet"],
+                    capsys, expected)
+
+
+@pytest.mark.parametrize("assignments, message", [
+    (["lr=nan"], "config key 'lr' expects a finite float, got 'nan'"),
+    (["score_weight=inf"], "config key 'score_weight' expects a finite float, got 'inf'"),
+    (["epochs=" + str(2 ** 63)], f"config key 'epochs' expects an int within ±2^63, got '{2 ** 63}'"),
+    (["seed=-1"], f"config key 'seed' expects a seed in 0 … {MAX_SEED}, got '-1'"),
+    (["eval_seed=4294967296"], f"config key 'eval_seed' expects a seed in 0 … {MAX_SEED}, got '4294967296'"),
+    (["dim=32", "dim=64"], "--set expects each key once, got 'dim' twice"),
+    (["dim=" + "9" * 5000], "config key 'dim' expects int, got '" + "9" * 59 + "…"),
+])
+def test_each_set_fault_the_fuzzing_found_names_the_key(assignments, message):
+    with pytest.raises(ValueError) as error:
+        Config().with_overrides(assignments)
+    assert str(error.value) == message
+
+
+SEED_ITEMS = ("0", "1", "2", "-1", "x", "1.5", "٣", "¹", "3 ", "", str(MAX_SEED), str(MAX_SEED + 1), "9" * 5000, "1e3",
+              "0x1")
+
+
+@fuzz_settings(base=200)
+@given(items=st.lists(st.sampled_from(SEED_ITEMS), max_size=4), sep=st.sampled_from([",", ", ", ";"]))
+def test_seeds_are_distinct_integers_in_numpy_range_or_refused(items, sep):
+    text = sep.join(items)
+    try:
+        seeds = _seed_list(text)
+    except ValueError as error:
+        assert type(error) is ValueError and str(error).startswith("--seeds expects "), str(error)
+        return
+    assert seeds == [int(s) for s in text.split(",") if s.strip()]
+    assert len(set(seeds)) == len(seeds) and all(0 <= s <= MAX_SEED for s in seeds)
+
+
+@fuzz_settings(base=6)
+@given(text=st.sampled_from(["0,x", "-1", "0,0", ",", str(MAX_SEED + 1), "9" * 5000, "٣", "1;2"]))
+def test_the_cli_refuses_bad_seeds_with_one_line(text, capsys):
+    with pytest.raises(ValueError) as error:
+        _seed_list(text)
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = ["compare", "--data", "synthetic:tiny", "--models", "pop", f"--seeds={text}", "--out", tmp, "--quiet"]
+        cli_refuses(argv, capsys, str(error.value))
+
+
+MODEL_ITEMS = MODELS + ("", "bogus", "SASRec", " pop ", "pop,pop", "dpgdiff-gated")
+
+
+@fuzz_settings(base=30)
+@given(models=st.lists(st.sampled_from(MODEL_ITEMS), min_size=1, max_size=3).map(",".join))
+def test_models_are_known_and_distinct_or_refused_before_any_data_is_read(models, capsys):
+    names = [m.strip() for m in models.split(",")]
+    if all(n in MODELS for n in names) and len(set(names)) == len(names):
+        return  # training would start
+    with tempfile.TemporaryDirectory() as tmp:
+        # a data spec that does not exist: the model check must come first
+        err = cli_refuses(["compare", "--data", "c2dsr:/nowhere/Food-Kitchen", f"--models={models}", "--out", tmp,
+                           "--quiet"], capsys)
+    assert err.startswith("error: --models: ") and "\n" == err[-1] and err.count("\n") == 1
