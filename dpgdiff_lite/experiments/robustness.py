@@ -1,0 +1,347 @@
+"""Figure 3 (RQ3: retention under test-time noise), Figure 4 (RQ4: NDCG@10 and scoring time against the
+number of reverse steps k) and the question the paper leaves open, noise in the training sequences:
+notebook 07's experiments over models × seeds (``python -m dpgdiff_lite robustness``).
+
+The clean runs train through :func:`dpgdiff_lite.experiments.runner.train_seeds` into
+``RUNS/<model>/seed<k>/``, the noisy-trained twins through :func:`~dpgdiff_lite.experiments.runner.train_runs`
+into ``RUNS/<model>-train-noise<r>/seed<k>/``. The test-time noise is the same for every model and seed
+(``noise_seed``); paired tests pair by seed (retention) or by (seed, case) (training noise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from dpgdiff_lite.config import VARIANT_FLAGS
+from dpgdiff_lite.data.augment import inject_noise_split
+from dpgdiff_lite.data.dataset import CrossDomainDataset
+from dpgdiff_lite.data.sources import DataSource
+from dpgdiff_lite.experiments.compare import Setting
+from dpgdiff_lite.experiments.runner import Run, train_runs, train_seeds
+from dpgdiff_lite.experiments.tables import write_precomputed
+from dpgdiff_lite.experiments.transfer import paired_difference
+from dpgdiff_lite.trainer import TrainResult, run_evaluation
+
+Seeded = Mapping[str, Mapping[int, TrainResult]]
+"""``{model: {seed: result}}``, as :func:`~dpgdiff_lite.experiments.runner.train_seeds` returns it."""
+
+DEFAULT_MODELS = ("dpgdiff", "sasrec", "diff")
+DEFAULT_NOISE_RATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+
+
+@dataclass(frozen=True)
+class NoiseGrid:
+    """Notebook 07's settings beyond the models and seeds: the test-time noise rates of Figure 3 (from
+    0), the k of Figure 4 (empty: 1, 2, 5, 10, 20, T), the seed of every injected noise, and the
+    training-noise rate with the models trained again on noisy sequences."""
+
+    noise_rates: tuple[float, ...] = DEFAULT_NOISE_RATES
+    steps: tuple[int, ...] = ()
+    noise_seed: int = 0
+    train_noise: float = 0.2
+    train_noise_models: tuple[str, ...] = ("dpgdiff", "sasrec")
+
+    def step_counts(self, T: int) -> tuple[int, ...]:
+        """The k of Figure 4: ``steps``, or (1, 2, 5, 10, 20, T)."""
+        return tuple(sorted(set(self.steps or [k for k in (1, 2, 5, 10, 20) if k < T] + [T])))
+
+    def record(self) -> dict:
+        """The grid as ``setting.json`` records it, after the setting and the seeds."""
+        return {"noise_rates": list(self.noise_rates), "steps": list(self.steps), "noise_seed": self.noise_seed,
+                "train_noise": self.train_noise, "train_noise_models": list(self.train_noise_models)}
+
+
+def over_seeds(trained: Seeded, curve_of: Callable[[dict[str, TrainResult]], pd.DataFrame]) -> pd.DataFrame:
+    """``curve_of`` (a function of ``{model: result}``) for every seed, with a ``seed`` column after ``model``."""
+    seeds = list(next(iter(trained.values())))
+    frames = []
+    for seed in seeds:
+        frame = curve_of({name: runs[seed] for name, runs in trained.items()})
+        frame.insert(1, "seed", seed)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def mean_and_std(curve: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Mean, std (ddof 1; 0 with a single seed) and number of seeds of ``value`` per ``by`` group."""
+    grouped = curve.groupby(by, sort=False)[value]
+    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def clean_ndcg_frame(trained: Seeded) -> pd.DataFrame:
+    """Clean test NDCG@10 per model, seed and domain, with the epochs each run trained (``per_seed.csv``)."""
+    return pd.DataFrame([{"model": name, "seed": s, "domain": d, "NDCG@10": v, "epochs_run": r.epochs_run}
+                         for name, runs in trained.items() for s, r in runs.items()
+                         for d, v in r.test.table["NDCG@10"].items()])
+
+
+# --- Figure 3: test-time noise (RQ3) ----------------------------------------------------------
+def noisy_histories(dataset: CrossDomainDataset, rate: float, seed: int = 0) -> list[np.ndarray]:
+    """The test histories with ``rate`` noisy events (half substituted, half inserted), seeded."""
+    return inject_noise_split(dataset.test.histories, rate, dataset.offsets, seed=seed)
+
+
+def robustness_curve(trained: dict[str, TrainResult], dataset: CrossDomainDataset,
+                     rates: tuple[float, ...] = DEFAULT_NOISE_RATES, seed: int = 0) -> pd.DataFrame:
+    """Test NDCG@10 of every model under test-time noise, and its retention relative to noise 0.
+
+    Every model sees the same noisy histories at a rate. Columns: model, noise_rate, domain,
+    NDCG@10, retention.
+    """
+    if 0.0 not in rates:
+        raise ValueError(f"rates must include 0 (retention is relative to the clean score), got {rates}")
+    rows = []
+    for rate in rates:
+        histories = noisy_histories(dataset, rate, seed)  # rate 0 returns the histories unchanged
+        for name, result in trained.items():
+            scores = run_evaluation(result.model, dataset, result.config, "test", histories=histories)
+            rows += [{"model": name, "noise_rate": rate, "domain": d, "NDCG@10": v}
+                     for d, v in scores.table["NDCG@10"].items()]
+    curve = pd.DataFrame(rows)
+    clean = curve[curve["noise_rate"] == 0.0].set_index(["model", "domain"])["NDCG@10"]
+    curve["retention"] = curve["NDCG@10"] / clean.loc[list(zip(curve["model"], curve["domain"]))].to_numpy()
+    return curve
+
+
+def robustness_curves(trained: Seeded, dataset: CrossDomainDataset, rates: tuple[float, ...] = DEFAULT_NOISE_RATES,
+                      seed: int = 0) -> pd.DataFrame:
+    """:func:`robustness_curve` for every model seed (the same noisy histories for all): columns model,
+    seed, noise_rate, domain, NDCG@10, retention."""
+    return over_seeds(trained, lambda runs: robustness_curve(runs, dataset, rates, seed))
+
+
+def retention_table(curve: pd.DataFrame, rate: float | None = None) -> pd.DataFrame:
+    """Retention at ``rate`` (default: the largest) per model and domain: mean, std and seeds."""
+    rate = curve["noise_rate"].max() if rate is None else rate
+    return mean_and_std(curve[np.isclose(curve["noise_rate"], rate)], ["model", "domain"], "retention")
+
+
+def retention_test(curve: pd.DataFrame, ours: str, other: str, rate: float | None = None) -> pd.DataFrame:
+    """Per domain: retention of ``ours`` minus ``other`` at ``rate`` (default: the largest), mean and
+    std over seeds, and the paired t-test over seeds (each seed one pair; NaN p below two seeds)."""
+    rate = curve["noise_rate"].max() if rate is None else rate
+    at = curve[np.isclose(curve["noise_rate"], rate)]
+    rows = []
+    for domain in dict.fromkeys(at["domain"]):
+        a = at[(at["model"] == ours) & (at["domain"] == domain)].set_index("seed")["retention"]
+        b = at[(at["model"] == other) & (at["domain"] == domain)].set_index("seed")["retention"].loc[a.index]
+        diff = a - b
+        p = float(stats.ttest_rel(a, b).pvalue) if len(a) > 1 else float("nan")
+        rows.append({"domain": domain, "ours": ours, "other": other, "noise_rate": rate, "retention ours": a.mean(),
+                     "retention other": b.mean(), "diff": diff.mean(),
+                     "std": diff.std(ddof=1) if len(a) > 1 else float("nan"), "p": p, "n_seeds": len(a)})
+    return pd.DataFrame(rows)
+
+
+
+# --- Figure 4: inference steps (RQ4) ----------------------------------------------------------
+def step_curve(trained: dict[str, TrainResult], dataset: CrossDomainDataset, steps: tuple[int, ...],
+               split: str = "test") -> pd.DataFrame:
+    """NDCG@10 on ``split`` and scoring time with k reverse steps (eq. 15), for each diffusion model.
+
+    Columns: model, steps, domain, NDCG@10, seconds (wall time to score the whole split).
+    """
+    rows = []
+    for name, result in trained.items():
+        if result.config.model not in VARIANT_FLAGS:
+            continue  # SASRec and popularity have no reverse process
+        for k in steps:
+            if not 1 <= k <= result.config.T:
+                raise ValueError(f"steps must be in 1..T={result.config.T}, got {k}")
+            started = time.perf_counter()
+            scores = run_evaluation(result.model, dataset, result.config, split, steps=k)
+            seconds = time.perf_counter() - started
+            rows += [{"model": name, "steps": k, "domain": d, "NDCG@10": v, "seconds": seconds}
+                     for d, v in scores.table["NDCG@10"].items()]
+    return pd.DataFrame(rows, columns=["model", "steps", "domain", "NDCG@10", "seconds"])
+
+
+def step_curves(trained: Seeded, dataset: CrossDomainDataset, steps: tuple[int, ...],
+                split: str = "test") -> pd.DataFrame:
+    """:func:`step_curve` for every model seed: columns model, seed, steps, domain, NDCG@10, seconds."""
+    return over_seeds(trained, lambda runs: step_curve(runs, dataset, steps, split))
+
+
+def best_steps(curve: pd.DataFrame) -> pd.DataFrame:
+    """Per model (and seed, when the curve has one): the k with the highest NDCG@10 (mean of domains)."""
+    by = ["model", "seed"] if "seed" in curve else ["model"]
+    mean = curve.groupby(by + ["steps"], sort=False)["NDCG@10"].mean().reset_index()
+    return mean.loc[mean.groupby(by, sort=False)["NDCG@10"].idxmax()].rename(
+        columns={"steps": "best k", "NDCG@10": "NDCG@10 at best k"}).reset_index(drop=True)
+
+
+
+
+# --- the open question: noise in the training sequences ---------------------------------------
+def with_noisy_training(dataset: CrossDomainDataset, rate: float, seed: int = 0) -> CrossDomainDataset:
+    """A copy of ``dataset`` whose training sequences carry ``rate`` noise; validation and test stay clean."""
+    return dataclasses.replace(dataset, train=inject_noise_split(dataset.train, rate, dataset.offsets, seed=seed))
+
+
+def train_noise_seeds(source: DataSource, setting: Setting, grid: NoiseGrid, clean: Seeded,
+                      out_dir: str | Path | None = None, resume: bool = True,
+                      progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Train ``grid.train_noise_models`` again on training sequences with ``grid.train_noise`` noise,
+    with every seed of ``clean`` (``{model: {seed: clean-trained result}}``), each model's config from
+    ``setting``; evaluate both twins on clean test histories and on test histories with the same noise
+    rate. One seed trains into ``out_dir/<model>-train-noise<r>/``, several into ``…/seed<k>/``.
+
+    Returns (frame: model, seed, trained_on, domain, clean test, noisy test;
+    tests: per model, test and domain, noisy-trained minus clean-trained NDCG@10 paired over
+    (seed, case) — :func:`dpgdiff_lite.experiments.transfer.paired_difference`; the noisy-trained runs).
+    """
+    dataset, rate, noise_seed = source.dataset, grid.train_noise, grid.noise_seed
+    noisy_source = DataSource(with_noisy_training(dataset, rate, noise_seed), None)
+    spec = f"{setting.data}|train-noise={rate}|seed={noise_seed}"
+    out = Path(out_dir) if out_dir is not None else None
+
+    def run_dir(name: str, seed: int, seeds: list[int]) -> Path | None:
+        folder = out / f"{name}-train-noise{round(100 * rate)}" if out else None
+        return folder / f"seed{seed}" if folder is not None and len(seeds) > 1 else folder
+
+    runs = [Run(setting.config(name, s), spec, run_dir(name, s, list(clean[name])), f"{name} noisy seed{s}")
+            for name in grid.train_noise_models for s in clean[name]]
+    results = iter(train_runs(runs, load=lambda _: noisy_source, resume=resume, progress=progress,
+                              desc="noisy training"))
+    label = f"noisy {rate:.0%}"
+    tests = {"clean test": None, f"test {label}": noisy_histories(dataset, rate, noise_seed)}
+    rows, test_rows, noisy_runs = [], [], {}
+    for name in grid.train_noise_models:
+        noisy_runs[name] = {s: next(results) for s in clean[name]}
+        scored: dict[tuple[str, str], dict] = {}
+        for s in clean[name]:
+            for trained_on, result in (("clean", clean[name][s]), (label, noisy_runs[name][s])):
+                for test, histories in tests.items():
+                    scored.setdefault((trained_on, test), {})[s] = run_evaluation(
+                        result.model, dataset, result.config, "test", histories=histories)
+                rows += [{"model": name, "seed": s, "trained_on": trained_on, "domain": d,
+                          **{test: float(scored[trained_on, test][s].table.loc[d, "NDCG@10"]) for test in tests}}
+                         for d in dataset.domain_names]
+        for test in tests:
+            diff = paired_difference(scored[label, test], scored["clean", test], names=(label, "clean"))
+            test_rows += [{"model": name, "test": test, "domain": d, "clean-trained": row["mean_b"],
+                           "noisy-trained": row["mean_a"], "diff": row["diff"], "std": row["std"], "p": row["p"],
+                           "n_seeds": int(row["n_seeds"])} for d, row in diff.iterrows()]
+    return pd.DataFrame(rows), pd.DataFrame(test_rows), noisy_runs
+
+
+def train_noise_experiment(source: DataSource, setting: Setting, grid: NoiseGrid, clean: dict[str, TrainResult],
+                           seed: int = 0, out_dir: str | Path | None = None,
+                           resume: bool = True) -> tuple[pd.DataFrame, dict[str, TrainResult]]:
+    """:func:`train_noise_seeds` for one ``seed`` of ``clean`` (``{model: result}`` trained with it).
+
+    Returns (frame with columns model, trained_on, domain, clean test, noisy test; the noisy-trained runs).
+    """
+    frame, _, runs = train_noise_seeds(source, setting, grid, {name: {seed: clean[name]} for name in clean},
+                                       out_dir, resume)
+    return frame.drop(columns="seed"), {name: by_seed[seed] for name, by_seed in runs.items()}
+
+
+# --- the precomputed results ------------------------------------------------------------------------
+def seed_frames(source: DataSource, setting: Setting, grid: NoiseGrid, trained: Seeded,
+                out_dir: str | Path | None = None, resume: bool = True,
+                progress: bool = False) -> dict[str, pd.DataFrame]:
+    """Every table of notebook 07's results folder, from the clean-trained runs of every seed:
+    ``per_seed`` (clean test NDCG@10), ``robustness`` (Figure 3), ``retention_test`` (DPG-Diff
+    against the other models at the largest rate), ``steps`` (Figure 4), ``train_noise`` and
+    ``train_noise_tests`` (which trains the noisy twins into ``out_dir``)."""
+    dataset = source.dataset
+    curve = robustness_curves(trained, dataset, grid.noise_rates, grid.noise_seed)
+    T = max((runs[next(iter(runs))].config.T for runs in trained.values()
+             if next(iter(runs.values())).config.model in VARIANT_FLAGS), default=32)
+    frames = {"per_seed": clean_ndcg_frame(trained), "robustness": curve,
+              "steps": step_curves(trained, dataset, grid.step_counts(T))}
+    if "dpgdiff" in trained:
+        frames["retention_test"] = pd.concat([retention_test(curve, "dpgdiff", other)
+                                              for other in trained if other != "dpgdiff"], ignore_index=True)
+    frames["train_noise"], frames["train_noise_tests"], _ = train_noise_seeds(source, setting, grid, trained, out_dir,
+                                                                              resume, progress)
+    return frames
+
+
+def precompute(setting: Setting, grid: NoiseGrid, seeds: Sequence[int], runs_dir: str | Path, out_dir: str | Path,
+               resume: bool = True, progress: bool = True) -> dict[str, pd.DataFrame]:
+    """Train every model of ``setting`` with every seed into ``runs_dir`` and write :func:`seed_frames`
+    and ``setting.json`` (the setting, the seeds, the grid, the seconds) into ``out_dir``."""
+    _check(setting, grid)
+    started = time.perf_counter()
+    source = setting.load()
+    trained = train_seeds(source, setting.configs(), seeds, runs_dir, setting.data, resume=resume, progress=progress)
+    frames = seed_frames(source, setting, grid, trained, runs_dir, resume, progress)
+    write_precomputed(frames, {**setting.record(), "seeds": list(seeds), **grid.record()},
+                      time.perf_counter() - started, out_dir)
+    return frames
+
+
+def _check(setting: Setting, grid: NoiseGrid) -> None:
+    for name in grid.train_noise_models:
+        if name not in setting.models:
+            raise ValueError(f"train-noise model {name!r} is not among the models ({', '.join(setting.models)}); "
+                             "its clean-trained twin is needed")
+
+
+# --- the command line ------------------------------------------------------------------------
+def seed_arguments(parser: argparse.ArgumentParser, models: Sequence[str]) -> argparse.ArgumentParser:
+    """The options of the notebooks' experiments over seeds (``robustness``, ``table3``): seeds, the
+    two folders, data, preset, models, overrides, epochs, progress, --fresh."""
+    from dpgdiff_lite.config import PRESETS
+
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated model seeds")
+    parser.add_argument("--out", required=True, help="folder for the CSV files and setting.json")
+    parser.add_argument("--runs", required=True, help="folder for the run folders (reused when they hold the same run)")
+    parser.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv[,Z.csv…]")
+    parser.add_argument("--preset", default="teaching", choices=list(PRESETS))
+    parser.add_argument("--models", default=",".join(models), help="comma-separated model names")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    parser.add_argument("--epochs", type=int, default=0, help="epochs of every run (0: the preset's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--fresh", action="store_true", help="retrain every run")
+    return parser
+
+
+def seed_setting(args: argparse.Namespace) -> tuple[Setting, list[int]]:
+    """(the setting, the seeds) of :func:`seed_arguments`' options, every model's config checked."""
+    from dpgdiff_lite.config import MODELS
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds expects distinct integers >= 0, got {args.seeds!r}")
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
+    if args.epochs < 0:
+        raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
+    setting = Setting(data=args.data, preset=args.preset, models=models, epochs=args.epochs,
+                      overrides=tuple(args.set or []))
+    setting.configs()  # a bad override raises here, naming its key
+    return setting, seeds
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of ``python -m dpgdiff_lite robustness``."""
+    return seed_arguments(parser, DEFAULT_MODELS)
+
+
+def command(args: argparse.Namespace) -> dict[str, pd.DataFrame]:
+    """Figures 3 and 4 and the training-noise experiment over seeds, written to ``--out``."""
+    setting, seeds = seed_setting(args)
+    started = time.perf_counter()
+    frames = precompute(setting, NoiseGrid(), seeds, args.runs, args.out, resume=not args.fresh,
+                        progress=not args.quiet)
+    print(f"wrote {', '.join(sorted(frames))} to {args.out} in {time.perf_counter() - started:.0f} s")
+    return frames
