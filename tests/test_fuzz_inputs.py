@@ -170,3 +170,157 @@ def test_models_are_known_and_distinct_or_refused_before_any_data_is_read(models
         err = cli_refuses(["compare", "--data", "c2dsr:/nowhere/Food-Kitchen", f"--models={models}", "--out", tmp,
                            "--quiet"], capsys)
     assert err.startswith("error: --models: ") and "\n" == err[-1] and err.count("\n") == 1
+
+
+# --- papermill parameters -----------------------------------------------------------------------------
+import dataclasses  # noqa: E402
+
+from dpgdiff_lite.lessons.common import ExperimentParams, ParameterError, SeededParams, check_seeds, numbers  # noqa: E402
+
+BAD_PARAMETERS = (None, True, -1, 0, 1.5, float("nan"), float("inf"), 2 ** 40, "", " ", "bogus", "0,0", "0,-1",
+                  "1,x", "nan", "٣", "1_0", [1], [], ("a", 5), {"a": 1}, b"x", "dpgdiff,dpgdiff", "cpu:x", "cuda",
+                  "/nowhere/results", 3.0, "3")
+"""Values a papermill ``-p name value`` (or a hand-edited parameters cell) may inject, of every type."""
+
+
+def params_classes() -> dict[str, type]:
+    """Every notebook's parameter dataclass, by a short name."""
+    from dpgdiff_lite.lessons import ablation, beyond, comparison, contrast, ddpm_toy, disentangle, guided, robustness
+    from dpgdiff_lite.lessons import negative_transfer
+
+    return {"ExperimentParams": ExperimentParams, "SeededParams": SeededParams,
+            "TrainingParams": comparison.TrainingParams, "AblationParams": ablation.AblationParams,
+            "RobustnessParams": robustness.RobustnessParams, "BeyondParams": beyond.BeyondParams,
+            "TransferParams": negative_transfer.TransferParams, "guided.LessonParams": guided.LessonParams,
+            "contrast.LessonParams": contrast.LessonParams, "ddpm_toy.LessonParams": ddpm_toy.LessonParams,
+            "disentangle.LessonParams": disentangle.LessonParams}
+
+
+def names_the_parameter(message: str, field: str) -> bool:
+    """A refusal names the parameter (a bad ``overrides`` entry names its config key instead)."""
+    return field in message or field == "overrides" and re.search(r"config (key|field)|--set|unknown model", message)
+
+
+def construct(cls: type, field: str, value):
+    """``cls(field=value)`` (the other fields at their defaults): the object, or the ValueError it raised."""
+    try:
+        return cls(**{field: value})
+    except ValueError as error:
+        message = str(error)
+        assert "\n" not in message and names_the_parameter(message, field), f"{cls.__name__}.{field}={value!r}: {message}"
+        if issubclass(cls, ExperimentParams):
+            assert type(error) is ParameterError
+        return error
+
+
+@fuzz_settings(base=60)
+@given(name=st.sampled_from(["ExperimentParams", "SeededParams", "TrainingParams", "AblationParams"]),
+       data=st.data(), value=st.sampled_from(BAD_PARAMETERS))
+def test_experiment_parameters_are_read_or_refused_naming_the_parameter(name, data, value):
+    cls = params_classes()[name]
+    field = data.draw(st.sampled_from([f.name for f in dataclasses.fields(cls)
+                                       if f.name not in KNOWN_DEFECTS.get(name, ())]))
+    result = construct(cls, field, value)
+    if not isinstance(result, ValueError):  # read: the value it holds is the one given, normalised
+        assert 0 <= result.seed <= MAX_SEED and all(m in MODELS for m in result.models)
+        assert len(set(result.models)) == len(result.models)
+
+
+KNOWN_DEFECTS = {
+    # found by this fuzzing in files outside issue 33's (lessons/*.py check methods, runtime.get_device);
+    # each pair is left out of the fuzzing above and shown failing in test_known_parameter_defects below
+    **{name: ("preset", "device") for name in ("ExperimentParams", "SeededParams", "TrainingParams", "AblationParams",
+                                               "RobustnessParams")},
+    "BeyondParams": ("widget_conflict",), "TransferParams": ("results",),
+    "guided.LessonParams": ("steps", "noise_rate"), "contrast.LessonParams": ("weights_cl",),
+    "ddpm_toy.LessonParams": ("T",), "disentangle.LessonParams": ("probe_alpha", "test_fraction"),
+}
+"""(parameter class, fields) whose bad values still end in a traceback or an unnamed message."""
+
+
+@pytest.mark.xfail(strict=True, reason="a parameter check outside issue 33's files lets a bad value escape as "
+                                       "TypeError / AttributeError / RuntimeError, or names nothing; see KNOWN_DEFECTS")
+@pytest.mark.parametrize("name, field, value", [
+    ("ExperimentParams", "preset", []),  # TypeError: unhashable type: 'list' (`in PRESETS`)
+    ("ExperimentParams", "device", None),  # AttributeError: 'NoneType' object has no attribute 'startswith'
+    ("ExperimentParams", "device", "cpu:x"),  # RuntimeError from torch.device
+    ("BeyondParams", "widget_conflict", None),  # TypeError from float(None)
+    ("BeyondParams", "widget_conflict", "bogus"),  # "could not convert string to float: 'bogus'": no name
+    ("TransferParams", "results", None),  # TypeError from Path(None)
+    ("guided.LessonParams", "steps", 4),  # TypeError: 'int' object is not iterable
+    ("guided.LessonParams", "noise_rate", "0.3"),  # TypeError: '<=' between float and str
+    ("contrast.LessonParams", "weights_cl", 0.1),  # TypeError: 'float' object is not iterable
+    ("ddpm_toy.LessonParams", "T", None),  # TypeError inside NoiseSchedule
+    ("disentangle.LessonParams", "probe_alpha", "10"),  # TypeError: '>=' between str and int
+    ("disentangle.LessonParams", "test_fraction", None),  # TypeError: '<' between int and NoneType
+    ("ddpm_toy.LessonParams", "seed", -1),  # accepted (LessonParams of ddpm_toy, contrast, disentangle never check seed)
+])
+def test_known_parameter_defects(name, field, value):
+    assert isinstance(construct(params_classes()[name], field, value), ValueError)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seeds=3), None),  # papermill -p seeds 3 passes an int: one seed
+    (dict(seeds=[0, 1.5]), "seeds must be a comma-separated list of ints, got [0, 1.5]"),
+    (dict(seeds=[True]), "seeds must be a comma-separated list of ints, got [True]"),
+    (dict(seeds="٣"), "seeds must be a comma-separated list of ints, got '٣'"),
+    (dict(seeds=2 ** 40), f"seeds must be at most {MAX_SEED} (numpy's seed range), got {2 ** 40}"),
+    (dict(seeds=None), "seeds must be a comma-separated list of ints, got None"),
+    (dict(models=5), "models must be a comma-separated string or a list of strings, got 5"),
+    (dict(models=None), "models must be a comma-separated string or a list of strings, got None"),
+    (dict(overrides=7), "overrides must be a comma-separated string or a list of strings, got 7"),
+    (dict(epochs=2 ** 40), f"epochs must be an integer in 0 … {MAX_SEED}, got {2 ** 40}"),
+])
+def test_each_parameter_fault_the_fuzzing_found_names_the_parameter(kwargs, message):
+    if message is None:
+        assert SeededParams(**kwargs).seeds == (3,)
+        return
+    with pytest.raises(ParameterError) as error:
+        SeededParams(**kwargs)
+    assert str(error.value) == message
+
+
+@fuzz_settings(base=100)
+@given(value=st.one_of(st.sampled_from(BAD_PARAMETERS), st.lists(st.one_of(st.integers(-3, 2 ** 33), st.floats(),
+                                                                        st.booleans(), st.text(max_size=3)),
+                                                               max_size=3)),
+       kind=st.sampled_from([int, float]))
+def test_numbers_are_read_exactly_or_refused_naming_the_parameter(value, kind):
+    try:
+        parsed = numbers(value, "rates", kind)
+    except ValueError as error:
+        assert str(error).startswith("rates must ")
+        return
+    items = [value] if not isinstance(value, (str, list, tuple)) else value.split(",") if isinstance(value, str) else value
+    given_numbers = [kind(v.strip()) if isinstance(v, str) else v for v in items if not isinstance(v, str) or v.strip()]
+    assert list(parsed) == given_numbers and all(type(p) is kind for p in parsed)
+    assert kind is int or all(np.isfinite(parsed))
+
+
+@fuzz_settings(base=60)
+@given(value=st.one_of(st.sampled_from(BAD_PARAMETERS), st.lists(st.integers(-2, 2 ** 33), max_size=3)))
+def test_seeds_parameter_is_distinct_ints_in_numpy_range_or_refused(value):
+    try:
+        seeds = check_seeds(value)
+    except ValueError as error:
+        assert str(error).startswith("seeds must ")
+        return
+    assert len(set(seeds)) == len(seeds) and all(0 <= s <= MAX_SEED for s in seeds) and seeds
+
+
+@fuzz_settings(base=60)
+@given(name=st.sampled_from(["TransferParams", "BeyondParams", "RobustnessParams", "guided.LessonParams",
+                             "contrast.LessonParams", "ddpm_toy.LessonParams", "disentangle.LessonParams"]),
+       data=st.data(), value=st.sampled_from(BAD_PARAMETERS))
+def test_lesson_parameters_are_read_or_refused_naming_the_parameter(name, data, value):
+    cls = params_classes()[name]
+    field = data.draw(st.sampled_from([f.name for f in dataclasses.fields(cls)
+                                       if f.name not in KNOWN_DEFECTS.get(name, ())]))
+    construct(cls, field, value)
+
+
+def test_a_results_folder_that_does_not_exist_is_refused_naming_it(tmp_path):
+    from dpgdiff_lite.lessons.negative_transfer import TransferParams
+
+    with pytest.raises(ParameterError, match=r"^results: .*nowhere/regimes\.csv not found; write it with "):
+        TransferParams(results=str(tmp_path / "nowhere"))

@@ -231,24 +231,51 @@ class CheckedParams:
 
 
 def names(value: str | tuple | list, what: str) -> tuple[str, ...]:
-    """A comma-separated string (papermill ``-p models a,b``) or a sequence, as a tuple of strings."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    if not all(isinstance(item, str) for item in items):
+    """A comma-separated string (papermill ``-p models a,b``) or a list or tuple of strings, as a tuple of strings."""
+    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+    if items is None or not all(isinstance(item, str) for item in items):
         raise ValueError(f"{what} must be a comma-separated string or a list of strings, got {value!r}")
     return tuple(item.strip() for item in items if item.strip())
 
 
 def numbers(value: str | tuple | list, what: str, kind: type) -> tuple:
-    items = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        return tuple(kind(item) for item in items if str(item).strip())
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a comma-separated list of {kind.__name__}s, got {value!r}") from None
+    """A comma-separated string (papermill ``-p seeds 0,1,2``), one number (``-p seeds 3`` passes the int 3)
+    or a list or tuple of numbers, as a tuple of ``kind`` (int or float), read exactly: no bool is a
+    number, no float is cut to an int, no digits but ASCII ones, floats finite."""
+    bad = ValueError(f"{what} must be a comma-separated list of {kind.__name__}s, got {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        value = [value]
+    if not isinstance(value, (str, list, tuple)):
+        raise bad
+    parsed = []
+    for item in value.split(",") if isinstance(value, str) else value:
+        if isinstance(item, str):
+            text = item.strip()
+            if not text:
+                continue
+            if not text.isascii() or "_" in text:
+                raise bad
+            try:
+                parsed.append(kind(text))
+            except ValueError:
+                raise bad from None
+        elif isinstance(item, (bool, np.bool_)) or not isinstance(
+                item, (int, np.integer) if kind is int else (int, float, np.integer, np.floating)):
+            raise bad
+        else:
+            parsed.append(kind(item))
+    if kind is float and not all(np.isfinite(parsed)):
+        raise ValueError(f"{what} must hold finite numbers, got {value!r}")
+    return tuple(parsed)
 
 
-def check_int(name: str, value, minimum: int) -> None:
+def check_int(name: str, value, minimum: int, maximum: int = 2 ** 32 - 1) -> None:
+    """``value`` is an int (a bool is not) in ``minimum … maximum``; the default maximum is numpy's seed
+    range, beyond any count a notebook takes."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value > maximum:
+        raise ValueError(f"{name} must be an integer in {minimum} … {maximum}, got {value!r}")
 
 
 @dataclass
@@ -401,6 +428,8 @@ def check_seeds(value: str | tuple | list) -> tuple[int, ...]:
     seeds = numbers(value, "seeds", int)
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct integers >= 0, e.g. '0' or '0,1,2'; got {value!r}")
+    if max(seeds) > 2 ** 32 - 1:
+        raise ValueError(f"seeds must be at most {2 ** 32 - 1} (numpy's seed range), got {value!r}")
     return seeds
 
 
