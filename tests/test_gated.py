@@ -119,6 +119,12 @@ def test_dpgdiff_gated_trains_from_the_command_line_and_its_evidence_is_paired(t
         assert row["best_sasrec"] == max(("sasrec", "sasrec-single"), key=lambda m: means[m, domain])
         assert row["gain_over_sasrec"] == pytest.approx(row["gated"] - row["sasrec_value"], abs=1e-4)
         assert row["gain_over_dpgdiff"] == pytest.approx(row["gated"] - means["dpgdiff", domain], abs=1e-4)
+    # the compare's own tables of the same runs, written beside evidence.csv (the runs reloaded, not retrained)
+    written = pd.read_csv(tmp_path / "evidence" / "per_seed.csv")
+    compared = pd.read_csv(runs / "per_seed.csv")
+    pd.testing.assert_frame_equal(written.drop(columns="seconds_per_epoch"), compared.drop(columns="seconds_per_epoch"))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "evidence" / "table1_seeds.csv"),
+                                  pd.read_csv(runs / "table1_seeds.csv"))
 
 
 def test_the_score_weight_chosen_on_validation_is_the_best_of_the_choices(tiny):
@@ -137,13 +143,16 @@ def test_the_score_weight_chosen_on_validation_is_the_best_of_the_choices(tiny):
 
 def test_the_grid_summary_carries_the_gated_gain_and_gammas_are_read_per_cell(tmp_path):
     grid = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0]}
-    regimes.run_grid(grid, 1, tmp_path, data_preset="tiny", preset_name="smoke",
-                     models=["sasrec", "sasrec-single", "dpgdiff-gated"], progress=False)
-    summary = pd.read_csv(tmp_path / "summary.csv")
+    out, runs = tmp_path / "grid", tmp_path / "runs"
+    regimes.run_grid(grid, 1, out, data_preset="tiny", preset_name="smoke",
+                     models=["sasrec", "sasrec-single", "dpgdiff-gated"], progress=False, runs_dir=runs)
+    summary = pd.read_csv(out / "summary.csv")
     assert "gated_gain" in summary and "dpg_gain" not in summary
     best = summary[["sasrec", "sasrec-single"]].max(axis=1)
     assert summary["gated_gain"].to_numpy() == pytest.approx((summary["dpgdiff-gated"] - best).to_numpy(), abs=1e-6)
-    gammas = grid_gammas(tmp_path)
+    with pytest.raises(FileNotFoundError, match="pass --runs"):  # the run folders are not beside the tables
+        grid_gammas(out)
+    gammas = grid_gammas(out, runs)
     assert len(gammas) == 2 * 2 and gammas["mean_gamma"].between(0, 1).all()
     assert set(gammas["score_weight"]) <= set(SCORE_WEIGHT_CHOICES)
     assert list(gammas.columns) == ["conflict_kind", "conflict_rate", "seed", "domain", "mean_gamma", "score_weight"]
