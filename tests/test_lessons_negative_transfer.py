@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from dpgdiff_lite.cli import main
 from dpgdiff_lite.experiments import regimes
+from dpgdiff_lite.experiments.registry import FOLDERS
 from dpgdiff_lite.evaluation import METRICS
 from dpgdiff_lite.lessons import negative_transfer as nt
 from dpgdiff_lite.lessons.common import ParameterError
@@ -39,7 +41,7 @@ def tiny_ablation(tmp_path_factory):
     out = tmp_path_factory.mktemp("ablation")
     regimes.run_grid({"conflict_kind": ["opposed"], "conflict_rate": [1.0], "noise_rate": [0.1]}, 2, out,
                      models=["sasrec", "sasrec-single", "diff", "diff+de"], **TINY)
-    assert nt.main(["paired", str(out)]) == 0
+    assert main(["table3-paired", "--ablation", str(out)]) == 0
     return out
 
 
@@ -89,7 +91,7 @@ def test_most_negative_cell_and_selection_on_a_known_summary(tiny_grid):
     summary = tiny_grid.summary.copy()
     summary["transfer"] = [1.0, 3.0, -2.0, 0.5]  # cell 0: mean 2, cell 1: mean -0.75
     pre = nt.Precomputed(tiny_grid.rows, summary, tiny_grid.settings, tiny_grid.folder)
-    assert nt.most_negative_cell(pre) == {"conflict_kind": "opposed", "conflict_rate": 1.0, "noise_rate": 0.1}
+    assert regimes.most_negative_cell(summary) == {"conflict_kind": "opposed", "conflict_rate": 1.0, "noise_rate": 0.1}
     assert list(nt.select(summary, {"conflict_rate": 1.0})["transfer"]) == [-2.0, 0.5]
     assert nt.describe_cell({"conflict_kind": "opposed", "conflict_rate": 1.0, "noise_rate": 0.1}) == \
         "conflict 1.0 (opposed), noise 0.1"
@@ -123,10 +125,6 @@ def test_regime_map_has_one_heatmap_per_quantity_and_domain_with_hover(tiny_grid
 
 
 # --- the live re-run ---------------------------------------------------------------------------------
-def test_cell_folders_take_numpy_values_as_python_ones():
-    assert nt.cell_folder({"conflict_rate": np.float64(1.0), "noise_rate": 0.1}) == "conflict_rate=1.0__noise_rate=0.1"
-
-
 def test_live_cells_must_be_precomputed(tiny_grid):
     params = nt.TransferParams()
     assert nt.live_cells(tiny_grid, params) == [{"conflict_kind": "opposed", "conflict_rate": r, "noise_rate": 0.1}
@@ -199,23 +197,9 @@ def test_pick_case_and_hit_counts_on_hand_made_ranks(tiny):
 
 
 # --- the ablation ------------------------------------------------------------------------------------
-def test_ablation_paired_table_by_hand(tiny_ablation):
+def test_the_ablation_table_and_figure_of_paired_csv(tiny_ablation):
+    """paired.csv (experiments/table3_paired.py, tested by hand there) as the notebook shows it."""
     paired = pd.read_csv(tiny_ablation / "paired.csv")
-    assert list(paired["variant"]) == ["diff", "diff", "diff+de", "diff+de"]
-    assert list(paired["domain"]) == ["X", "Y", "X", "Y"]
-    folder = tiny_ablation / "per_case" / "conflict_kind=opposed__conflict_rate=1.0__noise_rate=0.1"
-    read = {(m, s): pd.read_csv(folder / f"seed{s}" / f"{m}.csv.gz") for m in ("diff", "diff+de", "sasrec",
-                                                                               "sasrec-single") for s in (0, 1)}
-    row = paired.query("variant == 'diff+de' and domain == 'Y'").iloc[0]
-    a = np.concatenate([read[("diff+de", s)].query("domain == 'Y'")["NDCG@10"] for s in (0, 1)])
-    b = np.concatenate([read[("diff", s)].query("domain == 'Y'")["NDCG@10"] for s in (0, 1)])
-    assert row["adds"] == "DE" and row["parent"] == "diff"
-    assert row["vs parent p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
-    per_seed = [read[(m, s)].query("domain == 'Y'")["NDCG@10"].mean() for m in ("diff+de",) for s in (0, 1)]
-    assert row["NDCG@10"] == pytest.approx(np.mean(per_seed)) and row["std"] == pytest.approx(np.std(per_seed, ddof=1))
-    best = max(("sasrec", "sasrec-single"), key=lambda m: np.mean([read[(m, s)].query("domain == 'Y'")["NDCG@10"].mean()
-                                                                    for s in (0, 1)]))
-    assert row["best SASRec"] == best
     table = nt.ablation_table(paired)
     assert list(table.index) == ["diff", "diff+de"] and table.loc["diff", "adds"] == "—"
     assert table.loc["diff", "X Δ parent (p)"] == "" and table.loc["diff+de", "Y Δ parent (p)"].startswith(("+", "-"))
@@ -228,13 +212,6 @@ def test_largest_step_averages_the_domains():
     paired = pd.DataFrame({"variant": ["diff+de"] * 2 + ["diff+de+g"] * 2, "adds": ["DE"] * 2 + ["G"] * 2,
                            "vs parent": [1.0, 3.0, 2.5, 2.0], "domain": ["X", "Y"] * 2})
     assert nt.largest_step(paired) == ("diff+de+g", "G", 2.25)
-
-
-def test_most_negative_command_prints_the_grid_flags(tiny_grid, capsys):
-    assert nt.main(["most-negative", str(tiny_grid.folder / "summary.csv")]) == 0
-    flags = capsys.readouterr().out.strip()
-    cell = nt.most_negative_cell(tiny_grid)
-    assert flags == " ".join(f"--grid {k}={v}" for k, v in cell.items())
 
 
 # --- the exercise ------------------------------------------------------------------------------------
@@ -258,15 +235,17 @@ def test_the_committed_results_are_consistent_with_what_the_notebook_claims():
     ablation, paired = nt.load_ablation(COMMITTED / "ablation")
     assert set(pre.models) >= {"sasrec", "sasrec-single", "dpgdiff"} and len(ablation.seeds) >= 3
     # the ablation was run on the grid's most negative cell, with the same data and config presets
-    assert len(nt.select(ablation.summary, nt.most_negative_cell(pre))) > 0
+    assert len(nt.select(ablation.summary, regimes.most_negative_cell(pre.summary))) > 0
     assert {k: ablation.settings[k] for k in ("data_preset", "preset")} == \
            {k: pre.settings[k] for k in ("data_preset", "preset")}
     # the notebook's live cells and seed are in the grid
     nt.live_cells(pre, nt.TransferParams())
     assert set(paired["variant"]) == set(nt.ABLATION_ORDER)
-    readme = (COMMITTED / "README.md").read_text()
-    assert "python -m dpgdiff_lite regimes --out notebooks/results/regimes" in readme
-    assert "python -m dpgdiff_lite.lessons.negative_transfer paired notebooks/results/regimes/ablation" in readme
+    # the README's commands come from the registry: the grid, its ablation on the most negative cell, the tables
+    assert "<!-- commands" in (COMMITTED / "README.md").read_text()
+    steps = [" ".join(step) for step in FOLDERS["regimes"].steps]
+    assert [step.split()[0] for step in steps] == ["regimes", "regimes", "table3-paired", "shortfall"]
+    assert "--most-negative-of {out}/summary.csv" in steps[1] and "--out {out}/ablation" in steps[1]
 
 
 def test_third_domain_figure_has_one_panel_per_kept_domain_and_colours_the_verdicts():
@@ -282,23 +261,6 @@ def test_third_domain_figure_has_one_panel_per_kept_domain_and_colours_the_verdi
     assert [b.get_facecolor()[:3] for b in bars] == [(0.8392156862745098, 0.15294117647058825, 0.1568627450980392),
                                                       (0.17254901960784313, 0.6274509803921569, 0.17254901960784313)]
     assert [t.get_text() for t in axes[0].texts] == ["p=0.001", "p=0.02"]
-
-
-def test_shortfall_reproduces_the_models_own_gain_and_retrains_with_the_own_preference(tmp_path):
-    cell = {"conflict_kind": ["opposed"], "conflict_rate": [1.0], "noise_rate": [0.1]}
-    folder = tmp_path / "ablation"
-    regimes.run_grid(cell, 2, folder, models=["sasrec", "sasrec-single", "dpgdiff"], **TINY)
-    table = nt.shortfall(folder, tmp_path / "own")
-    assert pd.read_csv(folder / "shortfall.csv").shape == table.shape
-    assert sorted(set(table["dpgdiff"])) == ["fused ĝ_d, ranked by x̂_0 + ĝ_d", "fused ĝ_d, ranked by x̂_0 alone",
-                                             "fused ĝ_d, ranked by ĝ_d alone", "own ĝ_d, ranked by x̂_0 + ĝ_d"]
-    stored = pd.read_csv(folder / "summary.csv")
-    summed = table[table["dpgdiff"] == "fused ĝ_d, ranked by x̂_0 + ĝ_d"].set_index("domain")
-    for domain, row in stored.set_index("domain").iterrows():  # the sum of the parts is the model itself
-        assert summed.loc[domain, "ours"] == pytest.approx(row["dpgdiff"])
-        assert summed.loc[domain, "gain"] == pytest.approx(row["dpg_gain"])
-    own = json.loads((tmp_path / "own" / "seed1" / "dpgdiff-own" / "config.json").read_text())
-    assert own["preference"] == "own" and own["seed"] == 1
 
 
 def test_shortfall_view_puts_each_reading_on_one_row():
@@ -326,4 +288,5 @@ def test_the_committed_third_domain_table_is_three_seeds_of_every_model_with_its
     assert sorted(zip(table["model"], table["domain"])) == sorted(
         (m, d) for m in ("sasrec", "sasrec-single", "dpgdiff") for d in ("X", "Y"))
     assert (table["n_seeds"] == 3).all() and table["vs_single"].isna().tolist() == [m == "sasrec-single" for m in table["model"]]
-    assert "python -m dpgdiff_lite third-domain --out runs/third-domain --seeds 3" in (folder / "README.md").read_text()
+    assert "<!-- commands" in (folder / "README.md").read_text()
+    assert FOLDERS["third-domain"].steps == (("third-domain", "--seeds", "3", "--runs", "{runs}", "--out", "{out}"),)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -104,6 +105,41 @@ def test_a_finished_grid_only_re_reads_and_a_stopped_one_continues(tiny_grid, tm
     regimes.run_grid({"conflict_rate": [0.5]}, 2, tmp_path, **TINY)
     assert trained == [0, 0, 0, 1, 1, 1]
     assert len(pd.read_csv(tmp_path / "regimes.csv")) == 3 * 2 * 2
+
+
+def test_runs_apart_from_the_tables_and_the_most_negative_cell_of_a_summary(tiny_grid, tmp_path, capsys):
+    """--runs: the grid's run folders and per-case files are read (here: reused) there and only the tables go to
+    --out, the same bytes; --most-negative-of: the one cell of a summary.csv with the most negative transfer."""
+    _, grid = tiny_grid
+    argv = ["regimes", "--runs", str(grid), "--data-preset", "tiny", "--preset", "smoke", "--seeds", "2",
+            "--models", ",".join(MODELS), "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "tables"), "--grid", "conflict_kind=opposed",
+                 "--grid", "conflict_rate=0,1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["grid.json", "regimes.csv", "summary.csv"]
+    for name in ("grid.json", "regimes.csv", "summary.csv"):
+        assert (tmp_path / "tables" / name).read_bytes() == (grid / name).read_bytes()
+
+    summary = pd.read_csv(grid / "summary.csv")
+    worst = regimes.most_negative_cell(summary)
+    means = summary.groupby("conflict_rate")["transfer"].mean()
+    assert worst == {"conflict_kind": "opposed", "conflict_rate": float(means.idxmin())}
+    assert all(type(v) in (str, float) for v in worst.values())  # Python values, as a cell's folder name needs
+    assert main([*argv, "--out", str(tmp_path / "ablation"), "--most-negative-of", str(grid / "summary.csv")]) == 0
+    assert json.loads((tmp_path / "ablation" / "grid.json").read_text())["grid"] == {k: [v] for k, v in worst.items()}
+    rows = pd.read_csv(tmp_path / "ablation" / "regimes.csv")
+    pd.testing.assert_frame_equal(rows, pd.read_csv(grid / "regimes.csv").query(
+        f"conflict_rate == {worst['conflict_rate']}").reset_index(drop=True))
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "both"), "--grid", "conflict_rate=0",
+                 "--most-negative-of", str(grid / "summary.csv")]) == 2
+    assert capsys.readouterr().err == "error: give either --grid or --most-negative-of, not both\n"
+
+
+def test_a_cells_folders_take_numpy_values_as_python_ones(tmp_path):
+    cell = {"conflict_rate": np.float64(1.0), "noise_rate": 0.1}
+    assert regimes.per_case_folder(tmp_path, cell, 2) == tmp_path / "per_case" / "conflict_rate=1.0__noise_rate=0.1" / "seed2"
+    assert regimes.run_dir(tmp_path, cell, 0, "sasrec") == (tmp_path / "runs" / "conflict_rate=1.0__noise_rate=0.1"
+                                                            / "seed0" / "sasrec")
 
 
 @pytest.mark.parametrize("argv, message", [

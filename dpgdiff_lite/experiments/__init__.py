@@ -12,12 +12,15 @@ paired comparisons every experiment reports).
 import importlib
 
 EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "regimes", "third_domain", "sparsity", "small_world", "gated", "registry", "reproduce",
+               "table3_paired", "shortfall",
                "compare", "robustness", "table3")
 
 
 COMMANDS = {
     "regimes": ("regimes", "negative transfer over a grid of generator knobs × seeds"),
     "third-domain": ("third_domain", "does an extra domain help or hurt? all domains vs the kept ones × seeds"),
+    "table3-paired": ("table3_paired", "Table 3 on a one-cell regimes folder, each variant paired against its parent and the better SASRec"),
+    "shortfall": ("shortfall", "DPG-Diff against the better SASRec by part of eq. (15) and with the own-domain ĝ_d"),
     "robustness": ("robustness", "Figures 3 and 4 and training noise over seeds (notebook 07's results folder)"),
     "table3": ("table3", "Table 3, the diffusion variants over seeds, with eq. (15) by part (notebook 08's results folder)"),
     "gated": ("gated", "dpgdiff-gated against both SASRecs and DPG-Diff over the seeds of a compare --seeds folder"),

@@ -5,15 +5,20 @@ For every cell of a grid of synthetic-generator knobs (default: opposed conflict
 drawn from a base synthetic preset with the cell's knobs, each model is trained with one config
 preset, and the planted oracle and the history-only Bayes predictor give the two ceilings. Each
 (cell, seed, model) trains into its own run folder through :func:`dpgdiff_lite.experiments.runner.train_or_load`,
-so a killed grid continues where it stopped:
+so a killed grid continues where it stopped. The tables go to the ``--out`` folder OUT, the run
+folders and per-case files to the ``--runs`` folder RUNS (by default OUT itself)::
 
-    DIR/grid.json                                     the settings of the grid
-    DIR/runs/<cell>/seed<k>/<model>/                  a run folder (config.json, metrics.json, …)
-    DIR/per_case/<cell>/seed<k>/<name>.csv.gz         test per-case metrics of a model, oracle or bayes
-    DIR/per_case/<cell>/seed<k>/<name>.json           what produced it (data spec, config) and its cost
-    DIR/regimes.csv                                   one row per cell × model × seed × domain
-    DIR/summary.csv                                   per cell × domain: mean ± std over seeds, the
+    OUT/grid.json                                     the settings of the grid
+    OUT/regimes.csv                                   one row per cell × model × seed × domain
+    OUT/summary.csv                                   per cell × domain: mean ± std over seeds, the
                                                       transfer of SASRec and DPG-Diff's gain (paired p)
+    RUNS/runs/<cell>/seed<k>/<model>/                 a run folder (config.json, metrics.json, …)
+    RUNS/per_case/<cell>/seed<k>/<name>.csv.gz        test per-case metrics of a model, oracle or bayes
+    RUNS/per_case/<cell>/seed<k>/<name>.json          what produced it (data spec, config) and its cost
+
+``grid.json`` does not record RUNS (a committed table names no scratch folder): every later reader of
+the per-case files or run folders (:mod:`.table3_paired`, :mod:`.shortfall`, ``gated --grid``) takes
+the same ``--runs`` (default: the grid folder).
 
 A (cell, seed, name) whose per-case file was written for the same data and settings (and, for a
 trained model, whose run folder holds the same run) is only re-read. The summary is computed from
@@ -74,6 +79,15 @@ class GridResult:
     knobs: list[str]
     models: list[str]
     seeds: list[int]
+    runs_dir: Path
+
+    def per_case_folder(self, cell: Mapping, seed: int) -> Path:
+        """The per-case files of one cell and seed (``<model>.csv.gz``, ``oracle.csv.gz``, …)."""
+        return per_case_folder(self.runs_dir, cell, seed)
+
+    def run_dir(self, cell: Mapping, seed: int, model: str) -> Path:
+        """The run folder of one model in one cell and seed."""
+        return run_dir(self.runs_dir, cell, seed, model)
 
 
 # --- the grid -------------------------------------------------------------------------------------
@@ -127,6 +141,44 @@ def cell_id(cell: Mapping) -> str:
     """A cell's folder name, e.g. ``conflict_kind=opposed__conflict_rate=0.5__noise_rate=0.1``."""
     return "__".join(f"{knob}={value!r}" if isinstance(value, float) else f"{knob}={value}"
                      for knob, value in cell.items())
+
+
+def _plain(value):
+    """A numpy scalar read from a CSV as the Python value (a cell's folder name and grid.json use those)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def per_case_folder(runs_dir: str | Path, cell: Mapping, seed: int) -> Path:
+    """``RUNS/per_case/<cell>/seed<k>/``: the test per-case files of one cell and seed."""
+    return Path(runs_dir) / "per_case" / cell_id({k: _plain(v) for k, v in cell.items()}) / f"seed{seed}"
+
+
+def run_dir(runs_dir: str | Path, cell: Mapping, seed: int, model: str) -> Path:
+    """``RUNS/runs/<cell>/seed<k>/<model>/``: the run folder of one model in one cell and seed."""
+    return Path(runs_dir) / "runs" / cell_id({k: _plain(v) for k, v in cell.items()}) / f"seed{seed}" / model
+
+
+def read_grid(folder: str | Path, runs_dir: str | Path | None = None) -> tuple[dict, Path]:
+    """(grid.json of a regimes folder, its runs folder): ``runs_dir`` or else the folder itself
+    (today's layout); a FileNotFoundError naming ``--runs`` when the per-case files are not there."""
+    folder = Path(folder)
+    grid = run_folder.read_json(folder / "grid.json")
+    runs = Path(runs_dir) if runs_dir is not None else folder
+    if not (runs / "per_case").is_dir():
+        raise FileNotFoundError(f"{runs / 'per_case'} not found: pass --runs, the folder the grid of {folder} "
+                                f"was run with (python -m dpgdiff_lite regimes --runs DIR)")
+    return grid, runs
+
+
+def most_negative_cell(summary: pd.DataFrame) -> dict:
+    """The cell of a ``summary.csv`` whose SASRec transfer, averaged over the domains, is the most
+    negative: {knob: value} (the knobs are the columns before ``domain``)."""
+    if "transfer" not in summary:
+        raise ValueError("summary.csv has no transfer column: the grid needs both sasrec and sasrec-single")
+    knobs = list(summary.columns[:list(summary.columns).index("domain")])
+    means = summary.groupby(knobs, sort=False)["transfer"].mean()
+    worst = means.idxmin() if len(knobs) > 1 else (means.idxmin(),)
+    return dict(zip(knobs, [_plain(v) for v in worst]))
 
 
 def data_spec(data_preset: str, cell: Mapping, seed: int) -> str:
@@ -235,8 +287,10 @@ def _read_per_case(folder: Path, name: str) -> pd.DataFrame:
 def run_grid(grid: Mapping[str, Sequence] | None = None, seeds: int | Sequence[int] = DEFAULT_SEEDS,
              out_dir: str | Path = "runs/regimes", *, data_preset: str = "transfer", preset_name: str = "teaching",
              overrides: Sequence[str] = (), models: str | Sequence[str] = DEFAULT_MODELS,
-             bayes_samples: int = DEFAULT_BAYES_SAMPLES, resume: bool = True, progress: bool = True) -> GridResult:
-    """Train ``models`` in every cell of ``grid`` × seed into ``out_dir`` and summarise (module docstring).
+             bayes_samples: int = DEFAULT_BAYES_SAMPLES, resume: bool = True, progress: bool = True,
+             runs_dir: str | Path | None = None) -> GridResult:
+    """Train ``models`` in every cell of ``grid`` × seed into ``runs_dir`` (default ``out_dir``) and
+    write the tables into ``out_dir`` (module docstring).
 
     ``grid`` maps SyntheticConfig knobs to their values (default :data:`DEFAULT_GRID`); ``seeds`` is a
     count (seeds 0 … n-1) or a list; the data is ``data_preset`` (a synthetic preset) with the cell's
@@ -258,7 +312,9 @@ def run_grid(grid: Mapping[str, Sequence] | None = None, seeds: int | Sequence[i
         except ValueError as error:
             raise ValueError(f"grid cell {cell_id(cell)}: {error}") from None
     out = Path(out_dir)
+    runs = Path(runs_dir) if runs_dir is not None else out
     run_folder.ensure_writable(out)
+    run_folder.ensure_writable(runs)
     run_folder.write_json(out / "grid.json", {
         "grid": {k: list(v) for k, v in grid.items()}, "seeds": seeds, "models": models,
         "data_preset": data_preset, "preset": preset_name, "overrides": list(overrides),
@@ -268,7 +324,7 @@ def run_grid(grid: Mapping[str, Sequence] | None = None, seeds: int | Sequence[i
     bar = tqdm(total=len(tasks) * (len(models) + len(REFERENCES)), desc="regimes", disable=not progress)
     for cell, seed in tasks:
         spec = data_spec(data_preset, cell, seed)
-        folder = out / "per_case" / cell_id(cell) / f"seed{seed}"
+        folder = per_case_folder(runs, cell, seed)
         folder.mkdir(parents=True, exist_ok=True)
         source = functools.cache(functools.partial(draw_cell, data_preset, cell, seed))  # drawn once, if needed
         for name in [*models, *REFERENCES]:
@@ -277,27 +333,28 @@ def run_grid(grid: Mapping[str, Sequence] | None = None, seeds: int | Sequence[i
             if name in REFERENCES:
                 _run_reference(source, name, config, spec, folder, resume, bayes_samples)
             else:
-                _run_model(source, config, spec, out / "runs" / cell_id(cell) / f"seed{seed}" / name, folder, resume)
+                _run_model(source, config, spec, run_dir(runs, cell, seed, name), folder, resume)
             bar.update()
     bar.close()
     domains = list(DATA_PRESETS[data_preset].domain_names)
-    rows = collect_rows(out, cells, seeds, models, domains)
-    summary = summarise(out, cells, seeds, models, domains)
+    rows = collect_rows(runs, cells, seeds, models, domains)
+    summary = summarise(runs, cells, seeds, models, domains)
     run_folder.write_csv(out / "regimes.csv", rows)
     run_folder.write_csv(out / "summary.csv", summary)
-    return GridResult(rows, summary, out, list(grid), models, seeds)
+    return GridResult(rows, summary, out, list(grid), models, seeds, runs)
 
 
-def collect_rows(out_dir: Path, cells: list[dict], seeds: list[int], models: list[str],
+def collect_rows(runs_dir: Path, cells: list[dict], seeds: list[int], models: list[str],
                  domains: list[str]) -> pd.DataFrame:
-    """``regimes.csv``: one row per cell × model × seed × domain (in that order), from the per-case files."""
+    """``regimes.csv``: one row per cell × model × seed × domain (in that order), from the per-case files
+    under ``runs_dir``."""
 
     def domain_means(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
         return _read_per_case(folder, name).groupby("domain")[columns].mean().reindex(domains)
 
     rows = []
     for cell in cells:
-        folders = {seed: Path(out_dir) / "per_case" / cell_id(cell) / f"seed{seed}" for seed in seeds}
+        folders = {seed: per_case_folder(runs_dir, cell, seed) for seed in seeds}
         ceilings = {seed: {name: domain_means(folder, name, ["NDCG@10"])["NDCG@10"] for name in REFERENCES}
                     for seed, folder in folders.items()}
         for model, seed in itertools.product(models, seeds):
@@ -309,14 +366,14 @@ def collect_rows(out_dir: Path, cells: list[dict], seeds: list[int], models: lis
     return pd.DataFrame(rows, columns=[*cells[0], *ROW_COLUMNS])
 
 
-def summarise(out_dir: Path, cells: list[dict], seeds: list[int], models: list[str],
+def summarise(runs_dir: Path, cells: list[dict], seeds: list[int], models: list[str],
               domains: list[str]) -> pd.DataFrame:
     """``summary.csv``: per cell × domain, each model's mean and std over seeds of NDCG@10, the two
     ceilings, the transfer of SASRec (sasrec − sasrec-single) and the gain of DPG-Diff and of dpgdiff-gated
     over the better SASRec, each with its paired p over (seed, case) and its verdict (when those models were run)."""
     rows = []
     for cell in cells:
-        folders = {seed: Path(out_dir) / "per_case" / cell_id(cell) / f"seed{seed}" for seed in seeds}
+        folders = {seed: per_case_folder(runs_dir, cell, seed) for seed in seeds}
         per_case = {name: {seed: _read_per_case(folder, name) for seed, folder in folders.items()}
                     for name in [*models, *REFERENCES]}
         ndcg = {name: pd.DataFrame({seed: frame.groupby("domain")["NDCG@10"].mean().reindex(domains)
@@ -368,10 +425,15 @@ def format_summary(result: GridResult) -> str:
 # --- the command line ------------------------------------------------------------------------
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of ``python -m dpgdiff_lite regimes``."""
-    parser.add_argument("--out", required=True, help="grid folder (run folders, per-case files, regimes.csv, summary.csv)")
+    parser.add_argument("--out", required=True, help="folder for the tables: grid.json, regimes.csv, summary.csv")
+    parser.add_argument("--runs", help="folder for the run folders (runs/) and per-case files (per_case/) "
+                                       "(default: --out); give the same --runs to every later reader")
     parser.add_argument("--grid", action="append", metavar="KNOB=V1,V2,…",
                         help="one SyntheticConfig knob and its values, repeatable; replaces the default grid "
                         + " × ".join(f"{k}={','.join(map(str, v))}" for k, v in DEFAULT_GRID.items()))
+    parser.add_argument("--most-negative-of", metavar="SUMMARY_CSV",
+                        help="instead of --grid: the one cell of a regimes summary.csv whose SASRec transfer "
+                             "(mean over domains) is the most negative")
     parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
     parser.add_argument("--data-preset", default="transfer", choices=sorted(DATA_PRESETS),
                         help="base synthetic preset the knobs are applied to")
@@ -385,10 +447,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 def command(args: argparse.Namespace) -> pd.DataFrame:
     """Train every model in every cell of a generator-knob grid × seed; print and return the summary."""
-    grid = parse_grid(args.grid) if args.grid else None
+    if args.most_negative_of and args.grid:
+        raise ValueError("give either --grid or --most-negative-of, not both")
+    if args.most_negative_of:
+        grid = {knob: (value,) for knob, value in most_negative_cell(pd.read_csv(args.most_negative_of)).items()}
+    else:
+        grid = parse_grid(args.grid) if args.grid else None
     result = run_grid(grid, args.seeds, args.out, data_preset=args.data_preset, preset_name=args.preset,
                       overrides=args.set or [], models=args.models, resume=not args.fresh,
-                      progress=not args.quiet)
+                      progress=not args.quiet, runs_dir=args.runs)
     seeds = f"{len(result.seeds)} seed{'s' if len(result.seeds) > 1 else ''}"
     print(f"test NDCG@10 ×100, mean ± std over {seeds} (data {args.data_preset} + grid, "
           f"config preset {args.preset}); p: paired t-test over (seed, case)")

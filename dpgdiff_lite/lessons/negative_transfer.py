@@ -13,15 +13,14 @@ parameters, the precomputed regime grid (``notebooks/results/regimes/``, written
 Bayes), one conflicted user's timeline, the Table 3 variants on the most negative regime, the
 conflict widget, the summary and the reference solution of the exercise.
 
-Command line (the precomputed ablation's paired table, and the grid flags of the most negative cell)::
-
-    python -m dpgdiff_lite.lessons.negative_transfer paired notebooks/results/regimes/ablation
-    python -m dpgdiff_lite.lessons.negative_transfer most-negative notebooks/results/regimes/summary.csv
+The tables it reads are written by experiments (``notebooks/results/regimes/README.md``):
+:mod:`dpgdiff_lite.experiments.regimes` (the grid, and the ablation on its most negative cell),
+:mod:`~dpgdiff_lite.experiments.table3_paired` (``paired.csv``), :mod:`~dpgdiff_lite.experiments.shortfall`
+(``shortfall.csv``, ``preference_own_teaching.csv``) and :mod:`~dpgdiff_lite.experiments.third_domain`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -36,22 +35,18 @@ from matplotlib.patches import Rectangle
 from scipy import stats
 
 from dpgdiff_lite.experiments import regimes, transfer as transfer_module
-from dpgdiff_lite.config import VARIANT_FLAGS
+from dpgdiff_lite.experiments.table3_paired import ABLATION_ORDER
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.lessons.common import (CheckedParams, ParameterError, case_batch, check_int, figure, names,
                                          not_attempted, not_attempted_message, numbers)
 from dpgdiff_lite.recommender import Scorer
-from dpgdiff_lite.trainer import load_run, run_evaluation
+from dpgdiff_lite.trainer import load_run
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 LIVE_MODELS = ("sasrec", "sasrec-single")
 """The two models whose difference is the transfer, re-trained live in every live cell."""
-ABLATION_ORDER = tuple(VARIANT_FLAGS)
-ADDS = {"diff+de": ("diff", "DE"), "diff+de+g": ("diff+de", "G"), "diff+de+tricl": ("diff+de", "Tri-CL"),
-        "dpgdiff": ("diff+de+g", "Tri-CL on top of G")}
-"""Each Table 3 variant's parent (the variant it extends by one component) and that component."""
 LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "0.6"}
 MODEL_NAMES = {"sasrec": "SASRec on s_c (mixed)", "sasrec-single": "SASRec on s_d (single)", "oracle": "oracle"}
 
@@ -100,7 +95,7 @@ class TransferParams(CheckedParams):
             setattr(self, name, float(value))
         self.live_variants = names(self.live_variants, "live_variants")
         for name in self.live_variants:
-            if name not in VARIANT_FLAGS:
+            if name not in ABLATION_ORDER:
                 raise ValueError(f"live_variants: {name!r} is not a Table 3 variant; "
                                  f"choose from {', '.join(ABLATION_ORDER)}")
         check_int("widget_users", self.widget_users, 100)
@@ -201,15 +196,6 @@ def select(frame: pd.DataFrame, cell: dict) -> pd.DataFrame:
     return frame[mask]
 
 
-def most_negative_cell(pre: Precomputed) -> dict:
-    """The cell whose SASRec transfer, averaged over the domains, is the most negative."""
-    if "transfer" not in pre.summary:
-        raise ValueError("summary.csv has no transfer column: the grid needs both sasrec and sasrec-single")
-    means = pre.summary.groupby(pre.knobs, sort=False)["transfer"].mean()
-    return dict(zip(pre.knobs, [v.item() if hasattr(v, "item") else v for v in
-                                (means.idxmin() if len(pre.knobs) > 1 else (means.idxmin(),))]))
-
-
 def describe_cell(cell: dict) -> str:
     """``conflict 1.0 (opposed), noise 0.1``: the varying knobs in words."""
     parts = []
@@ -276,14 +262,9 @@ def run_live(cells: list[dict], models: tuple[str, ...], params: TransferParams,
                             bayes_samples=settings["bayes_samples"], resume=params.resume, progress=False)
 
 
-def cell_folder(cell: dict) -> str:
-    """A cell's folder name as the grid writes it (numpy scalars read from a CSV taken as Python values)."""
-    return regimes.cell_id({k: v.item() if hasattr(v, "item") else v for k, v in cell.items()})
-
-
 def live_folder(live: regimes.GridResult, cell: dict, seed: int) -> Path:
     """The per-case folder of one live cell and seed (``sasrec.csv.gz``, ``oracle.csv.gz``, …)."""
-    return live.out_dir / "per_case" / cell_folder(cell) / f"seed{seed}"
+    return live.per_case_folder(cell, seed)
 
 
 def live_world(pre: Precomputed, cell: dict, seed: int) -> tuple[CrossDomainDataset, SyntheticTruth]:
@@ -294,8 +275,7 @@ def live_world(pre: Precomputed, cell: dict, seed: int) -> tuple[CrossDomainData
 def live_models(live: regimes.GridResult, cell: dict, seed: int, dataset: CrossDomainDataset,
                 models: tuple[str, ...] = LIVE_MODELS) -> dict[str, Scorer]:
     """The trained live models of one cell and seed, reloaded from their run folders."""
-    runs = live.out_dir / "runs" / cell_folder(cell) / f"seed{seed}"
-    return {model: load_run(runs / model, dataset)[0] for model in models}
+    return {model: load_run(live.run_dir(cell, seed, model), dataset)[0] for model in models}
 
 
 COMPARED = ("NDCG@10", "HR@10", "MRR@10", "oracle_NDCG@10", "bayes_NDCG@10", "epochs_run")
@@ -550,51 +530,12 @@ def describe_regimes(pre: Precomputed) -> list[str]:
 
 
 # --- Table 3 on the most negative regime -------------------------------------------------------------
-def ablation_paired(out_dir: str | Path) -> pd.DataFrame:
-    """From a one-cell regimes folder with the Table 3 variants (and both SASRecs): per variant and domain
-    the mean and std over seeds of NDCG@10, the change against its parent variant (:data:`ADDS`) and
-    against the better SASRec, each with its paired p over (seed, case) pairs."""
-    out = Path(out_dir)
-    grid = json.loads((out / "grid.json").read_text())
-    cells = regimes.grid_cells(grid["grid"])
-    if len(cells) != 1:
-        raise ValueError(f"{out.name}: the ablation is one cell, got {len(cells)}")
-    variants = [m for m in ABLATION_ORDER if m in grid["models"]]
-    baselines = [m for m in LIVE_MODELS if m in grid["models"]]
-    if not variants or not baselines:
-        raise ValueError(f"{out.name}: needs Table 3 variants and sasrec / sasrec-single, got {grid['models']}")
-    folder = out / "per_case" / regimes.cell_id(cells[0])
-    per = {m: {s: pd.read_csv(folder / f"seed{s}" / f"{m}.csv.gz") for s in grid["seeds"]} for m in grid["models"]}
-    domains = list(DATA_PRESETS[grid["data_preset"]].domain_names)
-    rows = []
-    for variant in variants:
-        own = transfer_module.paired_difference(per[variant], per[baselines[0]], names=(variant, baselines[0]))
-        best = transfer_module.gain_over_best(per[variant], {b: per[b] for b in baselines})
-        parent, component = ADDS.get(variant, (None, ""))
-        step = (transfer_module.paired_difference(per[variant], per[parent], names=(variant, parent))
-                if parent in per else None)
-        for domain in [d for d in domains if d in own.index]:
-            rows.append({**cells[0], "variant": variant, "domain": domain, "NDCG@10": own.loc[domain, "mean_a"],
-                         "std": per_seed_std(per[variant], domain), "n_seeds": int(own.loc[domain, "n_seeds"]),
-                         "adds": component, "parent": parent or "",
-                         "vs parent": step.loc[domain, "diff"] if step is not None else np.nan,
-                         "vs parent p": step.loc[domain, "p"] if step is not None else np.nan,
-                         "best SASRec": best.loc[domain, "best"], "vs best SASRec": best.loc[domain, "gain"],
-                         "vs best SASRec p": best.loc[domain, "p"]})
-    return pd.DataFrame(rows)
-
-
-def per_seed_std(by_seed: dict[int, pd.DataFrame], domain: str) -> float:
-    values = [frame.loc[frame["domain"] == domain, "NDCG@10"].mean() for frame in by_seed.values()]
-    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
-
-
 def load_ablation(folder: str | Path) -> tuple[Precomputed, pd.DataFrame]:
     """The precomputed ablation: its regimes folder (two CSVs) and ``paired.csv``."""
     folder = resolve(folder)
     if not (folder / "paired.csv").exists():
         raise FileNotFoundError(f"{folder.name}/paired.csv not found; write it with "
-                                f"python -m dpgdiff_lite.lessons.negative_transfer paired {folder}")
+                                f"python -m dpgdiff_lite table3-paired --ablation {folder} --runs RUNS")
     return load_precomputed(folder), pd.read_csv(folder / "paired.csv")
 
 
@@ -677,7 +618,7 @@ def check_transfer(fn: Callable, folder: str | Path) -> str:
 # --- summary -----------------------------------------------------------------------------------------
 def summarize(pre: Precomputed, paired: pd.DataFrame | None, live_match: float, seconds: float) -> dict:
     """The numbers notebook 02 ends with (``summary.json``) and a one-line ``headline``."""
-    worst = most_negative_cell(pre)
+    worst = regimes.most_negative_cell(pre.summary)
     rows = select(pre.summary, worst).set_index("domain")
     summary = {"notebook": "02_negative_transfer", "precomputed": pre.label(), "most_negative_cell": worst,
                "transfer": rows["transfer"].round(3).to_dict(), "transfer_p": rows["transfer_p"].to_dict(),
@@ -693,7 +634,6 @@ def summarize(pre: Precomputed, paired: pd.DataFrame | None, live_match: float, 
     return summary
 
 
-# --- command line ------------------------------------------------------------------------------------
 # --- a third domain (the paper's open question 1) ---------------------------------------------------
 def third_domain_figure(table: pd.DataFrame, all_name: str = "XYZ", kept_name: str = "XY") -> Figure:
     """``third_domain.csv`` as bars: per kept domain, each model's effect of the extra domain
@@ -720,41 +660,6 @@ def third_domain_figure(table: pd.DataFrame, all_name: str = "XYZ", kept_name: s
 
 
 # --- where DPG-Diff falls short: eq. (15)'s parts and the own-domain preference ----------------------
-def shortfall(folder: str | Path, out_dir: str | Path, progress: bool = False) -> pd.DataFrame:
-    """On a one-cell ablation folder: DPG-Diff's gain over the better SASRec (paired over seed and
-    case) when it ranks by each part of eq. (15) (:class:`~dpgdiff_lite.experiments.eq15.PartScorer`,
-    the trained runs of the folder) and when ĝ_d is the target domain's own encoder output
-    (``preference="own"``, retrained into ``out_dir``): which reading of eq. (15) closes the gap.
-    Written to ``folder/shortfall.csv`` beside ``paired.csv``."""
-    from dpgdiff_lite.experiments.eq15 import EQ15_PARTS, PartScorer
-    from dpgdiff_lite.experiments.runner import train_or_load
-
-    folder, out = resolve(folder), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    grid = json.loads((folder / "grid.json").read_text())
-    cell = regimes.grid_cells(grid["grid"])[0]
-    per_case = folder / "per_case" / regimes.cell_id(cell)
-    baselines = {b: {s: pd.read_csv(per_case / f"seed{s}" / f"{b}.csv.gz") for s in grid["seeds"]} for b in LIVE_MODELS}
-    variants: dict[str, dict[int, pd.DataFrame]] = {}
-    for seed in grid["seeds"]:
-        dataset, truth = regimes.draw_cell(grid["data_preset"], cell, seed)
-        model, config = load_run(folder / "runs" / regimes.cell_id(cell) / f"seed{seed}" / "dpgdiff", dataset)
-        for part in EQ15_PARTS:
-            scored = run_evaluation(PartScorer(model, part), dataset, config, "test")
-            variants.setdefault(f"fused ĝ_d, ranked by {part}", {})[seed] = scored.per_case
-        own = dataclasses.replace(config, preference="own")
-        result = train_or_load(dataset, own, out / f"seed{seed}" / "dpgdiff-own",
-                               regimes.data_spec(grid["data_preset"], cell, seed), progress=progress, truth=truth)
-        variants.setdefault("own ĝ_d, ranked by x̂_0 + ĝ_d", {})[seed] = result.test.per_case
-    rows = []
-    for name, by_seed in variants.items():
-        gain = transfer_module.gain_over_best(by_seed, baselines)
-        rows += [{**cell, "dpgdiff": name, "domain": d, **gain.loc[d].to_dict()} for d in gain.index]
-    table = pd.DataFrame(rows)
-    table.to_csv(folder / "shortfall.csv", index=False)
-    return table
-
-
 def shortfall_view(table: pd.DataFrame) -> pd.DataFrame:
     """``shortfall.csv`` as read: one row per reading of eq. (15), per domain DPG-Diff's NDCG@10 and
     "gain ± std (p)" against the better SASRec."""
@@ -776,33 +681,3 @@ def per_seed_gap(a: pd.DataFrame, b: pd.DataFrame, model: str = "dpgdiff", metri
 
     gap = (table(a) - table(b)).dropna()
     return pd.concat([gap, gap.agg(["mean", "std"])])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dpgdiff_lite.lessons.negative_transfer",
-                                     description="notebook 02's precomputed tables")
-    commands = parser.add_subparsers(dest="command", required=True)
-    paired = commands.add_parser("paired", help="write DIR/paired.csv from a one-cell ablation regimes folder")
-    paired.add_argument("folder")
-    short = commands.add_parser("shortfall", help="DPG-Diff vs the better SASRec by part of eq. (15) and with own ĝ_d")
-    short.add_argument("folder", help="a one-cell ablation regimes folder")
-    short.add_argument("--out", required=True, help="folder for the preference='own' run folders")
-    worst = commands.add_parser("most-negative", help="print the --grid flags of the most negative cell")
-    worst.add_argument("summary", help="a summary.csv written by python -m dpgdiff_lite regimes")
-    args = parser.parse_args(argv)
-    if args.command == "paired":
-        table = ablation_paired(args.folder)
-        table.to_csv(Path(args.folder) / "paired.csv", index=False)
-        print(ablation_table(table).to_string())
-    elif args.command == "shortfall":
-        print(shortfall(args.folder, args.out).round(3).to_string(index=False))
-    else:
-        folder = Path(args.summary).parent
-        cell = most_negative_cell(load_precomputed(folder))
-        print(" ".join(f"--grid {k}={v}" for k, v in cell.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
