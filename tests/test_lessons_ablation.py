@@ -1,4 +1,5 @@
-"""lessons/ablation.py (notebook 08): parameters, Table 3 with paired tests between rows, exercise."""
+"""lessons/ablation.py (notebook 08): parameters, Table 3 drawn and summarised, the steps between rows, why diff
+collapses, the λ slider, exercise (Table 3 itself: tests/test_table3.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpgdiff_lite.experiments import tables
+from dpgdiff_lite.experiments import table3 as t3, tables
 from dpgdiff_lite.lessons import ablation as ex
 
 
@@ -23,8 +24,8 @@ def test_ablation_params_take_diffusion_variants_in_paper_order():
 # --- Table 3 ------------------------------------------------------------------------------------
 def test_ablation_table_layout_and_consecutive_tests(ablation_runs):
     params, results = ablation_runs
-    table = ex.ablation_table(results)
-    assert list(table.index) == list(ex.ABLATION_ORDER)
+    table = t3.ablation_table(results)
+    assert list(table.index) == list(t3.ABLATION_ORDER)
     assert list(table.columns) == ["DE", "G", "Tri-CL", "X", "X Δ", "X p", "Y", "Y Δ", "Y p"]
     assert table.loc["diff+de+g", ["DE", "G", "Tri-CL"]].tolist() == ["✓", "✓", ""]
     assert table.iloc[0][["X Δ", "X p"]].isna().all()
@@ -33,15 +34,9 @@ def test_ablation_table_layout_and_consecutive_tests(ablation_runs):
     y = results["diff+de+tricl"].test.per_case.query("domain == 'Y'")["NDCG@10"]
     assert table.loc["dpgdiff", "Y p"] == pytest.approx(stats.ttest_rel(x, y).pvalue, nan_ok=True)
     summary = ex.summarize_ablation(table, params)
-    assert set(summary["p_vs_previous_row"]["X"]) <= set(ex.ABLATION_ORDER[1:])
+    assert set(summary["p_vs_previous_row"]["X"]) <= set(t3.ABLATION_ORDER[1:])
     assert summary["headline"].startswith("test NDCG@10 X: ")
     assert len(ex.plot_ablation(table).axes[0].patches) == 5 * 2
-
-
-def test_ablation_table_refuses_non_variants(robust_runs):
-    _, trained = robust_runs
-    with pytest.raises(ValueError, match="ablation_table takes the diffusion variants .*; got sasrec"):
-        ex.ablation_table(trained)
 
 
 def test_exercise_paired_t(ablation_runs):
@@ -74,7 +69,7 @@ def seeded(tiny_source, tmp_path_factory):
 
 def test_ablation_seeds_table_tests_consecutive_rows_over_seed_and_case(seeded):
     _, results = seeded
-    table = ex.ablation_seeds_table(results)
+    table = t3.ablation_seeds_table(results)
     assert list(table.index) == ["diff", "diff+de", "dpgdiff"]
     assert list(table.columns) == ["DE", "G", "Tri-CL", "X mean", "X std", "X Δ", "X p",
                                    "Y mean", "Y std", "Y Δ", "Y p", "seeds"]
@@ -87,20 +82,6 @@ def test_ablation_seeds_table_tests_consecutive_rows_over_seed_and_case(seeded):
     assert table.loc["diff", ["X Δ", "X p"]].isna().all() and (table["seeds"] == 2).all()
     fig = ex.plot_ablation_seeds(table)
     assert len(fig.axes[0].patches) == 3 * 2 and "2 seeds" in fig.axes[0].get_title()
-
-
-def test_precompute_command_writes_table3_and_eq15(tmp_path):
-    frames = ex.main(["--seeds", "0,1", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"),
-                      "--data", "synthetic:tiny", "--preset", "smoke", "--overrides", "dim=32", "--epochs", "1",
-                      "--models", "diff,dpgdiff"])
-    assert {p.stem for p in (tmp_path / "out").glob("*.csv")} == set(frames) == {"per_seed", "table3_seeds", "eq15", "vs_full"}
-    assert frames["vs_full"]["other"].tolist() == ["diff", "diff"] and (frames["per_seed"]["max_epochs"] == 1).all()
-    eq15 = frames["eq15"]
-    assert list(eq15.columns) == ["variant", "seed", "ranked by", "NDCG@10 X", "NDCG@10 Y", "NDCG@10 mean"]
-    assert set(eq15.query("variant == 'diff'")["ranked by"]) == {"x̂_0 alone"}  # no encoder, no ĝ_d
-    full = eq15.query("variant == 'dpgdiff' and `ranked by` == 'x̂_0 + ĝ_d'").set_index("seed")["NDCG@10 X"]
-    own = frames["per_seed"].query("variant == 'dpgdiff' and domain == 'X'").set_index("seed")["NDCG@10"]
-    pd.testing.assert_series_equal(full, own, check_names=False)  # the sum is the model's own eq. (15)
 
 
 def test_table3_steps_reads_both_worlds_with_intervals_from_delta_and_p():

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 
-from dpgdiff_lite.experiments import tables
-from dpgdiff_lite.experiments import runner, tables
+from dpgdiff_lite.experiments import compare, registry, reproduce, runner, tables
 from dpgdiff_lite.lessons import comparison
 
 
@@ -84,9 +83,9 @@ def test_seed_runs_are_the_runs_of_one_seed(seeded, tiny_source):
     pd.testing.assert_frame_equal(alone.test.table, results["dpgdiff"][0].test.table)
 
 
-def test_seed_frames_tables_and_the_seed_band_figure(seeded, tiny_source):
+def test_seed_frames_best_epochs_and_the_seed_band_figure(seeded, tiny_source):
     _, results = seeded
-    frames = comparison.seed_frames(results, tiny_source)
+    frames = compare.seed_frames(results, tiny_source)
     assert set(frames) == {"per_seed", "curves", "cold_warm", "table1_seeds", "transfer", "oracle"}
     per_seed = frames["per_seed"]
     assert list(per_seed.columns) == ["model", "seed", "domain", "metric", "value", "epochs_run", "seconds_per_epoch"]
@@ -110,11 +109,10 @@ def test_seed_frames_tables_and_the_seed_band_figure(seeded, tiny_source):
     assert len(static.axes) == 2 and len(static.axes[0].lines) == 3
 
 
-def test_precompute_command_writes_what_the_notebook_reads(tmp_path):
+def test_the_precomputed_folder_is_what_the_notebook_reads(tmp_path):
     out = tmp_path / "results"
-    frames = comparison.main(["--seeds", "0,1", "--out", str(out), "--runs", str(tmp_path / "runs"),
-                              "--data", "synthetic:tiny", "--preset", "smoke", "--overrides", "dim=32",
-                              "--epochs", "1", "--models", "dpgdiff,sasrec"])
+    params = comparison.TrainingParams(**TINY_EXPERIMENT, models="dpgdiff,sasrec", seeds="0,1", output=str(tmp_path / "runs"))
+    _, frames = compare.precompute(params.experiment(), params.seeds, params.output_path, out, progress=False)
     setting = common.json.loads((out / "setting.json").read_text())
     assert setting["seeds"] == [0, 1] and setting["models"] == ["dpgdiff", "sasrec"] and setting["seconds"] >= 0
     written = {p.stem for p in out.glob("*.csv")}
@@ -124,7 +122,7 @@ def test_precompute_command_writes_what_the_notebook_reads(tmp_path):
     # the notebook's live run with the same setting and seed 0 reproduces the seed-0 rows
     live = comparison.TrainingParams(**TINY_EXPERIMENT, models="dpgdiff,sasrec", output=str(tmp_path / "live"))
     assert common.same_setting(live, setting)
-    live_frame = comparison.per_seed_frame(live.train_seeds(live.load()))
+    live_frame = tables.per_seed_frame(live.train_seeds(live.load()))
     assert common.largest_difference(live_frame, read, ["model", "seed", "domain", "metric"], "value") < 1e-5
     assert not common.same_setting(dataclasses.replace(live, epochs=2), setting)
 
@@ -145,7 +143,8 @@ def test_committed_precomputed_results_match_the_notebooks_defaults(notebook, pa
     setting, read = tables.read_precomputed(notebook)
     assert common.same_setting(params_class(device="cpu"), setting), setting  # the notebook's default parameters
     assert setting["seeds"] == [0, 1, 2] and setting["seconds"] > 0 and set(read) == frames
-    assert (tables.results_dir(notebook) / "README.md").read_text().count(f"--out notebooks/results/{notebook}") == 1
+    readme = reproduce.updated_readme((tables.results_dir(notebook) / "README.md").read_text(), registry.folder(notebook))
+    assert readme.count(f"--out notebooks/results/{notebook}") == 1  # its commands come from the registry
     assert sorted(read["per_seed"]["seed"].unique()) == [0, 1, 2]
 
 
@@ -191,4 +190,5 @@ def test_notebook_06_real_and_sparse_tables_are_three_seeds_with_their_command(f
     cases = read["cold_warm"].groupby(["model", "seed"])["cases"].sum()
     assert cases.nunique() == 1  # every model and seed ranked the same test cases
     text = (tables.results_dir(readme) / "README.md").read_text()
-    assert f"--out notebooks/results/{folder}" in text and "run time" in text.lower()
+    assert f"--out notebooks/results/{folder}" in reproduce.updated_readme(text, registry.folder(readme))
+    assert "run time" in text.lower()

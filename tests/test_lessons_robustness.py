@@ -1,4 +1,5 @@
-"""lessons/robustness.py (notebook 07): parameters, Figure 3, Figure 4, widgets, training-time noise, exercise."""
+"""lessons/robustness.py (notebook 07): parameters, the figures and widgets of Figures 3 and 4 and of training-time
+noise, exercise (the experiments themselves: tests/test_robustness.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from scipy import stats
 import pandas as pd
 import pytest
 
+from dpgdiff_lite.experiments import robustness as rob
 from dpgdiff_lite.lessons import robustness as ex
 
 
@@ -28,16 +30,16 @@ def test_robustness_params_errors(kwargs, message):
 
 
 def test_robustness_params_step_counts():
-    assert ex.RobustnessParams().step_counts(32) == (1, 2, 5, 10, 20, 32)
-    assert ex.RobustnessParams().step_counts(8) == (1, 2, 5, 8)
-    assert ex.RobustnessParams(steps="4,1").step_counts(32) == (1, 4)
+    assert ex.RobustnessParams().grid().step_counts(32) == (1, 2, 5, 10, 20, 32)
+    assert ex.RobustnessParams().grid().step_counts(8) == (1, 2, 5, 8)
+    assert ex.RobustnessParams(steps="4,1").grid().step_counts(32) == (1, 4)
     assert ex.RobustnessParams(noise_rates="0, 0.5").noise_rates == (0.0, 0.5)
 
 
 # --- Figure 3 -----------------------------------------------------------------------------------
 def test_robustness_curve_at_noise_zero_is_the_clean_evaluation(robust_runs, tiny_source):
     _, trained = robust_runs
-    curve = ex.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3), seed=0)
+    curve = rob.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3), seed=0)
     assert len(curve) == 3 * 2 * 2
     clean = curve[curve["noise_rate"] == 0.0]
     for _, row in clean.iterrows():
@@ -45,19 +47,11 @@ def test_robustness_curve_at_noise_zero_is_the_clean_evaluation(robust_runs, tin
     assert (clean["retention"] == 1.0).all()
     noisy = curve[curve["noise_rate"] == 0.3]
     assert not np.allclose(noisy["NDCG@10"].to_numpy(), clean["NDCG@10"].to_numpy())
-    pd.testing.assert_frame_equal(curve, ex.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3), seed=0))
+    pd.testing.assert_frame_equal(curve, rob.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3), seed=0))
     with pytest.raises(ValueError, match="rates must include 0"):
-        ex.robustness_curve(trained, tiny_source.dataset, (0.1,))
+        rob.robustness_curve(trained, tiny_source.dataset, (0.1,))
     fig = ex.plot_robustness(curve)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3 + 1  # three models and the paper's 85 %
-
-
-def test_noisy_histories_add_rate_times_n_events_on_average(tiny_source):
-    dataset = tiny_source.dataset
-    clean, noisy = dataset.test.histories, ex.noisy_histories(dataset, 0.4, seed=1)
-    inserted = sum(len(b) - len(a) for a, b in zip(clean, noisy)) / sum(map(len, clean))
-    assert inserted == pytest.approx(0.2, abs=0.02)
-    assert all(np.array_equal(a, b) for a, b in zip(clean, ex.noisy_histories(dataset, 0.0)))
 
 
 def test_noise_widget_update_changes_with_the_rate(robust_runs, tiny_source):
@@ -73,7 +67,7 @@ def test_noise_widget_update_changes_with_the_rate(robust_runs, tiny_source):
 def test_step_curve_length_leaves_the_config_and_matches_k1(robust_runs, tiny_source):
     _, trained = robust_runs
     before = trained["dpgdiff"].model.config.inference_steps
-    curve = ex.step_curve(trained, tiny_source.dataset, (1, 2, 32))
+    curve = rob.step_curve(trained, tiny_source.dataset, (1, 2, 32))
     assert len(curve) == 2 * 3 * 2  # diffusion models (dpgdiff, diff) × steps × domains; sasrec skipped
     assert list(curve.columns) == ["model", "steps", "domain", "NDCG@10", "seconds"]
     assert set(curve["model"]) == {"dpgdiff", "diff"}
@@ -81,7 +75,7 @@ def test_step_curve_length_leaves_the_config_and_matches_k1(robust_runs, tiny_so
     k1 = curve[(curve["model"] == "dpgdiff") & (curve["steps"] == 1)].set_index("domain")["NDCG@10"]
     assert k1.to_numpy() == pytest.approx(trained["dpgdiff"].test.table["NDCG@10"].to_numpy())
     with pytest.raises(ValueError, match=r"steps must be in 1..T=32, got 33"):
-        ex.step_curve(trained, tiny_source.dataset, (33,))
+        rob.step_curve(trained, tiny_source.dataset, (33,))
     assert trained["dpgdiff"].model.config.inference_steps == 1
     fig = ex.plot_steps(curve)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4 and len(fig.axes[1].lines) == 2
@@ -97,15 +91,16 @@ def test_steps_widget_update_rescores(robust_runs, tiny_source):
 
 def test_train_noise_experiment(robust_runs, tiny_source):
     params, trained = robust_runs
-    frame, noisy_runs = ex.train_noise_experiment(tiny_source, params, trained, out_dir=params.output_path)
+    frame, noisy_runs = rob.train_noise_experiment(tiny_source, params.experiment(), params.grid(), trained, params.seed,
+                                                    out_dir=params.output_path)
     assert list(frame.columns) == ["model", "trained_on", "domain", "clean test", "test noisy 20%"]
     assert len(frame) == 2 * 2 * 2 and set(noisy_runs) == {"dpgdiff", "sasrec"}
     row = frame[(frame["model"] == "sasrec") & (frame["trained_on"] == "clean") & (frame["domain"] == "X")]
     assert row["clean test"].item() == pytest.approx(trained["sasrec"].test.table.loc["X", "NDCG@10"])
     assert (params.output_path / "sasrec-train-noise20" / "metrics.json").exists()
     assert ex.describe_train_noise(frame).count("\n") == 3
-    curve = ex.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3))
-    steps = ex.step_curve(trained, tiny_source.dataset, (1, 2))
+    curve = rob.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3))
+    steps = rob.step_curve(trained, tiny_source.dataset, (1, 2))
     summary = ex.summarize_robustness(curve, steps, frame, params)
     assert set(summary["retention_at_max_noise"]) == {"dpgdiff", "sasrec", "diff"}
     assert summary["headline"].startswith("NDCG@10 retained at 30% test noise")
@@ -136,50 +131,29 @@ def seeded(tiny_source, tmp_path_factory):
 def test_curves_over_seeds_are_the_single_seed_curves_stacked(seeded, tiny_source):
     _, trained = seeded
     dataset = tiny_source.dataset
-    curve = ex.robustness_curves(trained, dataset, (0.0, 0.3))
+    curve = rob.robustness_curves(trained, dataset, (0.0, 0.3))
     assert list(curve.columns) == ["model", "seed", "noise_rate", "domain", "NDCG@10", "retention"]
-    one = ex.robustness_curve({n: runs[1] for n, runs in trained.items()}, dataset, (0.0, 0.3))
+    one = rob.robustness_curve({n: runs[1] for n, runs in trained.items()}, dataset, (0.0, 0.3))
     pd.testing.assert_frame_equal(curve[curve["seed"] == 1].drop(columns="seed").reset_index(drop=True), one)
-    table = ex.retention_table(curve).set_index(["model", "domain"])
+    table = rob.retention_table(curve).set_index(["model", "domain"])
     at = curve[curve["noise_rate"] == 0.3]
     assert table.loc[("sasrec", "X"), "mean"] == pytest.approx(at.query("model == 'sasrec' and domain == 'X'")["retention"].mean())
     assert (table["n"] == 2).all()
-    test = ex.retention_test(curve, "dpgdiff", "sasrec").set_index("domain")
+    test = rob.retention_test(curve, "dpgdiff", "sasrec").set_index("domain")
     a = at.query("model == 'dpgdiff' and domain == 'Y'")["retention"].to_numpy()
     b = at.query("model == 'sasrec' and domain == 'Y'")["retention"].to_numpy()
     assert test.loc["Y", "diff"] == pytest.approx((a - b).mean())
     assert test.loc["Y", "p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
     fig = ex.plot_robustness(curve)
     assert len(fig.axes[0].lines) == 3 + 1 and len(fig.axes[0].collections) == 3  # a band per model
-    steps = ex.step_curves(trained, dataset, (1, 2))
+    steps = rob.step_curves(trained, dataset, (1, 2))
     assert list(steps.columns) == ["model", "seed", "steps", "domain", "NDCG@10", "seconds"] and len(steps) == 2 * 2 * 2 * 2
-    best = ex.best_steps(steps)
+    best = rob.best_steps(steps)
     assert list(best.columns) == ["model", "seed", "best k", "NDCG@10 at best k"] and len(best) == 4
     assert len(ex.plot_steps(steps).axes[0].collections) == 4  # a band per model and domain
     plot, static = ex.plot_steps_interactive(steps)
     assert len(plot.data) == 4 and {trace.name for trace in plot.data} == {"dpgdiff X", "dpgdiff Y", "diff X", "diff Y"}
     assert len({line.get_color() for line in static.axes[0].lines}) == 4  # X and Y of each model in their own colour
-
-
-def test_train_noise_over_seeds_and_its_paired_tests(seeded, tiny_source):
-    params, trained = seeded
-    frame, tests, runs = ex.train_noise_seeds(tiny_source, params, trained, out_dir=params.output_path)
-    assert list(frame.columns) == ["model", "seed", "trained_on", "domain", "clean test", "test noisy 20%"]
-    assert len(frame) == 2 * 2 * 2 * 2  # models × seeds × twins × domains
-    assert (params.output_path / "sasrec-train-noise20" / "seed1" / "metrics.json").exists()
-    row = tests.query("model == 'sasrec' and test == 'clean test' and domain == 'X'").iloc[0]
-    twins = frame.query("model == 'sasrec' and domain == 'X'")
-    assert row["noisy-trained"] == pytest.approx(twins.query("trained_on != 'clean'")["clean test"].mean())
-    assert row["diff"] == pytest.approx(row["noisy-trained"] - row["clean-trained"]) and row["n_seeds"] == 2
-    assert ex.describe_train_noise_tests(tests).count("\n") == len(tests) - 1
-
-
-def test_precompute_command_writes_what_the_notebook_reads(tmp_path):
-    frames = ex.main(["--seeds", "0,1", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"),
-                      "--data", "synthetic:tiny", "--preset", "smoke", "--overrides", "dim=32", "--epochs", "1"])
-    assert set(frames) == {"per_seed", "robustness", "retention_test", "steps", "train_noise", "train_noise_tests"}
-    assert {p.stem for p in (tmp_path / "out").glob("*.csv")} == set(frames)
-    assert set(frames["retention_test"]["other"]) == {"sasrec", "diff"}
 
 
 def test_widgets_start_where_their_static_view_is_drawn(robust_runs, tiny_source):
@@ -195,7 +169,7 @@ def test_widgets_start_where_their_static_view_is_drawn(robust_runs, tiny_source
 
 def test_exercise_checker_tests_the_prompts_closed_forms(robust_runs, tiny_source):
     _, trained = robust_runs
-    curve = ex.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3))
+    curve = rob.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3))
     # right on the curves above (two points each) but wrong on the prompt's 0-10-20-30 % examples
     two_points_only = lambda r, v: float((v[0] + v[-1]) / 2) if len(v) == 2 else 0.5  # noqa: E731
     assert ex.check_robustness_score(two_points_only, curve).startswith("mismatch: retention [1.0, 1.0, 1.0, 1.0]")

@@ -1,21 +1,18 @@
 """Lesson 08 — Table 3 (RQ2): the diffusion variants, one component added at a time, over seeds.
 
-Everything ``08_ablation.ipynb`` computes or draws beyond training: its papermill parameters (with
-``seeds``), the Table 3 layout with paired tests between consecutive rows (over the test cases of
-one seed, or over (seed, case) pairs), the steps between rows with confidence intervals on the
-teaching data and on the opposed-conflict cell, why ``diff`` collapses on the regime grid's world, a
-slider on eq. (15)'s preference weight, the summary, the reference solution of its exercise, and the
-command that precomputes the three-seed results (with eq. 15 taken apart for notebook 04):
-
-    python -m dpgdiff_lite.lessons.ablation --seeds 0,1,2 --out notebooks/results/08
+What ``08_ablation.ipynb`` draws and checks beyond :mod:`dpgdiff_lite.experiments.table3` (which builds
+Table 3 with paired tests between consecutive rows, over the test cases of one seed or over (seed,
+case) pairs): its papermill parameters (with ``seeds``), Table 3 as bars, the steps between rows with
+confidence intervals on the teaching data and on the opposed-conflict cell, why ``diff`` collapses on
+the regime grid's world, a slider on eq. (15)'s preference weight, the summary and the reference
+solution of its exercise. The three-seed results it shows come from ``python -m dpgdiff_lite table3``
+(the command in ``notebooks/results/08/README.md``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,14 +24,10 @@ from scipy import stats
 
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.evaluation import EvalResult, paired_test
-from dpgdiff_lite.experiments.tables import write_precomputed
+from dpgdiff_lite.experiments.table3 import ABLATION_ORDER
 from dpgdiff_lite.lessons.common import (SeededParams, case_batch, figure, float_slider, not_attempted,
                                          not_attempted_message, widget)
 from dpgdiff_lite.trainer import TrainResult
-from dpgdiff_lite.experiments.transfer import paired_difference
-
-
-ABLATION_ORDER = tuple(VARIANT_FLAGS)
 
 
 @dataclass
@@ -53,56 +46,8 @@ class AblationParams(SeededParams):
         self.models = tuple(m for m in ABLATION_ORDER if m in self.models)
 
 
-def ablation_table(results: dict[str, TrainResult], metric: str = "NDCG@10") -> pd.DataFrame:
-    """Table 3: one row per variant (in the paper's order) with its components, ``metric`` per domain,
-    and the change and paired t-test p-value against the row above."""
-    names = [m for m in ABLATION_ORDER if m in results]
-    if len(names) != len(results):
-        extra = sorted(set(results) - set(names))
-        raise ValueError(f"ablation_table takes the diffusion variants {', '.join(ABLATION_ORDER)}; got {', '.join(extra)}")
-    domains = list(results[names[0]].test.table.index)
-    rows = []
-    for i, name in enumerate(names):
-        de, g, cl = VARIANT_FLAGS[name]
-        row = {"variant": name, "DE": "✓" if de else "", "G": "✓" if g else "", "Tri-CL": "✓" if cl else ""}
-        test = paired_test(results[name].test, results[names[i - 1]].test, metric) if i else None
-        for d in domains:
-            row[d] = results[name].test.table.loc[d, metric]
-            row[f"{d} Δ"] = test.loc[d, "diff"] if test is not None else np.nan
-            row[f"{d} p"] = test.loc[d, "p"] if test is not None else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("variant")
-
-
-def ablation_seeds_table(results: Mapping[str, Mapping[int, TrainResult]], metric: str = "NDCG@10") -> pd.DataFrame:
-    """Table 3 over seeds: per variant (in the paper's order) its components and, per domain, the mean
-    and std over seeds of ``metric``, the change Δ against the row above (mean over seeds of each
-    seed's difference) and p, the paired t-test over every (seed, test case) pair
-    (:func:`dpgdiff_lite.experiments.transfer.paired_difference`)."""
-    names = [m for m in ABLATION_ORDER if m in results]
-    if len(names) != len(results):
-        extra = sorted(set(results) - set(names))
-        raise ValueError(f"ablation_seeds_table takes the diffusion variants {', '.join(ABLATION_ORDER)}; got {', '.join(extra)}")
-    tests = {name: {s: r.test for s, r in results[name].items()} for name in names}
-    domains = list(next(iter(results[names[0]].values())).test.table.index)
-    rows = []
-    for i, name in enumerate(names):
-        de, g, cl = VARIANT_FLAGS[name]
-        row = {"variant": name, "DE": "✓" if de else "", "G": "✓" if g else "", "Tri-CL": "✓" if cl else ""}
-        values = np.array([[r.test.table.loc[d, metric] for d in domains] for r in results[name].values()])  # (seeds, domains)
-        test = paired_difference(tests[name], tests[names[i - 1]], metric, (name, names[i - 1])) if i else None
-        for j, d in enumerate(domains):
-            row[f"{d} mean"] = values[:, j].mean()
-            row[f"{d} std"] = values[:, j].std(ddof=1) if len(values) > 1 else np.nan
-            row[f"{d} Δ"] = test.loc[d, "diff"] if test is not None else np.nan
-            row[f"{d} p"] = test.loc[d, "p"] if test is not None else np.nan
-        row["seeds"] = len(values)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("variant")
-
-
 def plot_ablation_seeds(table: pd.DataFrame, metric: str = "NDCG@10") -> Figure:
-    """:func:`ablation_seeds_table` as bars with ± std error bars: one group per domain, one bar per variant."""
+    """:func:`dpgdiff_lite.experiments.table3.ablation_seeds_table` as bars with ± std error bars: one group per domain, one bar per variant."""
     domains = [c[:-len(" mean")] for c in table.columns if c.endswith(" mean")]
     fig = figure(7, 2.6)
     ax = fig.subplots()
@@ -147,16 +92,6 @@ def summarize_ablation(table: pd.DataFrame, params: AblationParams, metric: str 
     summary["headline"] = f"test {metric} " + "; ".join(
         f"{d}: " + " < ".join(table[d].sort_values().index) for d in domains) + " (ascending)"
     return summary
-
-
-def per_seed_frame(results: Mapping[str, Mapping[int, TrainResult]]) -> pd.DataFrame:
-    """Test NDCG@10 per variant, seed and domain, with the epochs run, the epoch of the best validation
-    NDCG@10 (the one kept) and the preset's cap on epochs."""
-    return pd.DataFrame([{"variant": name, "seed": s, "domain": d, "NDCG@10": v, "epochs_run": r.epochs_run,
-                          "best_epoch": int(r.history.loc[r.history["valid_NDCG@10"].idxmax(), "epoch"]),
-                          "max_epochs": r.config.epochs}
-                         for name, runs in results.items() for s, r in runs.items()
-                         for d, v in r.test.table["NDCG@10"].items()])
 
 
 # --- the steps between rows, on two worlds ----------------------------------------------------------
@@ -328,50 +263,6 @@ def weight_widget(result: TrainResult, dataset, curve: pd.DataFrame, value: floa
     return widget(update, weight=float_slider("λ (ĝ_d)", value, 0.0, 2.0, step=0.25))
 
 
-# --- the precomputed results ------------------------------------------------------------------------
-def seed_frames(source, results: Mapping[str, Mapping[int, TrainResult]]) -> dict[str, pd.DataFrame]:
-    """Everything the PRECOMPUTED cells of notebooks 08 and 04 read: ``per_seed`` (test NDCG@10 per
-    variant, seed and domain, with the epochs run, the best validation epoch and the preset's cap),
-    ``table3_seeds`` (:func:`ablation_seeds_table`), ``vs_full`` (DPG-Diff minus each other variant,
-    paired over (seed, case)) and ``eq15`` (NDCG@10 by each part of eq. 15,
-    :func:`dpgdiff_lite.experiments.eq15.eq15_parts`, per variant and seed)."""
-    from dpgdiff_lite.experiments.eq15 import eq15_parts
-
-    per_seed = per_seed_frame(results)
-    tests = {name: {s: r.test for s, r in runs.items()} for name, runs in results.items()}
-    vs_full = pd.concat([paired_difference(tests["dpgdiff"], tests[name], names=("dpgdiff", name)).reset_index()
-                         .assign(other=name) for name in tests if name != "dpgdiff"], ignore_index=True) \
-        if "dpgdiff" in tests and len(tests) > 1 else pd.DataFrame()
-    eq15 = pd.concat([eq15_parts(r, source.dataset).reset_index().assign(variant=name, seed=s)
-                      for name, runs in results.items() for s, r in runs.items()], ignore_index=True)
-    columns = ["variant", "seed", "ranked by"] + [c for c in eq15.columns if c.startswith("NDCG@10")]
-    frames = {"per_seed": per_seed, "table3_seeds": ablation_seeds_table(results).reset_index(), "eq15": eq15[columns]}
-    if len(vs_full):
-        frames["vs_full"] = vs_full
-    return frames
-
-
-def precompute(params: AblationParams, out_dir: str) -> dict[str, pd.DataFrame]:
-    """Train every variant with every seed and write :func:`seed_frames` and the setting to ``out_dir``."""
-    started = time.perf_counter()
-    source = params.load()
-    frames = seed_frames(source, params.train_seeds(source))
-    write_precomputed(frames, {**params.setting(), "seeds": list(params.seeds)}, time.perf_counter() - started, out_dir)
-    return frames
-
-
-def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
-    """``python -m dpgdiff_lite.lessons.ablation --seeds 0,1,2 --out notebooks/results/08``."""
-    from dpgdiff_lite.lessons.comparison import params_from, parser
-
-    args = parser("python -m dpgdiff_lite.lessons.ablation", "notebooks/results/08",
-                  "runs/precompute/08_ablation").parse_args(argv)
-    started = time.perf_counter()
-    frames = precompute(params_from(args, AblationParams), args.out)
-    print(f"wrote {', '.join(sorted(frames))} to {args.out} in {time.perf_counter() - started:.0f} s")
-    return frames
-
-
 # --- exercise -------------------------------------------------------------------------------------
 def paired_t_by_hand(x, y) -> tuple[float, float]:
     """Exercise (08): the paired t-test, t = mean(d) / (sd(d) / √n) with d = x − y and n − 1 degrees
@@ -398,6 +289,3 @@ def check_paired_t(fn: Callable, a: EvalResult, b: EvalResult, metric: str = "ND
         lines.append(f"{domain} t = {t:.2f}, p = {p:.3g}")
     return "correct: " + "; ".join(lines)
 
-
-if __name__ == "__main__":
-    main()

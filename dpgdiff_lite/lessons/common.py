@@ -8,7 +8,6 @@ and its update function, so tests set values and check what is drawn.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,10 @@ from matplotlib.figure import Figure
 
 from dpgdiff_lite.config import MODELS, PRESETS, Config, preset
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, EvalSplit, make_batch, pad_eval
-from dpgdiff_lite.data.sources import DataSource, check_data_spec, load_data
+from dpgdiff_lite.data.sources import DataSource, check_data_spec
 from dpgdiff_lite.data.synthetic import LABEL_NAMES
 from dpgdiff_lite.evaluation import PROTOCOLS
+from dpgdiff_lite.experiments.compare import Setting, training_objective
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.experiments.reproduce import REPRODUCTION_TOLERANCE
 from dpgdiff_lite.experiments.runner import train_models, train_seeds
@@ -330,17 +330,18 @@ class ExperimentParams(CheckedParams):
     def torch_device(self) -> torch.device:
         return get_device(self.device)
 
+    def experiment(self) -> Setting:
+        """These parameters as the experiments take them (:class:`dpgdiff_lite.experiments.compare.Setting`)."""
+        return Setting(self.data, self.preset, tuple(self.models), self.epochs, self.protocol, tuple(self.overrides),
+                       self.device)
+
     def config(self, model: str) -> Config:
         """The preset for ``model`` with the overrides, then seed, device, protocol and epochs."""
-        config = preset(self.preset, model=model).with_overrides(list(self.overrides))
-        changes = {"seed": self.seed, "device": self.device, "eval_protocol": self.protocol}
-        if self.epochs:
-            changes["epochs"] = self.epochs
-        return dataclasses.replace(config, **changes)
+        return self.experiment().config(model, self.seed)
 
     def load(self) -> DataSource:
         """The dataset (and, for synthetic data, the planted truth) the ``data`` spec names."""
-        return load_data(self.data, max_len=self.config(self.models[0]).max_len)
+        return self.experiment().load()
 
     @property
     def output_path(self) -> Path:
@@ -350,13 +351,6 @@ class ExperimentParams(CheckedParams):
         """Train each model (default: ``models``) on ``source`` into ``output/<model>/``, reusing runs."""
         configs = {name: self.config(name) for name in models or self.models}
         return train_models(source, configs, self.output_path, self.data, self.resume)
-
-
-def training_objective(result: TrainResult) -> pd.Series:
-    """Eq. (14) as trained, per epoch: the history's ``loss_<term>`` columns weighted by the config."""
-    history = result.history
-    return sum(history[f"loss_{term}"] * w for term, w in result.config.loss_weights.items()
-               if f"loss_{term}" in history)
 
 
 def plot_learning_curves(results: dict[str, TrainResult]) -> Figure:
@@ -458,8 +452,7 @@ class SeededParams(ExperimentParams):
 
     def setting(self) -> dict:
         """What decides the numbers apart from the seed: compared with a precomputed run's record."""
-        return {"data": self.data, "preset": self.preset, "models": list(self.models), "epochs": self.epochs,
-                "protocol": self.protocol, "overrides": list(self.overrides), "device": self.torch_device.type}
+        return self.experiment().record()
 
 
 def same_setting(params: SeededParams, recorded: dict) -> bool:

@@ -1,38 +1,26 @@
 """Lesson 06 — Table 1 (RQ1): DPG-Diff against its baselines, trained to early stopping, over seeds.
 
-What ``06_full_training.ipynb`` computes beyond :mod:`dpgdiff_lite.runs` (which trains the models
-and lays out Table 1): its parameters (with ``seeds``), the per-seed results and learning curves as
-frames, the learning curves with seed bands (plotly and PNG), the display form of the tables, the
-summary the notebook ends with, the reference solution of its exercise, and the command that
-precomputes the three-seed results the notebook shows:
-
-    python -m dpgdiff_lite.lessons.comparison --seeds 0,1,2 --out notebooks/results/06
+What ``06_full_training.ipynb`` draws and checks beyond :mod:`dpgdiff_lite.experiments.compare` (which
+trains the models over seeds and builds the tables of its results folder): its parameters (with
+``seeds``), the best epochs and seed bands of the learning curves (plotly and PNG), the display form of
+the tables, the summary the notebook ends with and the reference solution of its exercise. The
+three-seed results it shows come from ``python -m dpgdiff_lite compare --seeds`` (the command in
+``notebooks/results/06/README.md``).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import time
 from dataclasses import dataclass
 from typing import Callable
 
 import pandas as pd
 from scipy import stats
 
-from dpgdiff_lite.experiments import sparsity
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.evaluation import EvalResult
-from dpgdiff_lite.experiments.tables import write_precomputed
-from dpgdiff_lite.lessons.common import (ExperimentParams, SeededParams, figure, not_attempted, training_objective,
-                                         not_attempted_message)
-from dpgdiff_lite.experiments.tables import oracle_fraction, per_seed_frame, seeds_table
+from dpgdiff_lite.lessons.common import ExperimentParams, SeededParams, figure, not_attempted, not_attempted_message
 from dpgdiff_lite.trainer import TrainResult
-from dpgdiff_lite.experiments.transfer import transfer
-
-Seeded = dict[str, dict[int, TrainResult]]
-"""``{model: {seed: result}}``, as :meth:`SeededParams.train_seeds` returns it."""
-
 
 @dataclass
 class TrainingParams(SeededParams):
@@ -42,27 +30,7 @@ class TrainingParams(SeededParams):
     output: str = "runs/06_full_training"
 
 
-def of_seed(results: Seeded, seed: int) -> dict[str, TrainResult]:
-    """``{model: result}`` of one seed."""
-    return {name: runs[seed] for name, runs in results.items()}
-
-
-# --- frames over seeds ---------------------------------------------------------------------------
-def curves_frame(results: Seeded) -> pd.DataFrame:
-    """Learning curves: one row per (model, seed, epoch) with validation NDCG@10 (mean of domains,
-    the model-selection criterion) and the weighted training objective (eq. 14 for DPG-Diff)."""
-    rows = []
-    for name, runs in results.items():
-        for seed, result in runs.items():
-            history = result.history
-            if not len(history):
-                continue  # popularity: nothing trained
-            objective = training_objective(result)
-            rows += [{"model": name, "seed": seed, "epoch": int(e), "valid_NDCG@10": float(v), "objective": float(o)}
-                     for e, v, o in zip(history["epoch"], history["valid_NDCG@10"], objective)]
-    return pd.DataFrame(rows, columns=["model", "seed", "epoch", "valid_NDCG@10", "objective"])
-
-
+# --- the learning curves and tables over seeds -------------------------------------------------------
 def best_epochs(curves: pd.DataFrame) -> pd.DataFrame:
     """Per model and seed: the epoch of the best validation NDCG@10 (the one kept), its value, and
     the last epoch run (early stopping ends ``patience`` evaluations after the best)."""
@@ -80,21 +48,8 @@ def band(curves: pd.DataFrame, column: str) -> pd.DataFrame:
     return grouped.agg(mean="mean", std="std", n="count").reset_index()
 
 
-def transfer_table(results: Seeded, mixed: str = "sasrec", single: str = "sasrec-single") -> pd.DataFrame:
-    """SASRec on the mixed sequence s_c minus SASRec on each domain's own s_d (notebook 02's transfer),
-    paired over (seed, test case): :func:`dpgdiff_lite.experiments.transfer.transfer`."""
-    return transfer({s: r.test for s, r in results[mixed].items()},
-                    {s: r.test for s, r in results[single].items()}).reset_index()
-
-
-def seeds_table_frame(results: Seeded, ours: str = "dpgdiff") -> pd.DataFrame:
-    """:func:`dpgdiff_lite.experiments.tables.seeds_table` (Table 1 as mean and std over seeds, "Imp.", paired p)
-    as a flat frame, the layout of ``table1_seeds.csv``."""
-    return seeds_table(results, ours=ours).reset_index()
-
-
 def seeds_table_display(frame: pd.DataFrame) -> pd.DataFrame:
-    """A ``table1_seeds.csv`` frame back in the (domain, metric) index of :func:`seeds_table`."""
+    """A ``table1_seeds.csv`` frame back in the (domain, metric) index of :func:`dpgdiff_lite.experiments.tables.seeds_table`."""
     return frame.set_index(["domain", "metric"])
 
 
@@ -208,63 +163,6 @@ def describe_table1(summary: dict, ours: str = "dpgdiff") -> str:
     return "\n".join(lines)
 
 
-# --- the precomputed results ------------------------------------------------------------------------
-def seed_frames(results: Seeded, source) -> dict[str, pd.DataFrame]:
-    """Everything the notebook's PRECOMPUTED cells read, computed from trained runs: ``per_seed``,
-    ``curves``, ``cold_warm`` (test metrics on never-trained and trained targets), ``table1_seeds`` (when DPG-Diff and another model ran), ``transfer`` (when SASRec and
-    sasrec-single ran) and ``oracle`` (synthetic data)."""
-    frames = {"per_seed": per_seed_frame(results), "curves": curves_frame(results),
-              "cold_warm": sparsity.cold_warm_rows(results, source.dataset)}
-    if "dpgdiff" in results and len(results) > 1:
-        frames["table1_seeds"] = seeds_table_frame(results)
-    if {"sasrec", "sasrec-single"} <= set(results):
-        frames["transfer"] = transfer_table(results)
-    fraction = oracle_fraction(of_seed(results, next(iter(next(iter(results.values()))))), source)
-    if fraction is not None:
-        frames["oracle"] = fraction[["oracle NDCG@10"]].reset_index()
-    return frames
-
-
-def precompute(params: TrainingParams, out_dir: str) -> dict[str, pd.DataFrame]:
-    """Train every model with every seed and write :func:`seed_frames` and the setting to ``out_dir``."""
-    started = time.perf_counter()
-    source = params.load()
-    frames = seed_frames(params.train_seeds(source), source)
-    write_precomputed(frames, {**params.setting(), "seeds": list(params.seeds)}, time.perf_counter() - started, out_dir)
-    return frames
-
-
-def parser(prog: str, default_out: str, default_runs: str) -> argparse.ArgumentParser:
-    """The options every lesson's precompute command shares (notebooks 06–08)."""
-    p = argparse.ArgumentParser(prog=prog, description="precompute a notebook's results over seeds")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated model seeds")
-    p.add_argument("--out", default=default_out, help="folder for the CSV files and setting.json")
-    p.add_argument("--runs", default=default_runs, help="folder for the run folders (reused when present)")
-    p.add_argument("--data", default="synthetic")
-    p.add_argument("--preset", default="teaching")
-    p.add_argument("--models", default=None, help="comma-separated models (default: the notebook's)")
-    p.add_argument("--overrides", default="", help="comma-separated key=value config fields")
-    p.add_argument("--epochs", type=int, default=0)
-    return p
-
-
-def params_from(args: argparse.Namespace, cls: type[SeededParams]) -> SeededParams:
-    """The notebook's parameter dataclass from a precompute command's options."""
-    chosen = {"models": args.models} if args.models else {}
-    return cls(data=args.data, preset=args.preset, seeds=args.seeds, output=args.runs, overrides=args.overrides,
-               epochs=args.epochs, **chosen)
-
-
-def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
-    """``python -m dpgdiff_lite.lessons.comparison --seeds 0,1,2 --out notebooks/results/06``."""
-    args = parser("python -m dpgdiff_lite.lessons.comparison", "notebooks/results/06",
-                  "runs/precompute/06_full_training").parse_args(argv)
-    started = time.perf_counter()
-    frames = precompute(params_from(args, TrainingParams), args.out)
-    print(f"wrote {', '.join(sorted(frames))} to {args.out} in {time.perf_counter() - started:.0f} s")
-    return frames
-
-
 # --- exercise -------------------------------------------------------------------------------------
 def improvement_and_p_by_hand(ours: EvalResult, other: EvalResult, domain: str,
                               metric: str = "NDCG@10") -> tuple[float, float]:
@@ -293,6 +191,3 @@ def check_improvement(fn: Callable, results: dict[str, TrainResult], table: pd.D
     return (f"correct: {domain} {metric} vs {other}: Imp. {imp:.1f}%, p = {p:.3g}" if ok else
             f"mismatch: got Imp. {imp:.2f}%, p = {p:.4g}; Table 1 says {want_imp:.1f}%, p = {want_p:.4g}")
 
-
-if __name__ == "__main__":
-    main()

@@ -7,7 +7,7 @@ x_T → x̂_0 projected onto the item embeddings, the guided-vs-unguided compari
 widget and the reference solutions of the exercises. The model itself is :mod:`dpgdiff_lite.model`
 (``context``, ``guidance``, ``denoise``, ``generate``, ``score``) and :mod:`dpgdiff_lite.denoiser`;
 this module only calls their public methods. NDCG@10 against k is lesson 07's
-:func:`~dpgdiff_lite.lessons.robustness.step_curve`, the oracle's share :func:`dpgdiff_lite.experiments.tables.oracle_fraction`.
+:func:`~dpgdiff_lite.experiments.robustness.step_curve`, the oracle's share :func:`dpgdiff_lite.experiments.tables.oracle_fraction`.
 
 Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
 notebook and tests can inspect them.
@@ -32,9 +32,9 @@ from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit,
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
 from dpgdiff_lite.experiments.eq15 import ndcg_row
+from dpgdiff_lite.experiments.robustness import step_curve
 from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, check_int, figure, float_slider,
                                          int_slider, not_attempted, not_attempted_message, teaching_config, widget)
-from dpgdiff_lite.lessons.robustness import step_curve
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.experiments.tables import oracle_fraction
 from dpgdiff_lite.trainer import TrainResult
@@ -379,7 +379,7 @@ def trajectory_widget(models: dict[str, DPGDiff], batch: Batch, default: int = 4
 def steps_table(result: TrainResult, dataset: CrossDomainDataset, steps: tuple[int, ...],
                 split: str = "valid") -> pd.DataFrame:
     """NDCG@10 (×100) per domain and their mean for each number of reverse steps k, on ``split``:
-    :func:`dpgdiff_lite.lessons.robustness.step_curve` (Figure 4), one row per k."""
+    :func:`dpgdiff_lite.experiments.robustness.step_curve` (Figure 4), one row per k."""
     curve = step_curve({result.config.model: result}, dataset, steps, split)
     ndcg = curve.pivot(index="steps", columns="domain", values="NDCG@10")[list(dataset.domain_names)]
     return pd.DataFrame.from_dict({k: ndcg_row(row) for k, row in ndcg.iterrows()}, orient="index").rename_axis("k")

@@ -1,22 +1,17 @@
 """Lesson 07 — robustness to noisy histories (Figure 3, RQ3), the number of reverse steps (Figure 4,
 RQ4), and the question the paper leaves open: noise in the training sequences.
 
-Everything ``07_robustness_and_steps.ipynb`` computes or draws beyond training: its papermill
-parameters (with ``seeds``), the robustness and step curves over seeds with their bands, two
-widgets, the training-noise experiment with paired tests over (seed, case), the summary, the
-reference solution of its exercise, and the command that precomputes the three-seed results:
-
-    python -m dpgdiff_lite.lessons.robustness --seeds 0,1,2 --out notebooks/results/07
+What ``07_robustness_and_steps.ipynb`` draws and checks beyond :mod:`dpgdiff_lite.experiments.robustness`
+(which computes the curves, the paired tests and the training-noise experiment over seeds): its
+papermill parameters (with ``seeds``), the figures with their seed bands, two widgets, the sentences
+and summary, and the reference solution of its exercise. The three-seed results it shows come from
+``python -m dpgdiff_lite robustness`` (the command in ``notebooks/results/07/README.md``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -24,24 +19,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from dpgdiff_lite.config import VARIANT_FLAGS
-from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.dataset import CrossDomainDataset
-from dpgdiff_lite.data.sources import DataSource
-from scipy import stats
-
-from dpgdiff_lite.experiments.tables import write_precomputed
+from dpgdiff_lite.experiments.robustness import (DEFAULT_NOISE_RATES, NoiseGrid, mean_and_std, noisy_histories,
+                                                 step_curve)
 from dpgdiff_lite.lessons.common import (SeededParams, check_int, figure, float_slider, int_slider, names,
                                          not_attempted, not_attempted_message, numbers, widget)
-from dpgdiff_lite.experiments.runner import train_or_load
 from dpgdiff_lite.trainer import TrainResult, run_evaluation
-from dpgdiff_lite.experiments.transfer import paired_difference
-
-Seeded = Mapping[str, Mapping[int, TrainResult]]
-"""``{model: {seed: result}}``, as :meth:`SeededParams.train_seeds` returns it."""
-
-
-DEFAULT_NOISE_RATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
-
 
 PAPER_RETENTION = 0.85
 
@@ -84,63 +67,9 @@ class RobustnessParams(SeededParams):
             if T is not None and not 1 <= k <= T:
                 raise ValueError(f"steps must be in 1..T={T}, got {k}")
 
-    def step_counts(self, T: int) -> tuple[int, ...]:
-        """The k of Figure 4: the ``steps`` parameter, or (1, 2, 5, 10, 20, T)."""
-        return tuple(sorted(set(self.steps or [k for k in (1, 2, 5, 10, 20) if k < T] + [T])))
-
-
-# --- Figure 3: test-time noise (RQ3) ----------------------------------------------------------
-def noisy_histories(dataset: CrossDomainDataset, rate: float, seed: int = 0) -> list[np.ndarray]:
-    """The test histories with ``rate`` noisy events (half substituted, half inserted), seeded."""
-    return inject_noise_split(dataset.test.histories, rate, dataset.offsets, seed=seed)
-
-
-def robustness_curve(trained: dict[str, TrainResult], dataset: CrossDomainDataset,
-                     rates: tuple[float, ...] = DEFAULT_NOISE_RATES, seed: int = 0) -> pd.DataFrame:
-    """Test NDCG@10 of every model under test-time noise, and its retention relative to noise 0.
-
-    Every model sees the same noisy histories at a rate. Columns: model, noise_rate, domain,
-    NDCG@10, retention.
-    """
-    if 0.0 not in rates:
-        raise ValueError(f"rates must include 0 (retention is relative to the clean score), got {rates}")
-    rows = []
-    for rate in rates:
-        histories = noisy_histories(dataset, rate, seed)  # rate 0 returns the histories unchanged
-        for name, result in trained.items():
-            scores = run_evaluation(result.model, dataset, result.config, "test", histories=histories)
-            rows += [{"model": name, "noise_rate": rate, "domain": d, "NDCG@10": v}
-                     for d, v in scores.table["NDCG@10"].items()]
-    curve = pd.DataFrame(rows)
-    clean = curve[curve["noise_rate"] == 0.0].set_index(["model", "domain"])["NDCG@10"]
-    curve["retention"] = curve["NDCG@10"] / clean.loc[list(zip(curve["model"], curve["domain"]))].to_numpy()
-    return curve
-
-
-def over_seeds(trained: Seeded, curve_of: Callable[[dict[str, TrainResult]], pd.DataFrame]) -> pd.DataFrame:
-    """``curve_of`` (a function of ``{model: result}``) for every seed, with a ``seed`` column after ``model``."""
-    seeds = list(next(iter(trained.values())))
-    frames = []
-    for seed in seeds:
-        frame = curve_of({name: runs[seed] for name, runs in trained.items()})
-        frame.insert(1, "seed", seed)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
-
-
-def robustness_curves(trained: Seeded, dataset: CrossDomainDataset, rates: tuple[float, ...] = DEFAULT_NOISE_RATES,
-                      seed: int = 0) -> pd.DataFrame:
-    """:func:`robustness_curve` for every model seed (the same noisy histories for all): columns model,
-    seed, noise_rate, domain, NDCG@10, retention."""
-    return over_seeds(trained, lambda runs: robustness_curve(runs, dataset, rates, seed))
-
-
-def mean_and_std(curve: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Mean, std (ddof 1; 0 with a single seed) and number of seeds of ``value`` per ``by`` group."""
-    grouped = curve.groupby(by, sort=False)[value]
-    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
-    out["std"] = out["std"].fillna(0.0)
-    return out
+    def grid(self) -> NoiseGrid:
+        """The noise rates, step counts and training noise as :mod:`dpgdiff_lite.experiments.robustness` takes them."""
+        return NoiseGrid(self.noise_rates, self.steps, self.noise_seed, self.train_noise, self.train_noise_models)
 
 
 def _draw_band(ax, x, stats_: pd.DataFrame, **style) -> None:
@@ -170,29 +99,6 @@ def plot_robustness(curve: pd.DataFrame) -> Figure:
     return fig
 
 
-def retention_table(curve: pd.DataFrame, rate: float | None = None) -> pd.DataFrame:
-    """Retention at ``rate`` (default: the largest) per model and domain: mean, std and seeds."""
-    rate = curve["noise_rate"].max() if rate is None else rate
-    return mean_and_std(curve[np.isclose(curve["noise_rate"], rate)], ["model", "domain"], "retention")
-
-
-def retention_test(curve: pd.DataFrame, ours: str, other: str, rate: float | None = None) -> pd.DataFrame:
-    """Per domain: retention of ``ours`` minus ``other`` at ``rate`` (default: the largest), mean and
-    std over seeds, and the paired t-test over seeds (each seed one pair; NaN p below two seeds)."""
-    rate = curve["noise_rate"].max() if rate is None else rate
-    at = curve[np.isclose(curve["noise_rate"], rate)]
-    rows = []
-    for domain in dict.fromkeys(at["domain"]):
-        a = at[(at["model"] == ours) & (at["domain"] == domain)].set_index("seed")["retention"]
-        b = at[(at["model"] == other) & (at["domain"] == domain)].set_index("seed")["retention"].loc[a.index]
-        diff = a - b
-        p = float(stats.ttest_rel(a, b).pvalue) if len(a) > 1 else float("nan")
-        rows.append({"domain": domain, "ours": ours, "other": other, "noise_rate": rate, "retention ours": a.mean(),
-                     "retention other": b.mean(), "diff": diff.mean(),
-                     "std": diff.std(ddof=1) if len(a) > 1 else float("nan"), "p": p, "n_seeds": len(a)})
-    return pd.DataFrame(rows)
-
-
 def noise_widget(trained: dict[str, TrainResult], dataset: CrossDomainDataset, seed: int = 0,
                  max_rate: float = 0.5, value: float = 0.2):
     """A slider over the test-time noise rate re-evaluating the trained models live.
@@ -219,42 +125,6 @@ def noise_widget(trained: dict[str, TrainResult], dataset: CrossDomainDataset, s
         return fig
 
     return widget(update, rate=float_slider("noise rate", value, 0.0, max_rate, percent=True))
-
-
-# --- Figure 4: inference steps (RQ4) ----------------------------------------------------------
-def step_curve(trained: dict[str, TrainResult], dataset: CrossDomainDataset, steps: tuple[int, ...],
-               split: str = "test") -> pd.DataFrame:
-    """NDCG@10 on ``split`` and scoring time with k reverse steps (eq. 15), for each diffusion model.
-
-    Columns: model, steps, domain, NDCG@10, seconds (wall time to score the whole split).
-    """
-    rows = []
-    for name, result in trained.items():
-        if result.config.model not in VARIANT_FLAGS:
-            continue  # SASRec and popularity have no reverse process
-        for k in steps:
-            if not 1 <= k <= result.config.T:
-                raise ValueError(f"steps must be in 1..T={result.config.T}, got {k}")
-            started = time.perf_counter()
-            scores = run_evaluation(result.model, dataset, result.config, split, steps=k)
-            seconds = time.perf_counter() - started
-            rows += [{"model": name, "steps": k, "domain": d, "NDCG@10": v, "seconds": seconds}
-                     for d, v in scores.table["NDCG@10"].items()]
-    return pd.DataFrame(rows, columns=["model", "steps", "domain", "NDCG@10", "seconds"])
-
-
-def step_curves(trained: Seeded, dataset: CrossDomainDataset, steps: tuple[int, ...],
-                split: str = "test") -> pd.DataFrame:
-    """:func:`step_curve` for every model seed: columns model, seed, steps, domain, NDCG@10, seconds."""
-    return over_seeds(trained, lambda runs: step_curve(runs, dataset, steps, split))
-
-
-def best_steps(curve: pd.DataFrame) -> pd.DataFrame:
-    """Per model (and seed, when the curve has one): the k with the highest NDCG@10 (mean of domains)."""
-    by = ["model", "seed"] if "seed" in curve else ["model"]
-    mean = curve.groupby(by + ["steps"], sort=False)["NDCG@10"].mean().reset_index()
-    return mean.loc[mean.groupby(by, sort=False)["NDCG@10"].idxmax()].rename(
-        columns={"steps": "best k", "NDCG@10": "NDCG@10 at best k"}).reset_index(drop=True)
 
 
 def _plot_steps(ax_ndcg, ax_time, curve: pd.DataFrame) -> None:
@@ -331,65 +201,6 @@ def steps_widget(result: TrainResult, dataset: CrossDomainDataset, curve: pd.Dat
         return fig
 
     return widget(update, k=int_slider("steps k", value, 1, result.config.T))
-
-
-# --- the open question: noise in the training sequences ---------------------------------------
-def with_noisy_training(dataset: CrossDomainDataset, rate: float, seed: int = 0) -> CrossDomainDataset:
-    """A copy of ``dataset`` whose training sequences carry ``rate`` noise; validation and test stay clean."""
-    return dataclasses.replace(dataset, train=inject_noise_split(dataset.train, rate, dataset.offsets, seed=seed))
-
-
-def train_noise_seeds(source: DataSource, params: RobustnessParams, clean: Seeded,
-                      out_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Train ``params.train_noise_models`` again on noisy training sequences, with every seed of
-    ``clean`` (``{model: {seed: clean-trained result}}``); evaluate both twins on clean test histories
-    and on test histories with the same noise rate. One seed trains into
-    ``out_dir/<model>-train-noise<r>/``, several into ``…/seed<k>/``.
-
-    Returns (frame: model, seed, trained_on, domain, clean test, noisy test;
-    tests: per model, test and domain, noisy-trained minus clean-trained NDCG@10 paired over
-    (seed, case) — :func:`dpgdiff_lite.experiments.transfer.paired_difference`; the noisy-trained runs).
-    """
-    dataset, rate, seed = source.dataset, params.train_noise, params.noise_seed
-    noisy_data = with_noisy_training(dataset, rate, seed)
-    noisy_test = noisy_histories(dataset, rate, seed)
-    out = Path(out_dir) if out_dir is not None else None
-    label = f"noisy {rate:.0%}"
-    tests = {"clean test": None, f"test {label}": noisy_test}
-    rows, test_rows, noisy_runs = [], [], {}
-    for name in params.train_noise_models:
-        seeds = list(clean[name])
-        noisy_runs[name] = {}
-        scored: dict[tuple[str, str], dict] = {}
-        for s in seeds:
-            run_dir = out / f"{name}-train-noise{round(100 * rate)}" if out else None
-            if run_dir is not None and len(seeds) > 1:
-                run_dir = run_dir / f"seed{s}"
-            noisy_runs[name][s] = train_or_load(noisy_data, dataclasses.replace(params.config(name), seed=s), run_dir,
-                                                f"{params.data}|train-noise={rate}|seed={seed}", params.resume)
-            for trained_on, result in (("clean", clean[name][s]), (label, noisy_runs[name][s])):
-                for test, histories in tests.items():
-                    scored.setdefault((trained_on, test), {})[s] = run_evaluation(
-                        result.model, dataset, result.config, "test", histories=histories)
-                rows += [{"model": name, "seed": s, "trained_on": trained_on, "domain": d,
-                          **{test: float(scored[trained_on, test][s].table.loc[d, "NDCG@10"]) for test in tests}}
-                         for d in dataset.domain_names]
-        for test in tests:
-            diff = paired_difference(scored[label, test], scored["clean", test], names=(label, "clean"))
-            test_rows += [{"model": name, "test": test, "domain": d, "clean-trained": row["mean_b"],
-                           "noisy-trained": row["mean_a"], "diff": row["diff"], "std": row["std"], "p": row["p"],
-                           "n_seeds": int(row["n_seeds"])} for d, row in diff.iterrows()]
-    return pd.DataFrame(rows), pd.DataFrame(test_rows), noisy_runs
-
-
-def train_noise_experiment(source: DataSource, params: RobustnessParams, clean: dict[str, TrainResult],
-                           out_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, TrainResult]]:
-    """:func:`train_noise_seeds` for the one seed ``params.seed`` of ``clean`` (``{model: result}``).
-
-    Returns (frame with columns model, trained_on, domain, clean test, noisy test; the noisy-trained runs).
-    """
-    frame, _, runs = train_noise_seeds(source, params, {name: {params.seed: clean[name]} for name in clean}, out_dir)
-    return frame.drop(columns="seed"), {name: by_seed[params.seed] for name, by_seed in runs.items()}
 
 
 def describe_train_noise(frame: pd.DataFrame) -> str:
@@ -472,57 +283,4 @@ def check_robustness_score(fn: Callable, curve: pd.DataFrame) -> str:
     return "mismatch: " + "; ".join(mismatches) if mismatches else "correct: " + ", ".join(scores)
 
 
-# --- the precomputed results ------------------------------------------------------------------------
-def per_seed_frame(trained: Seeded) -> pd.DataFrame:
-    """Clean test NDCG@10 per model, seed and domain, with the epochs each run trained."""
-    return pd.DataFrame([{"model": name, "seed": s, "domain": d, "NDCG@10": v, "epochs_run": r.epochs_run}
-                         for name, runs in trained.items() for s, r in runs.items()
-                         for d, v in r.test.table["NDCG@10"].items()])
 
-
-def seed_frames(source: DataSource, params: RobustnessParams, trained: Seeded,
-                out_dir: str | Path | None = None) -> dict[str, pd.DataFrame]:
-    """Everything notebook 07's PRECOMPUTED cells read, from the clean-trained runs of every seed:
-    ``per_seed`` (clean test NDCG@10), ``robustness`` (Figure 3), ``retention_test`` (DPG-Diff
-    against the other models at the largest rate), ``steps`` (Figure 4), ``train_noise`` and
-    ``train_noise_tests`` (which trains the noisy twins into ``out_dir``)."""
-    dataset = source.dataset
-    per_seed = per_seed_frame(trained)
-    curve = robustness_curves(trained, dataset, params.noise_rates, params.noise_seed)
-    T = max((runs[next(iter(runs))].config.T for runs in trained.values()
-             if next(iter(runs.values())).config.model in VARIANT_FLAGS), default=32)
-    frames = {"per_seed": per_seed, "robustness": curve,
-              "steps": step_curves(trained, dataset, params.step_counts(T))}
-    if "dpgdiff" in trained:
-        frames["retention_test"] = pd.concat([retention_test(curve, "dpgdiff", other)
-                                              for other in trained if other != "dpgdiff"], ignore_index=True)
-    frames["train_noise"], frames["train_noise_tests"], _ = train_noise_seeds(source, params, trained, out_dir)
-    return frames
-
-
-def precompute(params: RobustnessParams, out_dir: str) -> dict[str, pd.DataFrame]:
-    """Train every model with every seed and write :func:`seed_frames` and the setting to ``out_dir``."""
-    started = time.perf_counter()
-    source = params.load()
-    frames = seed_frames(source, params, params.train_seeds(source), params.output_path)
-    setting = {**params.setting(), "seeds": list(params.seeds), "noise_rates": list(params.noise_rates),
-               "steps": list(params.steps), "noise_seed": params.noise_seed, "train_noise": params.train_noise,
-               "train_noise_models": list(params.train_noise_models)}
-    write_precomputed(frames, setting, time.perf_counter() - started, out_dir)
-    return frames
-
-
-def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
-    """``python -m dpgdiff_lite.lessons.robustness --seeds 0,1,2 --out notebooks/results/07``."""
-    from dpgdiff_lite.lessons.comparison import params_from, parser
-
-    args = parser("python -m dpgdiff_lite.lessons.robustness", "notebooks/results/07",
-                  "runs/precompute/07_robustness_and_steps").parse_args(argv)
-    started = time.perf_counter()
-    frames = precompute(params_from(args, RobustnessParams), args.out)
-    print(f"wrote {', '.join(sorted(frames))} to {args.out} in {time.perf_counter() - started:.0f} s")
-    return frames
-
-
-if __name__ == "__main__":
-    main()
