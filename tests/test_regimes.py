@@ -137,9 +137,9 @@ def test_runs_apart_from_the_tables_and_the_most_negative_cell_of_a_summary(tiny
 
 def test_a_cells_folders_take_numpy_values_as_python_ones(tmp_path):
     cell = {"conflict_rate": np.float64(1.0), "noise_rate": 0.1}
-    assert regimes.per_case_folder(tmp_path, cell, 2) == tmp_path / "per_case" / "conflict_rate=1.0__noise_rate=0.1" / "seed2"
-    assert regimes.run_dir(tmp_path, cell, 0, "sasrec") == (tmp_path / "runs" / "conflict_rate=1.0__noise_rate=0.1"
-                                                            / "seed0" / "sasrec")
+    name = "conflict_rate=1.0__noise_rate=0.1"
+    assert regimes.per_case_folder(tmp_path, cell, 2) == tmp_path / "per_case" / name / "seed2"
+    assert regimes.run_dir(tmp_path, cell, 0, "sasrec") == tmp_path / "runs" / name / "seed0" / "sasrec"
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -34,8 +34,8 @@ def ablation(tmp_path_factory):
 
 def test_the_sum_of_the_parts_is_the_model_and_the_own_preference_is_retrained(ablation):
     table = pd.read_csv(ablation / "out" / "shortfall.csv")
-    assert list(dict.fromkeys(table["dpgdiff"])) == ["fused ĝ_d, ranked by x̂_0 alone", "fused ĝ_d, ranked by ĝ_d alone",
-                                                     "fused ĝ_d, ranked by x̂_0 + ĝ_d", shortfall.OWN]
+    assert list(dict.fromkeys(table["dpgdiff"])) == [
+        "fused ĝ_d, ranked by x̂_0 alone", "fused ĝ_d, ranked by ĝ_d alone", "fused ĝ_d, ranked by x̂_0 + ĝ_d", shortfall.OWN]
     assert list(table.columns[:3]) == list(CELL) and (table["n_seeds"] == 2).all()
     stored = pd.read_csv(ablation / "out" / "summary.csv")
     summed = table[table["dpgdiff"] == "fused ĝ_d, ranked by x̂_0 + ĝ_d"].set_index("domain")

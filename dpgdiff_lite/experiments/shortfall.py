@@ -112,7 +112,8 @@ def command(args: argparse.Namespace) -> pd.DataFrame:
     teaching = own_preference_teaching(seeds, own_dir / "teaching", args.teaching_data, args.teaching_preset,
                                        progress=not args.quiet)
     teaching.to_csv(folder / "preference_own_teaching.csv", index=False)
-    print(f"preference='own' on the teaching data, test NDCG@10 ×100 per seed ({folder / 'preference_own_teaching.csv'}):")
+    print(f"preference='own' on the teaching data, test NDCG@10 ×100 per seed "
+          f"({folder / 'preference_own_teaching.csv'}):")
     print(teaching[teaching["metric"] == "NDCG@10"].pivot(index="seed", columns="domain", values="value")
           .round(2).to_string())
     return table
