@@ -22,8 +22,10 @@ SLOW_FACTOR = 20
 
 
 def fuzz_settings(base: int):
-    """Hypothesis settings: ``base`` examples (``SLOW_FACTOR`` times more in a slow run), no deadline."""
+    """Hypothesis settings: ``base`` examples (``SLOW_FACTOR`` times more in a slow run), no deadline; the
+    default run draws the same examples every time (derandomized), a slow run fresh ones."""
     return settings(max_examples=base * (SLOW_FACTOR if SLOW else 1), deadline=None, derandomize=not SLOW,
+                    database=None,  # no .hypothesis/ folder in the working tree
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
 

@@ -39,7 +39,7 @@ def specs(draw) -> str:
 def check_refusal(spec: str, error: ValueError) -> None:
     message = str(error)
     assert type(error) is ValueError and message.startswith(f"data spec {spec!r}"), message
-    assert "\n" not in message.replace(repr(spec), "") and re.search(r"expected|must|unknown|not understood|choose|"
+    assert "\n" not in message.replace(repr(spec), "") and re.search(r"expect|must|unknown|not understood|choose|"
                                                                      r"list the domains|holds one value", message), message
 
 
@@ -64,16 +64,21 @@ def test_a_spec_is_understood_within_range_or_refused_naming_it(spec):
 @given(spec=specs())
 def test_the_cli_refuses_a_bad_spec_with_one_line_and_no_traceback(spec, capsys):
     try:
-        check_data_spec(spec)
         parse_spec(spec)
-        return  # understood: training would start
     except ValueError as error:
         expected = str(error)
+    else:
+        try:
+            check_data_spec(spec)
+            return  # understood and there: training would start
+        except ValueError:
+            expected = None  # a path that does not exist: the loader names it in its own words
     capsys.readouterr()
     with tempfile.TemporaryDirectory() as tmp:
         assert main(["train", f"--data={spec}", "--out", str(Path(tmp) / "run"), "--quiet"]) == 2
     out = capsys.readouterr()
-    assert out.err == f"error: {expected}\n" and "Traceback" not in out.err + out.out
+    assert out.err.startswith("error: ") and out.err.count("\n") == 1 and "Traceback" not in out.err + out.out
+    assert expected is None or out.err == f"error: {expected}\n"
 
 
 @pytest.mark.parametrize("spec, message", [
