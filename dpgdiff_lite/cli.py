@@ -9,7 +9,6 @@ and the checkpoint. SPEC is ``synthetic[:preset]``, ``c2dsr:PATH`` or ``amazon:X
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import logging
 import sys
@@ -18,12 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 from dpgdiff_lite import distributed, generated_docs, site
-from dpgdiff_lite.experiments import COMMANDS as EXPERIMENT_COMMANDS, sparsity
+from dpgdiff_lite.experiments import COMMANDS as EXPERIMENT_COMMANDS
 from dpgdiff_lite.config import MAX_SEED, MODELS, PRESETS, UNTRAINED, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.run_folder import read_json, write_json
-from dpgdiff_lite.experiments.tables import format_seeds_table, oracle_fraction, per_seed_frame, seeds_table, table1
+from dpgdiff_lite.experiments.tables import format_seeds_table, oracle_fraction, seeds_table, table1
 from dpgdiff_lite.trainer import load_run, metrics_record, run_evaluation, train
 
 
