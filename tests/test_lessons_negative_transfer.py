@@ -17,7 +17,7 @@ from dpgdiff_lite.cli import main
 from dpgdiff_lite.experiments import regimes
 from dpgdiff_lite.experiments.registry import FOLDERS
 from dpgdiff_lite.evaluation import METRICS
-from dpgdiff_lite.lessons import negative_transfer as nt
+from dpgdiff_lite.lessons import conflicted_user as cu, negative_transfer as nt
 from dpgdiff_lite.lessons.common import ParameterError
 from dpgdiff_lite.experiments.transfer import transfer
 
@@ -151,26 +151,26 @@ def test_a_live_rerun_reproduces_the_precomputed_rows_exactly(tiny_grid, tmp_pat
     cell = cells[-1]
     dataset, truth = nt.live_world(tiny_grid, cell, 1)
     folder = nt.live_folder(live, cell, 1)
-    tables = {name: nt.per_case(folder, name) for name in ("oracle", *nt.LIVE_MODELS)}
+    tables = {name: regimes.read_per_case(folder, name) for name in ("oracle", *nt.LIVE_MODELS)}
     models = nt.live_models(live, cell, 1, dataset)
     again = nt.run_live(cells, ("sasrec",), params, tiny_grid).rows  # re-read, not retrained
     pd.testing.assert_frame_equal(again.reset_index(drop=True), live.rows.query("model == 'sasrec'").reset_index(drop=True))
-    case = nt.pick_case(dataset, truth, tables["sasrec"], tables["sasrec-single"])
+    case = cu.pick_case(dataset, truth, tables["sasrec"], tables["sasrec-single"])
     assert truth.user_preferences.conflicted[dataset.test.users[case]] and tables["sasrec-single"].loc[case, "rank"] <= 10
     ranks = {name: int(t.loc[case, "rank"]) for name, t in tables.items()}
-    view = nt.case_view(dataset, truth, {"oracle": truth.oracle_scorer(), **models}, case, ranks)
+    view = cu.case_view(dataset, truth, {"oracle": truth.oracle_scorer(), **models}, case, ranks)
     assert len(view.top["oracle"]) == 10 and view.theta.shape == (2, truth.config.n_multi_topics)
     # the oracle ranks by the true law: its top item is the most probable one
     assert view.truth_prob[view.top["oracle"][0]] == pytest.approx(view.truth_prob.max())
-    assert sum(nt.events_per_domain(view, truth)) == len(view.history)
-    assert 0 <= nt.shared_topic_items(view, truth, "sasrec") <= 10
-    assert len(nt.plot_case(view, truth).axes) == 5
+    assert sum(cu.events_per_domain(view, truth)) == len(view.history)
+    assert 0 <= cu.shared_topic_items(view, truth, "sasrec") <= 10
+    assert len(cu.plot_case(view, truth).axes) == 5
 
     # the oracle's top-10 carries the most true probability, case by case
     cases = np.arange(len(dataset.test.targets))
-    best = nt.true_mass_at_k(truth.oracle_scorer(), dataset, truth, cases)
+    best = cu.true_mass_at_k(truth.oracle_scorer(), dataset, truth, cases)
     for scorer in models.values():
-        assert (nt.true_mass_at_k(scorer, dataset, truth, cases) <= best + 1e-12).all()
+        assert (cu.true_mass_at_k(scorer, dataset, truth, cases) <= best + 1e-12).all()
 
     # the exercise on these per-case files
     assert nt.check_transfer(nt.transfer_by_hand, folder).startswith("correct: ")
@@ -185,15 +185,15 @@ def test_pick_case_and_hit_counts_on_hand_made_ranks(tiny):
     mixed = per_case(np.zeros(n), rank=np.full(n, 50))
     assert not truth.user_preferences.conflicted.any()  # the tiny preset has no conflict: nobody to choose
     with pytest.raises(ValueError, match="no conflicted user"):
-        nt.pick_case(dataset, truth, mixed, single)
+        cu.pick_case(dataset, truth, mixed, single)
     flags = np.zeros_like(truth.user_preferences.conflicted)
     flags[dataset.test.users[[3, 7]]] = True
     conflicted = dataclasses.replace(truth, user_preferences=dataclasses.replace(truth.user_preferences,
                                                                                  conflicted=flags))
     single.loc[[3, 7, 20], "rank"] = 2
     mixed.loc[[3, 7, 20], "rank"] = [30, 90, 400]
-    assert nt.pick_case(dataset, conflicted, mixed, single) == 7  # the largest gap among the conflicted users
-    assert nt.hit_counts(mixed, single) == {"single only": 3, "mixed only": 0, "both": 0, "neither": n - 3}
+    assert cu.pick_case(dataset, conflicted, mixed, single) == 7  # the largest gap among the conflicted users
+    assert cu.hit_counts(mixed, single) == {"single only": 3, "mixed only": 0, "both": 0, "neither": n - 3}
 
 
 # --- the ablation ------------------------------------------------------------------------------------

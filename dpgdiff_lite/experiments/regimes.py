@@ -279,7 +279,7 @@ def _run_reference(source, name: str, config: Config, spec: str, folder: Path, r
     run_folder.write_json(folder / f"{name}.json", {**key, "seconds": time.perf_counter() - started})
 
 
-def _read_per_case(folder: Path, name: str) -> pd.DataFrame:
+def read_per_case(folder: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(folder / f"{name}.csv.gz")
 
 
@@ -350,7 +350,7 @@ def collect_rows(runs_dir: Path, cells: list[dict], seeds: list[int], models: li
     under ``runs_dir``."""
 
     def domain_means(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
-        return _read_per_case(folder, name).groupby("domain")[columns].mean().reindex(domains)
+        return read_per_case(folder, name).groupby("domain")[columns].mean().reindex(domains)
 
     rows = []
     for cell in cells:
@@ -374,7 +374,7 @@ def summarise(runs_dir: Path, cells: list[dict], seeds: list[int], models: list[
     rows = []
     for cell in cells:
         folders = {seed: per_case_folder(runs_dir, cell, seed) for seed in seeds}
-        per_case = {name: {seed: _read_per_case(folder, name) for seed, folder in folders.items()}
+        per_case = {name: {seed: read_per_case(folder, name) for seed, folder in folders.items()}
                     for name in [*models, *REFERENCES]}
         ndcg = {name: pd.DataFrame({seed: frame.groupby("domain")["NDCG@10"].mean().reindex(domains)
                                     for seed, frame in by_seed.items()})  # (domains, seeds)
