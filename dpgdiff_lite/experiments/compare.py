@@ -10,6 +10,7 @@ compare their own parameters with).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpgdiff_lite.config import Config, preset
+from dpgdiff_lite.config import MAX_SEED, MODELS, PRESETS, Config, preset
 from dpgdiff_lite.data.sources import DataSource, load_data
 from dpgdiff_lite.experiments import sparsity
 from dpgdiff_lite.experiments.runner import train_seeds
@@ -139,3 +140,40 @@ def precompute(setting: Setting, seeds: Sequence[int], runs_dir: str | Path, out
     frames = seed_frames(results, source)
     write_precomputed(frames, {**setting.record(), "seeds": list(seeds)}, time.perf_counter() - started, out_dir)
     return results, frames
+
+
+# --- the options of the experiments over seeds ------------------------------------------------
+def seed_arguments(parser: argparse.ArgumentParser, models: Sequence[str]) -> argparse.ArgumentParser:
+    """The options of the notebooks' experiments over seeds (``robustness``, ``table3``): seeds, the
+    two folders, data, preset, models, overrides, epochs, progress, --fresh."""
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated model seeds")
+    parser.add_argument("--out", required=True, help="folder for the CSV files and setting.json")
+    parser.add_argument("--runs", required=True, help="folder for the run folders (reused when they hold the same run)")
+    parser.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv[,Z.csv…]")
+    parser.add_argument("--preset", default="teaching", choices=list(PRESETS))
+    parser.add_argument("--models", default=",".join(models), help="comma-separated model names")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    parser.add_argument("--epochs", type=int, default=0, help="epochs of every run (0: the preset's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--fresh", action="store_true", help="retrain every run")
+    return parser
+
+
+def seed_setting(args: argparse.Namespace) -> tuple[Setting, list[int]]:
+    """(the setting, the seeds) of :func:`seed_arguments`' options, every model's config checked."""
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
+    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds expects distinct integers in 0 … {MAX_SEED}, got {args.seeds!r}")
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
+    if args.epochs < 0:
+        raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
+    setting = Setting(data=args.data, preset=args.preset, models=models, epochs=args.epochs,
+                      overrides=tuple(args.set or []))
+    setting.configs()  # a bad override raises here, naming its key
+    return setting, seeds

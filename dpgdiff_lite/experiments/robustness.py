@@ -25,7 +25,7 @@ from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.sources import DataSource
-from dpgdiff_lite.experiments.compare import Setting
+from dpgdiff_lite.experiments.compare import Setting, seed_arguments, seed_setting
 from dpgdiff_lite.experiments.runner import Run, train_runs, train_seeds
 from dpgdiff_lite.experiments.tables import write_precomputed
 from dpgdiff_lite.experiments.transfer import paired_difference
@@ -292,46 +292,6 @@ def _check(setting: Setting, grid: NoiseGrid) -> None:
 
 
 # --- the command line ------------------------------------------------------------------------
-def seed_arguments(parser: argparse.ArgumentParser, models: Sequence[str]) -> argparse.ArgumentParser:
-    """The options of the notebooks' experiments over seeds (``robustness``, ``table3``): seeds, the
-    two folders, data, preset, models, overrides, epochs, progress, --fresh."""
-    from dpgdiff_lite.config import PRESETS
-
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated model seeds")
-    parser.add_argument("--out", required=True, help="folder for the CSV files and setting.json")
-    parser.add_argument("--runs", required=True, help="folder for the run folders (reused when they hold the same run)")
-    parser.add_argument("--data", default="synthetic", help="synthetic[:preset] | c2dsr:PATH | amazon:X.csv,Y.csv[,Z.csv…]")
-    parser.add_argument("--preset", default="teaching", choices=list(PRESETS))
-    parser.add_argument("--models", default=",".join(models), help="comma-separated model names")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
-    parser.add_argument("--epochs", type=int, default=0, help="epochs of every run (0: the preset's)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--fresh", action="store_true", help="retrain every run")
-    return parser
-
-
-def seed_setting(args: argparse.Namespace) -> tuple[Setting, list[int]]:
-    """(the setting, the seeds) of :func:`seed_arguments`' options, every model's config checked."""
-    from dpgdiff_lite.config import MODELS
-
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds expects distinct integers >= 0, got {args.seeds!r}")
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    for name in models:
-        if name not in MODELS:
-            raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
-    if args.epochs < 0:
-        raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
-    setting = Setting(data=args.data, preset=args.preset, models=models, epochs=args.epochs,
-                      overrides=tuple(args.set or []))
-    setting.configs()  # a bad override raises here, naming its key
-    return setting, seeds
-
-
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of ``python -m dpgdiff_lite robustness``."""
     return seed_arguments(parser, DEFAULT_MODELS)

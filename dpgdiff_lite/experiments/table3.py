@@ -21,9 +21,8 @@ import pandas as pd
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.evaluation import paired_test
-from dpgdiff_lite.experiments.compare import Setting
+from dpgdiff_lite.experiments.compare import Setting, seed_arguments, seed_setting
 from dpgdiff_lite.experiments.eq15 import eq15_parts
-from dpgdiff_lite.experiments.robustness import seed_arguments, seed_setting
 from dpgdiff_lite.experiments.runner import train_seeds
 from dpgdiff_lite.experiments.tables import write_precomputed
 from dpgdiff_lite.experiments.transfer import paired_difference
