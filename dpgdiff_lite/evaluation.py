@@ -9,6 +9,7 @@ each row, on batches moved to ``scorer.device``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,8 @@ METRICS = ("MRR@10", "NDCG@5", "NDCG@10", "HR@5", "HR@10")
 SPLITS = ("valid", "test")
 PROTOCOLS = ("sampled", "full")
 TIES = ("pessimistic", "c2dsr")
+PAIRING_UNITS = ("case", "seed")
+"""What :func:`paired_difference` pairs: every (seed, test case), or the per-seed mean differences."""
 C2DSR_MARGIN = 1e-5
 """C2DSR's trainer counts a negative above the target only when it beats it by more than this."""
 
@@ -183,12 +186,28 @@ def evaluate(
     return EvalResult(table, per_case, split, protocol, dataset.protocol)
 
 
+def paired_p(differences: np.ndarray) -> float:
+    """Two-sided p of the paired t-test that the mean of ``differences`` (a − b, one per pair) is 0: the
+    one paired test of the kit, whatever the pairs are (test cases, (seed, case) pairs, seeds).
+
+    Fewer than two pairs: NaN (never significant). No spread (every pair differs by the same amount, where
+    the t statistic is ±∞ or 0/0): exactly 0 when that amount is not 0, else 1.
+    """
+    from scipy.stats import ttest_1samp  # imported here: scipy.stats alone costs the CLI 0.3 s at start-up
+
+    differences = np.asarray(differences, dtype=float)
+    if len(differences) < 2:
+        return float("nan")
+    if np.ptp(differences) <= 1e-9 * max(1.0, float(np.abs(differences).max())):
+        return 0.0 if abs(float(differences.mean())) > 1e-9 else 1.0
+    return float(ttest_1samp(differences, 0.0).pvalue)
+
+
 def paired_test(
     a: EvalResult, b: EvalResult, metric: str = "NDCG@10", n_boot: int = 2000, seed: int = 0
 ) -> pd.DataFrame:
-    """Per domain: means, mean difference a − b, paired t-test and a bootstrap 95% CI of the difference."""
-    from scipy.stats import ttest_rel  # imported here: scipy.stats alone costs the CLI 0.3 s at start-up
-
+    """Per domain: means, mean difference a − b, :func:`paired_p` over the test cases and a bootstrap
+    95% CI of the difference (one trained model each; :func:`paired_difference` pools seeds)."""
     _choice("metric", metric, METRICS)
     if n_boot <= 0:
         raise ValueError(f"n_boot must be positive, got {n_boot}")
@@ -204,14 +223,59 @@ def paired_test(
         mask = (a.per_case["domain"] == domain).to_numpy()
         x, y = a.per_case[metric].to_numpy()[mask], b.per_case[metric].to_numpy()[mask]
         diff, n = x - y, len(x)
-        t, p = ttest_rel(x, y) if n > 1 else (np.nan, np.nan)
+        spread = diff.std(ddof=1) if n > 1 else np.nan
+        t = diff.mean() / (spread / np.sqrt(n)) if n > 1 and spread > 0 else np.nan
         chunk = max(1, 2**22 // n)  # resample in blocks to bound memory
         boot = np.concatenate([diff[rng.integers(0, n, size=(min(chunk, n_boot - s), n))].mean(1)
                                for s in range(0, n_boot, chunk)])  # (n_boot,) resampled mean differences
         low, high = np.percentile(boot, [2.5, 97.5])
         rows[domain] = {"n": n, "mean_a": x.mean(), "mean_b": y.mean(), "diff": diff.mean(),
-                        "t": float(t), "p": float(p), "ci_low": low, "ci_high": high}
+                        "t": float(t), "p": paired_p(diff), "ci_low": low, "ci_high": high}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("domain")
+
+
+def paired_difference(a: Mapping[int, EvalResult | pd.DataFrame], b: Mapping[int, EvalResult | pd.DataFrame],
+                      metric: str = "NDCG@10", names: tuple[str, str] = ("a", "b"),
+                      unit: str = "case") -> pd.DataFrame:
+    """Per domain, model a − model b over several seeds, paired by seed and test case.
+
+    ``a[seed]`` and ``b[seed]`` are the test results (or their ``per_case`` tables) of the two models
+    trained on the same seed's data (same cases in the same order). Columns: mean_a, mean_b (over seeds),
+    diff (mean over seeds of each seed's mean difference), std (of the per-seed differences, ddof 1; NaN
+    for one seed), p (:func:`paired_p` over every (seed, case) pair with ``unit="case"``, over the per-seed
+    mean differences with ``unit="seed"``), n_seeds, n_pairs.
+    """
+    _choice("metric", metric, METRICS)
+    _choice("unit", unit, PAIRING_UNITS)
+    if not a or set(a) != set(b):
+        raise ValueError(f"{names[0]} and {names[1]} need results for the same seeds (at least one), "
+                         f"got seeds {sorted(a)} and {sorted(b)}")
+    frames = []
+    for seed in sorted(a):
+        x, y = _per_case(a[seed], names[0], seed), _per_case(b[seed], names[1], seed)
+        if not x[["case", "domain"]].reset_index(drop=True).equals(y[["case", "domain"]].reset_index(drop=True)):
+            raise ValueError(f"seed {seed}: {names[0]} and {names[1]} were not evaluated on the same test cases "
+                             f"({len(x)} and {len(y)} cases, or a different case/domain order)")
+        frames.append(pd.DataFrame({"seed": seed, "domain": x["domain"].to_numpy(),
+                                    "a": x[metric].to_numpy(float), "b": y[metric].to_numpy(float)}))
+    pairs = pd.concat(frames, ignore_index=True)
+    pairs["diff"] = pairs["a"] - pairs["b"]
+    rows = {}
+    for domain, group in pairs.groupby("domain", sort=False):
+        per_seed = group.groupby("seed")[["a", "b", "diff"]].mean()  # (seeds, 3)
+        tested = group["diff"] if unit == "case" else per_seed["diff"]
+        rows[domain] = {"mean_a": per_seed["a"].mean(), "mean_b": per_seed["b"].mean(),
+                        "diff": per_seed["diff"].mean(),
+                        "std": per_seed["diff"].std(ddof=1) if len(per_seed) > 1 else float("nan"),
+                        "p": paired_p(tested.to_numpy()), "n_seeds": len(per_seed), "n_pairs": len(group)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("domain")
+
+
+def _per_case(result: EvalResult | pd.DataFrame, name: str, seed) -> pd.DataFrame:
+    table = result.per_case if isinstance(result, EvalResult) else result
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"{name}[{seed!r}] must be an EvalResult or a per-case DataFrame, got {type(result).__name__}")
+    return table
 
 
 def results_table(

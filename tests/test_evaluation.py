@@ -276,3 +276,33 @@ def test_results_table_layout_improvement_and_p():
     assert plain.loc[("Y", "NDCG@10"), "SASRec"] == pytest.approx(base["Y"].mean())
     vs_pop = results_table(results, metrics=("NDCG@10",), ours="Ours", baseline="Pop")
     assert vs_pop.loc[("X", "NDCG@10"), "Imp."] == f"{100 * (1.1 * base['X'].mean() / (base['X'].mean() - 2) - 1):.1f}%"
+
+
+def test_paired_p_is_scipys_paired_t_test_and_defines_the_no_spread_cases():
+    from scipy.stats import ttest_rel
+
+    from dpgdiff_lite.evaluation import paired_p
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=50), rng.normal(size=50)
+    assert paired_p(x - y) == pytest.approx(ttest_rel(x, y).pvalue, rel=1e-12)
+    assert paired_p(np.full(5, 0.7)) == 0.0  # a constant non-zero difference is certain
+    assert paired_p(np.zeros(5)) == 1.0  # no difference at all
+    assert np.isnan(paired_p(np.array([1.0])))  # one pair: never significant
+
+
+def test_paired_difference_pairs_cases_or_seeds():
+    from dpgdiff_lite.evaluation import paired_difference, paired_p
+
+    def cases(values):
+        return pd.DataFrame({"case": range(len(values)), "domain": ["X"] * len(values), "NDCG@10": values})
+
+    a = {0: cases([3.0, 5.0, 4.0]), 1: cases([6.0, 2.0, 4.0]), 2: cases([1.0, 1.0, 4.0])}
+    b = {s: cases([2.0, 2.0, 2.0]) for s in a}
+    by_case = paired_difference(a, b).loc["X"]
+    by_seed = paired_difference(a, b, unit="seed").loc["X"]
+    assert by_case["diff"] == by_seed["diff"] == pytest.approx((2 + 2 - 0) / 3)
+    assert by_case["p"] == pytest.approx(paired_p(np.array([1, 3, 2, 4, 0, 2, -1, -1, 2.0])))
+    assert by_seed["p"] == pytest.approx(paired_p(np.array([2.0, 2.0, 0.0])))
+    with pytest.raises(ValueError, match=r"unit must be one of \('case', 'seed'\), got 'user'"):
+        paired_difference(a, b, unit="user")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from dpgdiff_lite.evaluation import METRICS, EvalResult
-from dpgdiff_lite.experiments.transfer import gain_over_best, paired_difference, transfer, verdict
+from dpgdiff_lite.evaluation import METRICS, EvalResult, paired_difference
+from dpgdiff_lite.experiments.transfer import gain_over_best, transfer, verdict
 
 
 def per_case(ndcg: np.ndarray, domains=("X", "Y")) -> pd.DataFrame:

@@ -27,7 +27,8 @@ from dpgdiff_lite.experiments.runner import Run, by_model_and_seed, train_runs
 from dpgdiff_lite.experiments.tables import per_seed_frame, seeds_table
 from dpgdiff_lite.run_folder import read_config
 from dpgdiff_lite.trainer import load_run, run_evaluation
-from dpgdiff_lite.experiments.transfer import gain_over_best, paired_difference, verdict
+from dpgdiff_lite.evaluation import paired_difference
+from dpgdiff_lite.experiments.transfer import gain_over_best, verdict
 
 GATED, PAPER, BASELINES = "dpgdiff-gated", "dpgdiff", ("sasrec", "sasrec-single")
 TABLE_ORDER = (GATED, PAPER, *BASELINES)

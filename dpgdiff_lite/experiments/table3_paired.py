@@ -21,7 +21,8 @@ import pandas as pd
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.experiments import regimes
-from dpgdiff_lite.experiments.transfer import gain_over_best, paired_difference
+from dpgdiff_lite.evaluation import paired_difference
+from dpgdiff_lite.experiments.transfer import gain_over_best
 
 ABLATION_ORDER = tuple(VARIANT_FLAGS)
 """The Table 3 variants in the paper's order."""

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from dpgdiff_lite.data.sources import DataSource
-from dpgdiff_lite.evaluation import METRICS, results_table
-from dpgdiff_lite.experiments.transfer import paired_difference
+from dpgdiff_lite.evaluation import METRICS, paired_difference, results_table
+
 from dpgdiff_lite.trainer import TrainResult, run_evaluation
 
 

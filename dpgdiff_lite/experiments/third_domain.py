@@ -13,7 +13,7 @@ it is the same event in both worlds — same item, same place in the user's sequ
 the latest ``max_len`` events of each world's history (the full world's may hold Z events and so
 fewer X/Y ones). Users whose last event is a Z event are tested in neither comparison, and both
 worlds train on the same X/Y events (the full world also on Z's). The test is a paired t-test
-over every (seed, case) pair (:func:`dpgdiff_lite.experiments.transfer.paired_difference`).
+over every (seed, case) pair (:func:`dpgdiff_lite.evaluation.paired_difference`).
 
 Is a loss negative transfer? ``sasrec-single`` reads each domain's events alone, so the extra
 domain reaches it only through the shared position table and the training schedule; a model's
@@ -49,7 +49,8 @@ from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.experiments.regimes import _models, _seeds, base_config
 from dpgdiff_lite.experiments.runner import train_or_load
-from dpgdiff_lite.experiments.transfer import paired_difference, verdict
+from dpgdiff_lite.evaluation import paired_difference
+from dpgdiff_lite.experiments.transfer import verdict
 
 DEFAULT_MODELS = ("sasrec", "sasrec-single", "dpgdiff")
 DEFAULT_SEEDS = 3

@@ -8,78 +8,24 @@ than modelling its own subsequence s_d alone. For a model family the transfer on
 
 for SASRec ``sasrec`` − ``sasrec-single``. It is *negative transfer* when below zero with a paired
 t-test over every (seed, test case) pair at p < 0.05: each seed is one dataset (data seed = model
-seed) on which both models rank the same test cases. :func:`paired_difference` is the same
-comparison for any two models, :func:`gain_over_best` that of DPG-Diff against the better of
-several baselines.
+seed) on which both models rank the same test cases. :func:`~dpgdiff_lite.evaluation.paired_difference`
+is the same comparison for any two models, :func:`gain_over_best` that of DPG-Diff against the better
+of several baselines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-from dpgdiff_lite.evaluation import METRICS, EvalResult
+from dpgdiff_lite.evaluation import EvalResult, paired_difference
 
 ALPHA = 0.05
 """Significance level of the verdicts."""
 VERDICTS = ("negative", "positive", "none")
-
 PerCase = EvalResult | pd.DataFrame
 """An :class:`~dpgdiff_lite.evaluation.EvalResult` or its ``per_case`` table (case, domain, metrics ×100)."""
-
-
-def _per_case(result: PerCase, name: str, seed) -> pd.DataFrame:
-    table = result.per_case if isinstance(result, EvalResult) else result
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"{name}[{seed!r}] must be an EvalResult or a per-case DataFrame, got {type(result).__name__}")
-    return table
-
-
-def _paired_p(diff: np.ndarray) -> float:
-    """Two-sided paired t-test p of mean(diff) = 0; a constant difference is exact (p 0, or 1 if zero)."""
-    if len(diff) < 2:
-        return float("nan")
-    if np.ptp(diff) <= 1e-9 * max(1.0, float(np.abs(diff).max())):  # no spread: the t statistic is ±inf or 0/0
-        return 0.0 if abs(float(diff.mean())) > 1e-9 else 1.0
-    return float(stats.ttest_1samp(diff, 0.0).pvalue)
-
-
-def paired_difference(a: Mapping[int, PerCase], b: Mapping[int, PerCase], metric: str = "NDCG@10",
-                      names: tuple[str, str] = ("a", "b")) -> pd.DataFrame:
-    """Per domain, model a − model b over several seeds, paired by seed and test case.
-
-    ``a[seed]`` and ``b[seed]`` are the test results of the two models trained on the same seed's data
-    (same cases in the same order). Columns: mean_a, mean_b (over seeds), diff (mean over seeds of
-    each seed's mean difference), std (of the per-seed differences, ddof 1; NaN for one seed),
-    p (paired t-test over all (seed, case) pairs), n_seeds, n_pairs.
-    """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if not a or set(a) != set(b):
-        raise ValueError(f"{names[0]} and {names[1]} need results for the same seeds (at least one), "
-                         f"got seeds {sorted(a)} and {sorted(b)}")
-    seeds = sorted(a)
-    frames = []
-    for seed in seeds:
-        x, y = _per_case(a[seed], names[0], seed), _per_case(b[seed], names[1], seed)
-        if not x[["case", "domain"]].reset_index(drop=True).equals(y[["case", "domain"]].reset_index(drop=True)):
-            raise ValueError(f"seed {seed}: {names[0]} and {names[1]} were not evaluated on the same test cases "
-                             f"({len(x)} and {len(y)} cases, or a different case/domain order)")
-        frames.append(pd.DataFrame({"seed": seed, "domain": x["domain"].to_numpy(),
-                                    "a": x[metric].to_numpy(float), "b": y[metric].to_numpy(float)}))
-    pairs = pd.concat(frames, ignore_index=True)
-    pairs["diff"] = pairs["a"] - pairs["b"]
-    rows = {}
-    for domain, group in pairs.groupby("domain", sort=False):
-        per_seed = group.groupby("seed")[["a", "b", "diff"]].mean()  # (seeds, 3)
-        rows[domain] = {"mean_a": per_seed["a"].mean(), "mean_b": per_seed["b"].mean(),
-                        "diff": per_seed["diff"].mean(),
-                        "std": per_seed["diff"].std(ddof=1) if len(per_seed) > 1 else float("nan"),
-                        "p": _paired_p(group["diff"].to_numpy()), "n_seeds": len(per_seed), "n_pairs": len(group)}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("domain")
 
 
 def verdict(diff: float, p: float, alpha: float = ALPHA) -> str:
