@@ -8,6 +8,10 @@ filtering and the merge for two or more CSVs (one domain each) and returns the k
 :func:`write_c2dsr` writes two domains' events as a C2DSR folder (the format holds exactly two),
 read back by :func:`dpgdiff_lite.data.c2dsr.load_c2dsr` into the same dataset. ``data/README.md``
 gives the exact line formats.
+
+A CSV is read exactly or refused naming its file, line and field (UTF-8, a byte-order mark and a
+trailing comma accepted; a timestamp must be whole unix seconds, never rounded); every rating read
+is kept or counted by the filter that dropped it (``AmazonEvents.read`` and ``.dropped``).
 """
 
 from __future__ import annotations

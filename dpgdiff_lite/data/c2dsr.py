@@ -11,6 +11,12 @@ Events are sorted by timestamp (stably) and the last one is the case's target. W
 ``traindata_new.txt`` the split is the paper's ("paper"); without it, "eval-split": every valid and
 test sequence minus its last event is training data (see ``data/README.md``).
 
+Every line is read exactly or refused with a ValueError naming the file, the line and the field:
+lines may end in LF, CRLF or CR, and a UTF-8 byte-order mark and a trailing tab are accepted (the
+same dataset as the clean file); an empty line, bytes that are not UTF-8, an item list not numbered
+0, 1, 2, … in line order, an ASIN, user key or user index given twice, a user with two sequences in
+one file, or an integer field holding anything but ASCII digits are refused.
+
 The format holds exactly two domains; a folder with a third item list (``Clist.txt``, …) is refused
 rather than read as two (three or more domains come from ratings CSVs: ``amazon:A.csv,B.csv,C.csv``).
 """
