@@ -19,16 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.sources import DataSource
+from dpgdiff_lite.evaluation import paired_difference, paired_p
 from dpgdiff_lite.experiments.compare import Setting, seed_arguments, seed_setting
 from dpgdiff_lite.experiments.runner import Run, train_runs, train_seeds
 from dpgdiff_lite.experiments.tables import write_precomputed
-from dpgdiff_lite.experiments.transfer import paired_difference
 from dpgdiff_lite.trainer import TrainResult, run_evaluation
 
 Seeded = Mapping[str, Mapping[int, TrainResult]]
@@ -137,7 +136,7 @@ def retention_test(curve: pd.DataFrame, ours: str, other: str, rate: float | Non
         a = at[(at["model"] == ours) & (at["domain"] == domain)].set_index("seed")["retention"]
         b = at[(at["model"] == other) & (at["domain"] == domain)].set_index("seed")["retention"].loc[a.index]
         diff = a - b
-        p = float(stats.ttest_rel(a, b).pvalue) if len(a) > 1 else float("nan")
+        p = paired_p(diff.to_numpy())  # each seed one pair
         rows.append({"domain": domain, "ours": ours, "other": other, "noise_rate": rate, "retention ours": a.mean(),
                      "retention other": b.mean(), "diff": diff.mean(),
                      "std": diff.std(ddof=1) if len(a) > 1 else float("nan"), "p": p, "n_seeds": len(a)})
@@ -199,7 +198,7 @@ def train_noise_seeds(source: DataSource, setting: Setting, grid: NoiseGrid, cle
 
     Returns (frame: model, seed, trained_on, domain, clean test, noisy test;
     tests: per model, test and domain, noisy-trained minus clean-trained NDCG@10 paired over
-    (seed, case) — :func:`dpgdiff_lite.experiments.transfer.paired_difference`; the noisy-trained runs).
+    (seed, case) — :func:`dpgdiff_lite.evaluation.paired_difference`; the noisy-trained runs).
     """
     dataset, rate, noise_seed = source.dataset, grid.train_noise, grid.noise_seed
     noisy_source = DataSource(with_noisy_training(dataset, rate, noise_seed), None)

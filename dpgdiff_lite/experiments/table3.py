@@ -20,12 +20,11 @@ import pandas as pd
 
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.sources import DataSource
-from dpgdiff_lite.evaluation import paired_test
+from dpgdiff_lite.evaluation import paired_difference, paired_test
 from dpgdiff_lite.experiments.compare import Setting, seed_arguments, seed_setting
 from dpgdiff_lite.experiments.eq15 import eq15_parts
 from dpgdiff_lite.experiments.runner import train_seeds
 from dpgdiff_lite.experiments.tables import write_precomputed
-from dpgdiff_lite.experiments.transfer import paired_difference
 from dpgdiff_lite.trainer import TrainResult
 
 ABLATION_ORDER = tuple(VARIANT_FLAGS)
@@ -68,7 +67,7 @@ def ablation_seeds_table(results: Seeded, metric: str = "NDCG@10") -> pd.DataFra
     """Table 3 over seeds: per variant (in the paper's order) its components and, per domain, the mean
     and std over seeds of ``metric``, the change Δ against the row above (mean over seeds of each
     seed's difference) and p, the paired t-test over every (seed, test case) pair
-    (:func:`dpgdiff_lite.experiments.transfer.paired_difference`)."""
+    (:func:`dpgdiff_lite.evaluation.paired_difference`)."""
     names = _variants(results, "ablation_seeds_table")
     tests = {name: {s: r.test for s, r in results[name].items()} for name in names}
     domains = list(next(iter(results[names[0]].values())).test.table.index)
@@ -99,7 +98,7 @@ def variant_runs_frame(results: Seeded) -> pd.DataFrame:
 
 def vs_full_frame(results: Seeded, ours: str = "dpgdiff") -> pd.DataFrame:
     """``ours`` minus each other variant per domain, paired over (seed, case): one block of
-    :func:`~dpgdiff_lite.experiments.transfer.paired_difference` rows per other variant (column ``other``)."""
+    :func:`~dpgdiff_lite.evaluation.paired_difference` rows per other variant (column ``other``)."""
     tests = {name: {s: r.test for s, r in runs.items()} for name, runs in results.items()}
     return pd.concat([paired_difference(tests[ours], tests[name], names=(ours, name)).reset_index().assign(other=name)
                       for name in tests if name != ours], ignore_index=True)
