@@ -220,44 +220,32 @@ def construct(cls: type, field: str, value):
        data=st.data(), value=st.sampled_from(BAD_PARAMETERS))
 def test_experiment_parameters_are_read_or_refused_naming_the_parameter(name, data, value):
     cls = params_classes()[name]
-    field = data.draw(st.sampled_from([f.name for f in dataclasses.fields(cls)
-                                       if f.name not in KNOWN_DEFECTS.get(name, ())]))
+    field = data.draw(st.sampled_from([f.name for f in dataclasses.fields(cls)]))
     result = construct(cls, field, value)
     if not isinstance(result, ValueError):  # read: the value it holds is the one given, normalised
         assert 0 <= result.seed <= MAX_SEED and all(m in MODELS for m in result.models)
         assert len(set(result.models)) == len(result.models)
 
 
-KNOWN_DEFECTS = {
-    # found by this fuzzing in files outside issue 33's (lessons/*.py check methods, runtime.get_device);
-    # each pair is left out of the fuzzing above and shown failing in test_known_parameter_defects below
-    **{name: ("preset", "device") for name in ("ExperimentParams", "SeededParams", "TrainingParams", "AblationParams",
-                                               "RobustnessParams")},
-    "BeyondParams": ("widget_conflict",), "TransferParams": ("results",),
-    "guided.LessonParams": ("steps", "noise_rate"), "contrast.LessonParams": ("weights_cl",),
-    "ddpm_toy.LessonParams": ("T",), "disentangle.LessonParams": ("probe_alpha", "test_fraction"),
-}
-"""(parameter class, fields) whose bad values still end in a traceback or an unnamed message."""
-
-
-@pytest.mark.xfail(strict=True, reason="a parameter check outside issue 33's files lets a bad value escape as "
-                                       "TypeError / AttributeError / RuntimeError, or names nothing; see KNOWN_DEFECTS")
 @pytest.mark.parametrize("name, field, value", [
-    ("ExperimentParams", "preset", []),  # TypeError: unhashable type: 'list' (`in PRESETS`)
-    ("ExperimentParams", "device", None),  # AttributeError: 'NoneType' object has no attribute 'startswith'
-    ("ExperimentParams", "device", "cpu:x"),  # RuntimeError from torch.device
-    ("BeyondParams", "widget_conflict", None),  # TypeError from float(None)
-    ("BeyondParams", "widget_conflict", "bogus"),  # "could not convert string to float: 'bogus'": no name
-    ("TransferParams", "results", None),  # TypeError from Path(None)
-    ("guided.LessonParams", "steps", 4),  # TypeError: 'int' object is not iterable
-    ("guided.LessonParams", "noise_rate", "0.3"),  # TypeError: '<=' between float and str
-    ("contrast.LessonParams", "weights_cl", 0.1),  # TypeError: 'float' object is not iterable
-    ("ddpm_toy.LessonParams", "T", None),  # TypeError inside NoiseSchedule
-    ("disentangle.LessonParams", "probe_alpha", "10"),  # TypeError: '>=' between str and int
-    ("disentangle.LessonParams", "test_fraction", None),  # TypeError: '<' between int and NoneType
-    ("ddpm_toy.LessonParams", "seed", -1),  # accepted (LessonParams of ddpm_toy, contrast, disentangle never check seed)
+    ("ExperimentParams", "preset", []),  # was TypeError: unhashable type: 'list' (`in PRESETS`)
+    ("ExperimentParams", "device", None),  # was AttributeError: 'NoneType' object has no attribute 'startswith'
+    ("ExperimentParams", "device", "cpu:x"),  # was RuntimeError from torch.device
+    ("BeyondParams", "widget_conflict", None),  # was TypeError from float(None)
+    ("BeyondParams", "widget_conflict", "bogus"),  # was "could not convert string to float: 'bogus'": no name
+    ("TransferParams", "results", None),  # was TypeError from Path(None)
+    ("guided.LessonParams", "steps", 4),  # was TypeError: 'int' object is not iterable
+    ("guided.LessonParams", "noise_rate", "0.3"),  # was TypeError: '<=' between float and str
+    ("contrast.LessonParams", "weights_cl", 0.1),  # was TypeError: 'float' object is not iterable
+    ("ddpm_toy.LessonParams", "T", None),  # was TypeError inside NoiseSchedule
+    ("ddpm_toy.LessonParams", "T", 2 ** 40),  # was an 8 TB allocation
+    ("disentangle.LessonParams", "probe_alpha", "10"),  # was TypeError: '>=' between str and int
+    ("disentangle.LessonParams", "test_fraction", None),  # was TypeError: '<' between int and NoneType
+    ("ddpm_toy.LessonParams", "seed", -1),  # was accepted (ddpm_toy, contrast, disentangle never checked seed)
+    ("contrast.LessonParams", "seed", -1),
+    ("disentangle.LessonParams", "seed", -1),
 ])
-def test_known_parameter_defects(name, field, value):
+def test_each_defect_the_fuzzing_found_in_a_lesson_is_refused_naming_the_parameter(name, field, value):
     assert isinstance(construct(params_classes()[name], field, value), ValueError)
 
 
@@ -316,8 +304,7 @@ def test_seeds_parameter_is_distinct_ints_in_numpy_range_or_refused(value):
        data=st.data(), value=st.sampled_from(BAD_PARAMETERS))
 def test_lesson_parameters_are_read_or_refused_naming_the_parameter(name, data, value):
     cls = params_classes()[name]
-    field = data.draw(st.sampled_from([f.name for f in dataclasses.fields(cls)
-                                       if f.name not in KNOWN_DEFECTS.get(name, ())]))
+    field = data.draw(st.sampled_from([f.name for f in dataclasses.fields(cls)]))
     construct(cls, field, value)
 
 

@@ -164,7 +164,8 @@ class BeyondParams(CheckedParams):
         check_int("seed", self.seed, 0)
         check_int("widget_users", self.widget_users, 50)
         check_int("widget_epochs", self.widget_epochs, 1)
-        if not 0.0 <= float(self.widget_conflict) <= 1.0:
+        if (isinstance(self.widget_conflict, bool) or not isinstance(self.widget_conflict, (int, float))
+                or not 0.0 <= self.widget_conflict <= 1.0):
             raise ValueError(f"widget_conflict must lie in [0, 1], got {self.widget_conflict!r}")
 
 

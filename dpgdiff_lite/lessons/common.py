@@ -9,7 +9,7 @@ and its update function, so tests set values and check what is drawn.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -216,7 +216,9 @@ class ParameterError(ValueError):
 
 class CheckedParams:
     """Base of the notebooks' parameter dataclasses: ``check()`` runs on construction, and any
-    ValueError it raises reaches the reader as a :class:`ParameterError`."""
+    ValueError it raises reaches the reader as a :class:`ParameterError`. A value of the wrong kind
+    (``steps=4`` for a tuple, ``T=None``) that breaks ``check()`` itself is named from the field's
+    declared type instead of escaping as a TypeError."""
 
     def __post_init__(self) -> None:
         try:
@@ -225,9 +227,41 @@ class CheckedParams:
             raise
         except ValueError as error:
             raise ParameterError(str(error)) from None
+        except (TypeError, AttributeError, OverflowError) as error:
+            raise ParameterError(self._wrong_kind() or f"a parameter has a value of the wrong kind ({error})") from None
+
+    def _wrong_kind(self) -> str | None:
+        """The first field whose value is not of its declared type, as a sentence; None if all are."""
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not _of_type(str(field.type), value):
+                return f"{field.name} must be {field.type}, got {value!r}"
+        return None
 
     def check(self) -> None:
         """Validate every field (subclasses extend it, calling ``super().check()``)."""
+
+
+_SCALARS = {"int": int, "float": (int, float), "str": str, "bool": bool}
+
+
+def _of_type(annotation: str, value) -> bool:
+    """Whether ``value`` fits a field annotation such as ``int``, ``float | None`` or ``tuple[float, ...]``
+    (an int passes for a float, a list for a tuple, a bool only for a bool; a type this check does not
+    know accepts anything)."""
+    for option in (part.strip() for part in annotation.split("|")):
+        if option == "None":
+            if value is None:
+                return True
+        elif option in _SCALARS:
+            if isinstance(value, _SCALARS[option]) and (option == "bool") == isinstance(value, bool):
+                return True
+        elif option.startswith("tuple[") and option.endswith(", ...]"):
+            if isinstance(value, (tuple, list)) and all(_of_type(option[6:-6], item) for item in value):
+                return True
+        else:
+            return True
+    return False
 
 
 def names(value: str | tuple | list, what: str) -> tuple[str, ...]:
@@ -322,7 +356,12 @@ class ExperimentParams(CheckedParams):
             check_data_spec(self.data)
         except ValueError as error:
             raise ValueError(f"data: {error}") from None
-        get_device(self.device)  # an unknown device, or cuda on a machine without one, raises here
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        try:
+            get_device(self.device)  # an unknown device, or cuda on a machine without one, raises here
+        except RuntimeError as error:  # torch's own parser: "Invalid device string"
+            raise ValueError(f"device: {error}") from None
         for name in self.models:
             self.config(name)  # a bad override raises here, naming its key
 

@@ -51,6 +51,7 @@ class LessonParams(CheckedParams):
     n_geometry: int = 512  # validation users for alignment / uniformity
 
     def check(self) -> None:
+        check_int("seed", self.seed, 0)
         for name in ("epochs", "dim", "n_show", "n_geometry"):
             check_int(name, getattr(self, name), 1)
         if self.n_show < 2:

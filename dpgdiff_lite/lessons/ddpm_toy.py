@@ -48,8 +48,10 @@ class LessonParams(CheckedParams):
             raise ValueError(f"toy must be one of {TOY_KINDS}, got {self.toy!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        check_int("seed", self.seed, 0)
         for name in ("n_points", "train_steps", "n_items", "dim"):
             check_int(name, getattr(self, name), 1)
+        check_int("T", self.T, 2, maximum=1000)  # DDPM's own T; beyond it a toy only fills memory
         if self.n_items < 2:
             raise ValueError(f"n_items must be at least 2 so retrieval can go wrong, got {self.n_items}")
         NoiseSchedule(self.schedule, self.T)  # raises the package's own message for a bad T

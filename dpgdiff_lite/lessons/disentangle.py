@@ -46,6 +46,7 @@ class LessonParams(CheckedParams):
     test_fraction: float = 0.3  # users held out to score the probe
 
     def check(self) -> None:
+        check_int("seed", self.seed, 0)
         for name in ("epochs", "dim"):
             check_int(name, getattr(self, name), 1)
         if not self.probe_alpha >= 0:

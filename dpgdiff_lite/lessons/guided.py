@@ -33,7 +33,7 @@ from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
 from dpgdiff_lite.experiments.eq15 import ndcg_row
 from dpgdiff_lite.experiments.robustness import step_curve
-from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, check_int, figure, float_slider,
+from dpgdiff_lite.lessons.common import (CheckedParams, case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, check_int, figure, float_slider,
                                          int_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.experiments.tables import oracle_fraction
@@ -45,7 +45,7 @@ TOKEN_KINDS = ("null", *LABEL_NAMES)
 
 
 @dataclass(frozen=True)
-class LessonParams:
+class LessonParams(CheckedParams):
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
     seed: int = 0
@@ -55,7 +55,8 @@ class LessonParams:
     steps: tuple[int, ...] = (1, 4, 32)  # reverse steps k measured on the validation split
     noise_rate: float = 0.3  # default position of the noise-injection slider
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        check_int("seed", self.seed, 0)
         for name in ("epochs", "dim", "n_attention"):
             check_int(name, getattr(self, name), 1)
         if not 0.0 <= self.noise_rate <= 1.0:
