@@ -18,7 +18,7 @@ import pandas as pd
 
 from dpgdiff_lite import distributed, generated_docs, site
 from dpgdiff_lite.experiments import COMMANDS as EXPERIMENT_COMMANDS
-from dpgdiff_lite.config import MAX_SEED, MODELS, PRESETS, UNTRAINED, preset
+from dpgdiff_lite.config import MODELS, PRESETS, UNTRAINED, parse_models, parse_seeds, preset
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.run_folder import read_json, write_json
@@ -60,20 +60,16 @@ def command_evaluate(args: argparse.Namespace) -> dict:
 
 def command_compare(args: argparse.Namespace) -> pd.DataFrame:
     """Train several models on one dataset and print the paper's Table 1 layout."""
-    models = [m.strip() for m in args.models.split(",")]
-    for name in models:
-        if name not in MODELS:
-            raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
-    if len(set(models)) != len(models):
-        raise ValueError(f"--models: expected each model once, got {', '.join(models)}")
+    models = parse_models(args.models, "--models")
+    seeds = None if args.seeds is None else parse_seeds(args.seeds, "--seeds")
     source = load_data(args.data)
     configs = {name: preset(args.preset, model=name).with_overrides(args.set or []) for name in models}
-    if args.seeds:
-        return _compare_seeds(args, source, configs, _seed_list(args.seeds))
+    if seeds is not None:
+        return _compare_seeds(args, source, configs, list(seeds))
     results = {name: train(source.dataset, config, Path(args.out) / name, data=args.data, truth=source.truth,
                            progress=not args.quiet, resume=not args.fresh) for name, config in configs.items()}
     table = table1(results)
-    print(f"test metrics ×100 on {args.data} [{source.dataset.protocol}, {results[name].test.protocol} protocol]")
+    print(f"test metrics ×100 on {args.data} [{source.dataset.protocol}, {next(iter(results.values())).test.protocol} protocol]")
     print(table.round(2).to_string())
     print("seconds per epoch: " + ", ".join(f"{k} {r.seconds_per_epoch:.1f}" for k, r in results.items()))
     ratios = oracle_fraction(results, source)
@@ -82,19 +78,6 @@ def command_compare(args: argparse.Namespace) -> pd.DataFrame:
         print(ratios.round(3).to_string())
     table.to_csv(Path(args.out) / "table1.csv")
     return table
-
-
-def _seed_list(text: str) -> list[int]:
-    """``--seeds 0,1,2``: distinct integers in numpy's seed range 0 … 2^32 - 1 (ASCII digits only)."""
-    items = [s.strip() for s in text.split(",") if s.strip()]
-    if not all(s.isascii() and s.removeprefix("-").isdigit() for s in items):
-        raise ValueError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {text!r}")
-    if any(len(s) > 12 for s in items) or items and max(int(s) for s in items) > MAX_SEED:
-        raise ValueError(f"--seeds expects seeds in 0 … {MAX_SEED} (numpy's seed range), got {text!r}")
-    seeds = [int(s) for s in items]
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds expects distinct integers >= 0, got {text!r}")
-    return seeds
 
 
 def _compare_seeds(args: argparse.Namespace, source, configs: dict, seeds: list[int]) -> pd.DataFrame:

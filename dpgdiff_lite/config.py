@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -240,6 +242,56 @@ def _typed(key: str, value):
 SEED_FIELDS = ("seed", "inference_seed", "eval_seed")
 MAX_SEED = 2 ** 32 - 1
 """The largest seed numpy's legacy global state (``runtime.set_seed``) accepts."""
+
+
+def parse_seeds(value: str | int | Sequence[int], what: str = "seeds") -> tuple[int, ...]:
+    """Model seeds as a command line writes them ("0,1,2") or papermill passes them (3, [0, 1]): distinct
+    integers in 0 … :data:`MAX_SEED`, read exactly (ASCII digits only, no bool, no float cut to an int).
+    The one parser of seeds: ``--seeds`` of every subcommand and the notebooks' ``seeds`` parameter."""
+    bad = ValueError(f"{what} must be a comma-separated list of ints, got {_shown(value)}")
+    if isinstance(value, str):
+        items: list = [item.strip() for item in value.split(",") if item.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        items = [value]
+    else:
+        raise bad
+    seeds = []
+    for item in items:
+        if isinstance(item, str):
+            digits = item.removeprefix("-")
+            if not (digits.isascii() and digits.isdigit()):
+                raise bad
+            if len(digits) > len(str(MAX_SEED)):  # int() of thousands of digits is refused by Python itself
+                raise ValueError(f"{what} must be at most {MAX_SEED} (numpy's seed range), got {_shown(value)}")
+            seeds.append(int(item))
+        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            seeds.append(int(item))
+        else:
+            raise bad
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"{what} must be distinct integers >= 0, e.g. '0' or '0,1,2'; got {_shown(value)}")
+    if max(seeds) > MAX_SEED:
+        raise ValueError(f"{what} must be at most {MAX_SEED} (numpy's seed range), got {_shown(value)}")
+    return tuple(seeds)
+
+
+def parse_models(value: str | Sequence[str], what: str = "models", allowed: Sequence[str] = MODELS) -> tuple[str, ...]:
+    """Model names as a command line writes them ("dpgdiff,sasrec") or a sequence: each of ``allowed``, each
+    once, at least one. The one parser of ``--models`` and the notebooks' ``models`` parameter."""
+    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+    if items is None or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"{what} must be a comma-separated string or a list of strings, got {_shown(value)}")
+    names = tuple(item.strip() for item in items if item.strip())
+    if not names:
+        raise ValueError(f"{what}: name at least one model")
+    for name in names:
+        if name not in allowed:
+            raise ValueError(f"{what}: unknown model {_shown(name)}; choose from {', '.join(allowed)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what}: each model once, got {', '.join(names)}")
+    return names
 
 
 def _shown(text) -> str:

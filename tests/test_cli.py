@@ -76,4 +76,4 @@ def test_compare_with_seeds_writes_mean_and_std_tables(tmp_path, capsys):
     assert list(cold_warm.columns) == ["model", "seed", "domain", "target", "cases", "NDCG@10", "HR@10"]
     assert set(cold_warm.groupby(["model", "seed"])["cases"].sum()) == {len(load_data("synthetic:tiny").dataset.test.targets)}
     assert main(["compare", "--data", "synthetic:tiny", "--models", "pop", "--seeds", "0,x", "--out", str(out)]) == 2
-    assert "--seeds expects comma-separated integers, e.g. 0,1,2; got '0,x'" in capsys.readouterr().err
+    assert "--seeds must be a comma-separated list of ints, got '0,x'" in capsys.readouterr().err

@@ -58,8 +58,8 @@ import pytest  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from dpgdiff_lite.cli import _seed_list, main  # noqa: E402
-from dpgdiff_lite.config import MAX_SEED, MODELS, Config  # noqa: E402
+from dpgdiff_lite.cli import main  # noqa: E402
+from dpgdiff_lite.config import MAX_SEED, MODELS, Config, parse_seeds  # noqa: E402
 
 KEYS = tuple(f.name for f in fields(Config)) + ("", "dimension", " dim ", "DIM")
 VALUES = NASTY_FIELDS + ("0", "1", "2", "64", "true", "False", "cosine", "dot", "own", "1e-3", "-1e-3", "1e309",
@@ -140,19 +140,19 @@ SEED_ITEMS = ("0", "1", "2", "-1", "x", "1.5", "٣", "¹", "3 ", "", str(MAX_SEE
 def test_seeds_are_distinct_integers_in_numpy_range_or_refused(items, sep):
     text = sep.join(items)
     try:
-        seeds = _seed_list(text)
+        seeds = parse_seeds(text, "--seeds")
     except ValueError as error:
-        assert type(error) is ValueError and str(error).startswith("--seeds expects "), str(error)
+        assert type(error) is ValueError and str(error).startswith("--seeds must be "), str(error)
         return
-    assert seeds == [int(s) for s in text.split(",") if s.strip()]
+    assert list(seeds) == [int(s) for s in text.split(",") if s.strip()]
     assert len(set(seeds)) == len(seeds) and all(0 <= s <= MAX_SEED for s in seeds)
 
 
 @fuzz_settings(base=6)
-@given(text=st.sampled_from(["0,x", "-1", "0,0", ",", str(MAX_SEED + 1), "9" * 5000, "٣", "1;2"]))
+@given(text=st.sampled_from(["0,x", "-1", "0,0", ",", "", str(MAX_SEED + 1), "9" * 5000, "٣", "1;2"]))
 def test_the_cli_refuses_bad_seeds_with_one_line(text, capsys):
     with pytest.raises(ValueError) as error:
-        _seed_list(text)
+        parse_seeds(text, "--seeds")
     with tempfile.TemporaryDirectory() as tmp:
         argv = ["compare", "--data", "synthetic:tiny", "--models", "pop", f"--seeds={text}", "--out", tmp, "--quiet"]
         cli_refuses(argv, capsys, str(error.value))

@@ -289,4 +289,4 @@ def test_the_committed_third_domain_table_is_three_seeds_of_every_model_with_its
         (m, d) for m in ("sasrec", "sasrec-single", "dpgdiff") for d in ("X", "Y"))
     assert (table["n_seeds"] == 3).all() and table["vs_single"].isna().tolist() == [m == "sasrec-single" for m in table["model"]]
     assert "<!-- commands" in (folder / "README.md").read_text()
-    assert FOLDERS["third-domain"].steps == (("third-domain", "--seeds", "3", "--runs", "{runs}", "--out", "{out}"),)
+    assert FOLDERS["third-domain"].steps == (("third-domain", "--seeds", "0,1,2", "--runs", "{runs}", "--out", "{out}"),)

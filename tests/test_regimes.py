@@ -88,7 +88,7 @@ def test_a_finished_grid_only_re_reads_and_a_stopped_one_continues(tiny_grid, tm
         patch.setattr(regimes, "BayesPredictor", refuse)
         patch.setattr(regimes, "run_evaluation", refuse)
         started = time.perf_counter()
-        code = main(["regimes", "--out", str(out), "--data-preset", "tiny", "--preset", "smoke", "--seeds", "2",
+        code = main(["regimes", "--out", str(out), "--data-preset", "tiny", "--preset", "smoke", "--seeds", "0,1",
                      "--grid", "conflict_kind=opposed", "--grid", "conflict_rate=0,1", "--models", ",".join(MODELS),
                      "--quiet"])
         assert code == 0 and time.perf_counter() - started < 2
@@ -111,7 +111,7 @@ def test_runs_apart_from_the_tables_and_the_most_negative_cell_of_a_summary(tiny
     """--runs: the grid's run folders and per-case files are read (here: reused) there and only the tables go to
     --out, the same bytes; --most-negative-of: the one cell of a summary.csv with the most negative transfer."""
     _, grid = tiny_grid
-    argv = ["regimes", "--runs", str(grid), "--data-preset", "tiny", "--preset", "smoke", "--seeds", "2",
+    argv = ["regimes", "--runs", str(grid), "--data-preset", "tiny", "--preset", "smoke", "--seeds", "0,1",
             "--models", ",".join(MODELS), "--quiet"]
     assert main([*argv, "--out", str(tmp_path / "tables"), "--grid", "conflict_kind=opposed",
                  "--grid", "conflict_rate=0,1"]) == 0
@@ -154,7 +154,7 @@ def test_a_cells_folders_take_numpy_values_as_python_ones(tmp_path):
                              "(--seeds))"),
     (["--grid", "conflict_rate=0,2"], "grid cell conflict_rate=2.0: SyntheticConfig.conflict_rate must lie in [0, 1], "
                                       "got 2.0"),
-    (["--seeds", "0"], "seeds must be at least 1, got 0"),
+    (["--seeds", "0,0"], "seeds must be distinct integers >= 0, e.g. '0' or '0,1,2'; got '0,0'"),
     (["--models", "pop,sasrec-singel"], "models: unknown model 'sasrec-singel'; choose from dpgdiff, diff, diff+de, "
                                         "diff+de+g, diff+de+tricl, dpgdiff-gated, sasrec, sasrec-single, pop"),
     (["--models", "oracle"], "models: 'oracle' is not a model row; every row carries it as oracle_NDCG@10"),
@@ -171,7 +171,7 @@ def test_python_values_of_the_wrong_type_are_refused(tmp_path):
         regimes.run_grid({"conflict_kind": [1]}, 1, tmp_path, **TINY)
     with pytest.raises(ValueError, match=r"^grid: knob 'noise_rate' expects float, got True$"):
         regimes.run_grid({"noise_rate": [True]}, 1, tmp_path, **TINY)
-    with pytest.raises(ValueError, match=r"^seeds: give at least one seed, each an int ≥ 0, got \[\]$"):
+    with pytest.raises(ValueError, match=r"^seeds must be distinct integers >= 0, e.g. '0' or '0,1,2'; got \[\]$"):
         regimes.run_grid(GRID, [], tmp_path, **TINY)
     assert list(tmp_path.iterdir()) == []
 

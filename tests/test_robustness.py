@@ -89,7 +89,7 @@ def test_the_robustness_command_writes_notebook_07s_folder(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--seeds", "0,x"], "--seeds expects comma-separated integers, e.g. 0,1,2; got '0,x'"),
+    (["--seeds", "0,x"], "--seeds must be a comma-separated list of ints, got '0,x'"),
     (["--models", "dpgdiff,nope"], "--models: unknown model 'nope'"),
     (["--models", "diff"], "train-noise model 'dpgdiff' is not among the models (diff)"),
 ])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpgdiff_lite.config import MAX_SEED, MODELS, PRESETS, Config, preset
+from dpgdiff_lite.config import PRESETS, Config, parse_models, parse_seeds, preset
 from dpgdiff_lite.data.sources import DataSource, load_data
 from dpgdiff_lite.experiments import sparsity
 from dpgdiff_lite.experiments.runner import train_seeds
@@ -161,16 +161,8 @@ def seed_arguments(parser: argparse.ArgumentParser, models: Sequence[str]) -> ar
 
 def seed_setting(args: argparse.Namespace) -> tuple[Setting, list[int]]:
     """(the setting, the seeds) of :func:`seed_arguments`' options, every model's config checked."""
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
-    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds expects distinct integers in 0 … {MAX_SEED}, got {args.seeds!r}")
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    for name in models:
-        if name not in MODELS:
-            raise ValueError(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
+    seeds = list(parse_seeds(args.seeds, "--seeds"))
+    models = parse_models(args.models, "--models")
     if args.epochs < 0:
         raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
     setting = Setting(data=args.data, preset=args.preset, models=models, epochs=args.epochs,

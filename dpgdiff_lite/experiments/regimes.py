@@ -45,7 +45,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from dpgdiff_lite import run_folder
-from dpgdiff_lite.config import MODELS, PRESETS as CONFIG_PRESETS, Config, preset, with_model
+from dpgdiff_lite.config import MODELS, PRESETS as CONFIG_PRESETS, Config, parse_models, parse_seeds, preset, with_model
 from dpgdiff_lite.data.bayes import DEFAULT_BAYES_SAMPLES, BayesPredictor
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, generate, knob_value
 from dpgdiff_lite.experiments.runner import same_run, train_or_load
@@ -191,29 +191,21 @@ def draw_cell(data_preset: str, cell: Mapping, seed: int) -> tuple:
     return generate(dataclasses.replace(DATA_PRESETS[data_preset], **cell, seed=seed))
 
 
-def _seeds(seeds: int | Sequence[int]) -> list[int]:
-    if isinstance(seeds, (bool, np.bool_)) or not isinstance(seeds, (int, np.integer, Sequence)):
-        raise ValueError(f"seeds must be a count (int ≥ 1) or a list of seeds, got {seeds!r}")
-    if isinstance(seeds, (int, np.integer)):
+def _seeds(seeds: int | str | Sequence[int]) -> list[int]:
+    """A count n (seeds 0 … n-1, the Python API's shorthand) or the seeds themselves, as a command line
+    writes them ("0,1,2") or a list (:func:`~dpgdiff_lite.config.parse_seeds`)."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, (bool, np.bool_)):
         if seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {seeds}")
         return list(range(int(seeds)))
-    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds: give at least one seed, each an int ≥ 0, got {list(seeds)!r}")
-    return list(dict.fromkeys(int(s) for s in seeds))
+    return list(parse_seeds(seeds if isinstance(seeds, (str, list, tuple)) else list(seeds), "seeds"))
 
 
 def _models(models: str | Sequence[str]) -> list[str]:
-    names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models)
-    allowed = [m for m in MODELS if m != "oracle"]
-    for name in names:
-        if name == "oracle":
-            raise ValueError("models: 'oracle' is not a model row; every row carries it as oracle_NDCG@10")
-        if name not in allowed:
-            raise ValueError(f"models: unknown model {name!r}; choose from {', '.join(allowed)}")
-    if not names:
-        raise ValueError("models: give at least one model")
-    return list(dict.fromkeys(names))
+    """The grid's model rows (:func:`~dpgdiff_lite.config.parse_models`; the oracle is a column of every row)."""
+    if "oracle" in (models.split(",") if isinstance(models, str) else models):
+        raise ValueError("models: 'oracle' is not a model row; every row carries it as oracle_NDCG@10")
+    return list(parse_models(models, "models", [m for m in MODELS if m != "oracle"]))
 
 
 def base_config(preset_name: str, overrides: Sequence[str]) -> Config:
@@ -434,7 +426,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--most-negative-of", metavar="SUMMARY_CSV",
                         help="instead of --grid: the one cell of a regimes summary.csv whose SASRec transfer "
                              "(mean over domains) is the most negative")
-    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (data seed = model seed)")
     parser.add_argument("--data-preset", default="transfer", choices=sorted(DATA_PRESETS),
                         help="base synthetic preset the knobs are applied to")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated model names")

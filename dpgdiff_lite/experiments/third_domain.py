@@ -221,7 +221,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--out", required=True, help="folder for the tables: third_domain.csv, settings.json")
     parser.add_argument("--runs", help="folder for the run folders (runs/) and the per-case pairs.csv.gz "
                                        "(default: --out)")
-    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0 … N-1 (data seed = model seed)")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (data seed = model seed)")
     parser.add_argument("--data-preset", default="three-domain", choices=sorted(DATA_PRESETS),
                         help="synthetic preset with three or more domains")
     parser.add_argument("--keep", default="X+Y", help="the domains of the smaller world, joined by '+'")

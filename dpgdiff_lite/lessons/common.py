@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from dpgdiff_lite.config import MODELS, PRESETS, Config, preset
+from dpgdiff_lite.config import PRESETS, Config, parse_models, parse_seeds, preset
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, EvalSplit, make_batch, pad_eval
 from dpgdiff_lite.data.sources import DataSource, check_data_spec
 from dpgdiff_lite.data.synthetic import LABEL_NAMES
@@ -333,14 +333,7 @@ class ExperimentParams(CheckedParams):
     resume: bool = True
 
     def check(self) -> None:
-        self.models = names(self.models, "models")
-        if not self.models:
-            raise ValueError("models: name at least one model")
-        for name in self.models:
-            if name not in MODELS:
-                raise ValueError(f"models: unknown model {name!r}; choose from {', '.join(MODELS)}")
-        if len(set(self.models)) != len(self.models):
-            raise ValueError(f"models: each model once, got {', '.join(self.models)}")
+        self.models = parse_models(self.models, "models")
         if self.preset not in PRESETS:
             raise ValueError(f"preset: unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.protocol not in PROTOCOLS:
@@ -456,14 +449,9 @@ def claim(statement: str, condition, **measured) -> None:
 
 
 # --- several seeds, precomputed results, claims about the committed run --------------------------
-def check_seeds(value: str | tuple | list) -> tuple[int, ...]:
-    """``seeds`` of notebooks 06–08 ("0" or "0,1,2", papermill ``-p seeds 0,1,2``) as distinct ints >= 0."""
-    seeds = numbers(value, "seeds", int)
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct integers >= 0, e.g. '0' or '0,1,2'; got {value!r}")
-    if max(seeds) > 2 ** 32 - 1:
-        raise ValueError(f"seeds must be at most {2 ** 32 - 1} (numpy's seed range), got {value!r}")
-    return seeds
+def check_seeds(value: str | int | tuple | list) -> tuple[int, ...]:
+    """``seeds`` of notebooks 06–08 ("0" or "0,1,2", papermill ``-p seeds 0,1,2``): :func:`~dpgdiff_lite.config.parse_seeds`."""
+    return parse_seeds(value, "seeds")
 
 
 @dataclass
