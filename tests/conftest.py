@@ -48,7 +48,7 @@ TINY_EXPERIMENT = dict(data="synthetic:tiny", preset="smoke", overrides="dim=32"
 
 @pytest.fixture(scope="session")
 def tiny_source():
-    from dpgdiff_lite.lessons.common import ExperimentParams
+    from dpgdiff_lite.parameters import ExperimentParams
 
     return ExperimentParams(**TINY_EXPERIMENT).load()
 

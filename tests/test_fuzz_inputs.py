@@ -52,7 +52,6 @@ def same_dataset(a, b) -> bool:
 import re  # noqa: E402
 import tempfile  # noqa: E402
 from dataclasses import fields  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from hypothesis import given  # noqa: E402
@@ -177,7 +176,8 @@ def test_models_are_known_and_distinct_or_refused_before_any_data_is_read(models
 # --- papermill parameters -----------------------------------------------------------------------------
 import dataclasses  # noqa: E402
 
-from dpgdiff_lite.lessons.common import ExperimentParams, ParameterError, SeededParams, check_seeds, numbers  # noqa: E402
+from dpgdiff_lite.parameters import numbers  # noqa: E402
+from dpgdiff_lite.parameters import ExperimentParams, ParameterError, SeededParams, check_seeds
 
 BAD_PARAMETERS = (None, True, -1, 0, 1.5, float("nan"), float("inf"), 2 ** 40, "", " ", "bogus", "0,0", "0,-1",
                   "1,x", "nan", "٣", "1_0", [1], [], ("a", 5), {"a": 1}, b"x", "dpgdiff,dpgdiff", "cpu:x", "cuda",

@@ -85,8 +85,6 @@ def test_ablation_seeds_table_tests_consecutive_rows_over_seed_and_case(seeded):
 
 
 def test_table3_steps_reads_both_worlds_with_intervals_from_delta_and_p():
-    from dpgdiff_lite.lessons import common
-
     teaching = pd.read_csv(tables.results_dir("08") / "table3_seeds.csv")
     conflict = pd.read_csv(tables.results_dir("regimes") / "ablation" / "paired.csv")
     steps = ex.table3_steps(teaching, conflict)
@@ -103,8 +101,6 @@ def test_table3_steps_reads_both_worlds_with_intervals_from_delta_and_p():
 
 
 def test_collapse_table_puts_diff_next_to_popularity_and_sasrec():
-    from dpgdiff_lite.lessons import common
-
     summary = pd.read_csv(tables.results_dir("regimes") / "summary.csv")
     table = ex.collapse_table(summary)
     assert len(table) == 18

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from dpgdiff_lite import claims
 from dpgdiff_lite.config import MODELS, preset
 from dpgdiff_lite.data.synthetic import PRESETS as SYNTHETIC_PRESETS
 from dpgdiff_lite.lessons import common
-from dpgdiff_lite.lessons.common import ExperimentParams
+from dpgdiff_lite.parameters import ExperimentParams
 from dpgdiff_lite.trainer import setup_training
 
 
@@ -118,9 +119,9 @@ def test_untrained_model_has_the_initial_weights_of_train(tiny):
 
 # --- claims in the prose ----------------------------------------------------------------------
 def test_a_claim_that_holds_prints_the_statement_and_the_values(capsys):
-    common.claim("DPG-Diff beats popularity by 2.5x", 19.33 > 2.5 * 5.33, dpg=19.33, pop=np.float32(5.33))
-    common.claim("the oracle is the best model", torch.tensor(True), oracle=27, models=["dpgdiff", "sasrec"])
-    common.claim("no values, just a fact", np.bool_(True))
+    claims.claim("DPG-Diff beats popularity by 2.5x", 19.33 > 2.5 * 5.33, dpg=19.33, pop=np.float32(5.33))
+    claims.claim("the oracle is the best model", torch.tensor(True), oracle=27, models=["dpgdiff", "sasrec"])
+    claims.claim("no values, just a fact", np.bool_(True))
     assert capsys.readouterr().out.splitlines() == [
         "✓ DPG-Diff beats popularity by 2.5x (dpg=19.33, pop=5.33)",
         "✓ the oracle is the best model (oracle=27, models=['dpgdiff', 'sasrec'])",
@@ -129,8 +130,8 @@ def test_a_claim_that_holds_prints_the_statement_and_the_values(capsys):
 
 
 def test_a_false_claim_raises_naming_the_statement_and_the_values(capsys):
-    with pytest.raises(common.ClaimError) as failure:
-        common.claim("DPG-Diff beats popularity by 5x", 19.33 > 5 * 5.33, dpg=torch.tensor(19.3333), pop=5.33)
+    with pytest.raises(claims.ClaimError) as failure:
+        claims.claim("DPG-Diff beats popularity by 5x", 19.33 > 5 * 5.33, dpg=torch.tensor(19.3333), pop=5.33)
     message = "✗ DPG-Diff beats popularity by 5x (dpg=19.33, pop=5.33): the claim does not hold"
     assert str(failure.value) == message and isinstance(failure.value, AssertionError)
     assert failure.value._render_traceback_() == [f"ClaimError: {message}"]  # Jupyter: no traceback
@@ -140,7 +141,7 @@ def test_a_false_claim_raises_naming_the_statement_and_the_values(capsys):
 @pytest.mark.parametrize("condition", [2.5, 0, None, "yes", torch.tensor([True, False]), torch.tensor(1.0)])
 def test_a_claim_needs_a_bool(condition):
     with pytest.raises(TypeError, match=r"^claim 'x beats y': condition must be a bool, got "):
-        common.claim("x beats y", condition, x=1)
+        claims.claim("x beats y", condition, x=1)
 
 
 def test_a_false_claim_stops_the_notebook_without_a_traceback(tmp_path):
@@ -148,7 +149,7 @@ def test_a_false_claim_stops_the_notebook_without_a_traceback(tmp_path):
     import papermill
 
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("from dpgdiff_lite.lessons.common import claim\n"
+    notebook.cells = [nbformat.v4.new_code_cell("from dpgdiff_lite.claims import claim\n"
                                                 "claim('2 beats 3', 2 > 3, two=2, three=3.0)"),
                       nbformat.v4.new_code_cell("print('not reached')")]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 
-from dpgdiff_lite.experiments import compare, registry, reproduce, runner, tables
+from dpgdiff_lite import claims, parameters
+from dpgdiff_lite.experiments import compare, registry, reproduce, tables
 from dpgdiff_lite.lessons import comparison
 
 
@@ -59,7 +60,7 @@ def seeded(tiny_source, tmp_path_factory):
     ("0,a", "seeds must be a comma-separated list of ints, got '0,a'"),
 ])
 def test_seeds_parameter_is_checked(seeds, message):
-    with pytest.raises(common.ParameterError) as error:
+    with pytest.raises(parameters.ParameterError) as error:
         comparison.TrainingParams(seeds=seeds)
     assert str(error.value) == message
 
@@ -121,10 +122,10 @@ def test_the_precomputed_folder_is_what_the_notebook_reads(tmp_path):
     assert read["value"].to_numpy() == pytest.approx(frames["per_seed"]["value"].to_numpy(), abs=1e-6)
     # the notebook's live run with the same setting and seed 0 reproduces the seed-0 rows
     live = comparison.TrainingParams(**TINY_EXPERIMENT, models="dpgdiff,sasrec", output=str(tmp_path / "live"))
-    assert common.same_setting(live, setting)
+    assert parameters.same_setting(live, setting)
     live_frame = tables.per_seed_frame(live.train_seeds(live.load()))
-    assert common.largest_difference(live_frame, read, ["model", "seed", "domain", "metric"], "value") < 1e-5
-    assert not common.same_setting(dataclasses.replace(live, epochs=2), setting)
+    assert claims.largest_difference(live_frame, read, ["model", "seed", "domain", "metric"], "value") < 1e-5
+    assert not parameters.same_setting(dataclasses.replace(live, epochs=2), setting)
 
 
 # --- the committed precomputed results and the helpers notebooks 06-08 share --------------------------
@@ -141,7 +142,7 @@ def test_committed_precomputed_results_match_the_notebooks_defaults(notebook, pa
         module, name = params_class.split(".")
         params_class = getattr(importlib.import_module(f"dpgdiff_lite.lessons.{module}"), name)
     setting, read = tables.read_precomputed(notebook)
-    assert common.same_setting(params_class(device="cpu"), setting), setting  # the notebook's default parameters
+    assert parameters.same_setting(params_class(device="cpu"), setting), setting  # the notebook's default parameters
     assert setting["seeds"] == [0, 1, 2] and setting["seconds"] > 0 and set(read) == frames
     readme = reproduce.updated_readme((tables.results_dir(notebook) / "README.md").read_text(), registry.folder(notebook))
     assert readme.count(f"--out notebooks/results/{notebook}") == 1  # its commands come from the registry
@@ -149,20 +150,20 @@ def test_committed_precomputed_results_match_the_notebooks_defaults(notebook, pa
 
 
 def test_checked_claims_only_for_the_committed_setting(capsys):
-    common.checked(True, "two beats one", 2 > 1, two=2)
-    common.checked(False, "one beats two", 1 > 2, one=1.23456)  # not the committed run: printed, never raised
+    claims.checked(True, "two beats one", 2 > 1, two=2)
+    claims.checked(False, "one beats two", 1 > 2, one=1.23456)  # not the committed run: printed, never raised
     assert capsys.readouterr().out.splitlines() == [
         "✓ two beats one (two=2)",
         "· not checked (other parameters than the committed run's): one beats two (one=1.235)"]
-    with pytest.raises(common.ClaimError):
-        common.checked(True, "one beats two", 1 > 2)
+    with pytest.raises(claims.ClaimError):
+        claims.checked(True, "one beats two", 1 > 2)
 
 
 def test_largest_difference_joins_on_keys():
     a = pd.DataFrame({"model": ["m", "m"], "seed": [0, 1], "value": [1.0, 2.0]})
     b = pd.DataFrame({"model": ["m", "m"], "seed": [1, 2], "value": [2.5, 9.0]})
-    assert common.largest_difference(a, b, ["model", "seed"], "value") == pytest.approx(0.5)  # seed 1 only
-    assert np.isnan(common.largest_difference(a, b.assign(seed=[5, 6]), ["model", "seed"], "value"))
+    assert claims.largest_difference(a, b, ["model", "seed"], "value") == pytest.approx(0.5)  # seed 1 only
+    assert np.isnan(claims.largest_difference(a, b.assign(seed=[5, 6]), ["model", "seed"], "value"))
 
 
 def test_mean_std_by_domain_and_cold_warm_summary_on_hand_made_frames():

@@ -18,7 +18,7 @@ from dpgdiff_lite.experiments import regimes
 from dpgdiff_lite.experiments.registry import FOLDERS
 from dpgdiff_lite.evaluation import METRICS
 from dpgdiff_lite.lessons import conflicted_user as cu, negative_transfer as nt
-from dpgdiff_lite.lessons.common import ParameterError
+from dpgdiff_lite.parameters import ParameterError
 from dpgdiff_lite.experiments.transfer import transfer
 
 GRID = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0], "noise_rate": [0.1]}

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import SHARED_FOOD_KITCHEN, make_toy_dataset
 from dpgdiff_lite.lessons import reading as rd
-from dpgdiff_lite.lessons.common import ParameterError
+from dpgdiff_lite.parameters import ParameterError
 
 PAPER_TEXT = SHARED_FOOD_KITCHEN.parents[2] / "paper" / "dpg-diff-paper.md"
 

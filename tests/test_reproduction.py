@@ -11,13 +11,13 @@ import nbformat
 import pandas as pd
 import pytest
 
+from dpgdiff_lite import claims, parameters
 from dpgdiff_lite.experiments import tables
-from dpgdiff_lite.lessons import common
 
 
 
 def test_a_failed_claim_is_the_notebooks_only_error(tmp_path):
-    cells = ["from dpgdiff_lite.lessons.common import claim",
+    cells = ["from dpgdiff_lite.claims import claim",
              "claim('one equals two', 1 == 2, one=1)\nshown = 1",
              "print(shown)"]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
@@ -36,7 +36,7 @@ def test_a_failed_claim_is_the_notebooks_only_error(tmp_path):
 @pytest.fixture
 def committed_seed():
     """A run of seed 0 in the committed setting of notebook 06, and its precomputed row."""
-    params = common.SeededParams(seeds="0")
+    params = parameters.SeededParams(seeds="0")
     params.check()
     recorded = {**params.setting(), "seeds": [0, 1, 2]}
     row = pd.DataFrame({"model": ["dpgdiff"], "seed": [0], "domain": ["X"], "NDCG@10": [20.382684]})
@@ -49,12 +49,12 @@ def test_a_rerun_reproduces_within_the_tolerance_only(committed_seed, moved, hol
     live = row.assign(**{"NDCG@10": row["NDCG@10"] + moved})
     checks = {"per_seed": (["model", "seed", "domain"], "NDCG@10")}
     if holds:
-        assert common.check_reproduced(params, recorded, {"per_seed": live}, {"per_seed": row}, checks)
+        assert claims.check_reproduced(params, recorded, {"per_seed": live}, {"per_seed": row}, checks)
         assert "✓ this run's seed(s) [0] reproduce the precomputed per_seed.csv rows (NDCG@10) within 0.05 points" \
             in capsys.readouterr().out
     else:
-        with pytest.raises(common.ClaimError, match=r"within 0.05 points \(largest_difference=0\.[0-9]+\)"):
-            common.check_reproduced(params, recorded, {"per_seed": live}, {"per_seed": row}, checks)
+        with pytest.raises(claims.ClaimError, match=r"within 0.05 points \(largest_difference=0\.[0-9]+\)"):
+            claims.check_reproduced(params, recorded, {"per_seed": live}, {"per_seed": row}, checks)
 
 
 def test_the_tolerance_sits_between_hardware_rounding_and_seed_noise():
@@ -64,4 +64,4 @@ def test_the_tolerance_sits_between_hardware_rounding_and_seed_noise():
     per_seed = pd.read_csv(tables.results_dir("06") / "per_seed.csv")
     learned = per_seed[(per_seed["metric"] == "NDCG@10") & (per_seed["model"] != "pop")]
     smallest_seed_std = learned.groupby(["model", "domain"])["value"].std().min()
-    assert 0.013 < common.REPRODUCTION_TOLERANCE < smallest_seed_std / 2
+    assert 0.013 < claims.REPRODUCTION_TOLERANCE < smallest_seed_std / 2

@@ -13,7 +13,7 @@ from scipy import stats
 from dpgdiff_lite.experiments import runner, tables
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.evaluation import METRICS
-from dpgdiff_lite.lessons.common import ExperimentParams
+from dpgdiff_lite.parameters import ExperimentParams
 from tests.conftest import TINY_EXPERIMENT
 
 

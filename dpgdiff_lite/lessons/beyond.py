@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.encoders import Guidance
 from dpgdiff_lite.experiments.tables import results_dir
-from dpgdiff_lite.lessons.common import CheckedParams, check_int, figure, not_attempted, not_attempted_message
+from dpgdiff_lite.lessons.common import figure, not_attempted, not_attempted_message
+from dpgdiff_lite.parameters import CheckedParams, check_int
 from dpgdiff_lite.model import GATE_GAIN, DPGDiff
 
 WORLDS = {"teaching": "the teaching data (domains agree)",

@@ -1,5 +1,6 @@
-"""What the lesson modules share: figure style, the untrained model, the widget factory, one PCA,
-the "not attempted" convention of the exercises, and the papermill parameters of notebooks 06–08.
+"""What the lesson modules share: figure style, the untrained model, the widget factory, one PCA and
+the "not attempted" convention of the exercises. The notebooks' parameters are checked by
+:mod:`dpgdiff_lite.parameters`, their prose by :mod:`dpgdiff_lite.claims`.
 
 Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in
 a notebook and tests can inspect them. Widgets are built by :func:`widget`, which returns the widget
@@ -9,26 +10,21 @@ and its update function, so tests set values and check what is drawn.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from dpgdiff_lite.config import PRESETS, Config, parse_models, parse_seeds, preset
+from dpgdiff_lite.config import Config, preset
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, EvalSplit, make_batch, pad_eval
-from dpgdiff_lite.data.sources import DataSource, check_data_spec
 from dpgdiff_lite.data.synthetic import LABEL_NAMES
-from dpgdiff_lite.evaluation import PROTOCOLS
-from dpgdiff_lite.experiments.compare import Setting, training_objective
-from dpgdiff_lite.model import DPGDiff
-from dpgdiff_lite.experiments.reproduce import REPRODUCTION_TOLERANCE
-from dpgdiff_lite.experiments.runner import train_models, train_seeds
-from dpgdiff_lite.runtime import get_device, set_seed
+from dpgdiff_lite.experiments.compare import training_objective
 from dpgdiff_lite.experiments.small_world import SASRECS, SmallRun, train_small
+from dpgdiff_lite.model import DPGDiff
+from dpgdiff_lite.runtime import set_seed
 from dpgdiff_lite.trainer import TrainResult
 
 DPI = 80
@@ -206,185 +202,7 @@ def not_attempted_message(reference: str) -> str:
     return f"not attempted yet (reference: {reference})"
 
 
-# --- papermill parameters ------------------------------------------------------------------------
-class ParameterError(ValueError):
-    """A bad notebook parameter. Jupyter shows only the message, naming the parameter: no traceback."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython's hook for an exception's own display
-        return [f"ParameterError: {self}"]
-
-
-class CheckedParams:
-    """Base of the notebooks' parameter dataclasses: ``check()`` runs on construction, and any
-    ValueError it raises reaches the reader as a :class:`ParameterError`. A value of the wrong kind
-    (``steps=4`` for a tuple, ``T=None``) that breaks ``check()`` itself is named from the field's
-    declared type instead of escaping as a TypeError."""
-
-    def __post_init__(self) -> None:
-        try:
-            self.check()
-        except ParameterError:
-            raise
-        except ValueError as error:
-            raise ParameterError(str(error)) from None
-        except (TypeError, AttributeError, OverflowError) as error:
-            raise ParameterError(self._wrong_kind() or f"a parameter has a value of the wrong kind ({error})") from None
-
-    def _wrong_kind(self) -> str | None:
-        """The first field whose value is not of its declared type, as a sentence; None if all are."""
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if not _of_type(str(field.type), value):
-                return f"{field.name} must be {field.type}, got {value!r}"
-        return None
-
-    def check(self) -> None:
-        """Validate every field (subclasses extend it, calling ``super().check()``)."""
-
-
-_SCALARS = {"int": int, "float": (int, float), "str": str, "bool": bool}
-
-
-def _of_type(annotation: str, value) -> bool:
-    """Whether ``value`` fits a field annotation such as ``int``, ``float | None`` or ``tuple[float, ...]``
-    (an int passes for a float, a list for a tuple, a bool only for a bool; a type this check does not
-    know accepts anything)."""
-    for option in (part.strip() for part in annotation.split("|")):
-        if option == "None":
-            if value is None:
-                return True
-        elif option in _SCALARS:
-            if isinstance(value, _SCALARS[option]) and (option == "bool") == isinstance(value, bool):
-                return True
-        elif option.startswith("tuple[") and option.endswith(", ...]"):
-            if isinstance(value, (tuple, list)) and all(_of_type(option[6:-6], item) for item in value):
-                return True
-        else:
-            return True
-    return False
-
-
-def names(value: str | tuple | list, what: str) -> tuple[str, ...]:
-    """A comma-separated string (papermill ``-p models a,b``) or a list or tuple of strings, as a tuple of strings."""
-    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
-    if items is None or not all(isinstance(item, str) for item in items):
-        raise ValueError(f"{what} must be a comma-separated string or a list of strings, got {value!r}")
-    return tuple(item.strip() for item in items if item.strip())
-
-
-def numbers(value: str | tuple | list, what: str, kind: type) -> tuple:
-    """A comma-separated string (papermill ``-p seeds 0,1,2``), one number (``-p seeds 3`` passes the int 3)
-    or a list or tuple of numbers, as a tuple of ``kind`` (int or float), read exactly: no bool is a
-    number, no float is cut to an int, no digits but ASCII ones, floats finite."""
-    bad = ValueError(f"{what} must be a comma-separated list of {kind.__name__}s, got {value!r}")
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
-        value = [value]
-    if not isinstance(value, (str, list, tuple)):
-        raise bad
-    parsed = []
-    for item in value.split(",") if isinstance(value, str) else value:
-        if isinstance(item, str):
-            text = item.strip()
-            if not text:
-                continue
-            if not text.isascii() or "_" in text:
-                raise bad
-            try:
-                parsed.append(kind(text))
-            except ValueError:
-                raise bad from None
-        elif isinstance(item, (bool, np.bool_)) or not isinstance(
-                item, (int, np.integer) if kind is int else (int, float, np.integer, np.floating)):
-            raise bad
-        else:
-            parsed.append(kind(item))
-    if kind is float and not all(np.isfinite(parsed)):
-        raise ValueError(f"{what} must hold finite numbers, got {value!r}")
-    return tuple(parsed)
-
-
-def check_int(name: str, value, minimum: int, maximum: int = 2 ** 32 - 1) -> None:
-    """``value`` is an int (a bool is not) in ``minimum … maximum``; the default maximum is numpy's seed
-    range, beyond any count a notebook takes."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value > maximum:
-        raise ValueError(f"{name} must be an integer in {minimum} … {maximum}, got {value!r}")
-
-
-@dataclass
-class ExperimentParams(CheckedParams):
-    """The papermill parameters of notebooks 06–08, checked at once so a bad value names itself.
-
-    ``epochs = 0`` keeps the preset's epochs; ``overrides`` are ``key=value`` config fields
-    (comma-separated, like the CLI's ``--set``); ``seed``, ``device``, ``epochs`` and ``protocol``
-    win over them. ``resume`` reuses a run folder trained with the same config and data.
-    """
-
-    data: str = "synthetic"
-    preset: str = "teaching"
-    models: str | tuple[str, ...] = ("dpgdiff", "sasrec", "pop")
-    device: str = "auto"
-    epochs: int = 0
-    seed: int = 0
-    output: str = "runs/06_full_training"
-    protocol: str = "sampled"
-    overrides: str | tuple[str, ...] = ()
-    resume: bool = True
-
-    def check(self) -> None:
-        self.models = parse_models(self.models, "models")
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset: unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol: unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-        check_int("epochs", self.epochs, 0)
-        check_int("seed", self.seed, 0)
-        if not isinstance(self.resume, bool):
-            raise ValueError(f"resume must be True or False, got {self.resume!r}")
-        if not str(self.output).strip():
-            raise ValueError("output: name a run folder")
-        self.overrides = names(self.overrides, "overrides")
-        try:
-            check_data_spec(self.data)
-        except ValueError as error:
-            raise ValueError(f"data: {error}") from None
-        if not isinstance(self.device, str):
-            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-        try:
-            get_device(self.device)  # an unknown device, or cuda on a machine without one, raises here
-        except RuntimeError as error:  # torch's own parser: "Invalid device string"
-            raise ValueError(f"device: {error}") from None
-        for name in self.models:
-            self.config(name)  # a bad override raises here, naming its key
-
-    @property
-    def torch_device(self) -> torch.device:
-        return get_device(self.device)
-
-    def experiment(self) -> Setting:
-        """These parameters as the experiments take them (:class:`dpgdiff_lite.experiments.compare.Setting`)."""
-        return Setting(self.data, self.preset, tuple(self.models), self.epochs, self.protocol, tuple(self.overrides),
-                       self.device)
-
-    def config(self, model: str) -> Config:
-        """The preset for ``model`` with the overrides, then seed, device, protocol and epochs."""
-        return self.experiment().config(model, self.seed)
-
-    def load(self) -> DataSource:
-        """The dataset (and, for synthetic data, the planted truth) the ``data`` spec names."""
-        return self.experiment().load()
-
-    @property
-    def output_path(self) -> Path:
-        return Path(self.output)
-
-    def train(self, source: DataSource, models: tuple[str, ...] | None = None) -> dict[str, TrainResult]:
-        """Train each model (default: ``models``) on ``source`` into ``output/<model>/``, reusing runs."""
-        configs = {name: self.config(name) for name in models or self.models}
-        return train_models(source, configs, self.output_path, self.data, self.resume)
-
-
+# --- what a notebook ends with -------------------------------------------------------------------
 def plot_learning_curves(results: dict[str, TrainResult]) -> Figure:
     """Validation NDCG@10 (model selection) and the training objective of eq. (14), per epoch."""
     fig = figure(8, 2.8)
@@ -411,121 +229,10 @@ def write_summary(summary: dict, out_dir: str | Path) -> Path:
     return path
 
 
-# --- claims in the prose --------------------------------------------------------------------------
-class ClaimError(AssertionError):
-    """A sentence of a notebook's prose that the numbers just computed contradict. Jupyter shows the
-    statement and the measured values, not a traceback; nbval fails the notebook on it."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython's hook for an exception's own display
-        return [f"ClaimError: {self}"]
-
-
-def claim(statement: str, condition, **measured) -> None:
-    """Print ``✓ statement (name=value, …)`` when ``condition`` holds, else raise :class:`ClaimError`
-    naming the statement and the values, so a notebook stops the moment its prose and its output part.
-
-    ``condition`` must be a bool (a numpy bool or a one-element torch bool tensor is fine; a number is
-    refused, so ``claim(s, ratio)`` cannot pass by being non-zero). Floats are shown to 4 significant
-    digits: ``claim("DPG-Diff beats popularity by 2.5x", dpg > 2.5 * pop, dpg=19.33, pop=5.33)``
-    prints ``✓ DPG-Diff beats popularity by 2.5x (dpg=19.33, pop=5.33)``.
-    """
-    if isinstance(condition, torch.Tensor) and condition.dtype == torch.bool and condition.numel() == 1:
-        condition = condition.item()
-    if not isinstance(condition, (bool, np.bool_)):
-        raise TypeError(f"claim {statement!r}: condition must be a bool, got {type(condition).__name__} {condition!r}")
-
-    def shown(value) -> str:
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if isinstance(value, (float, np.floating)):
-            return f"{float(value):.4g}"
-        return str(value)
-
-    values = ", ".join(f"{name}={shown(value)}" for name, value in measured.items())
-    line = f"{statement} ({values})" if values else statement
-    if not condition:
-        raise ClaimError(f"✗ {line}: the claim does not hold")
-    print(f"✓ {line}")
-
-
-# --- several seeds, precomputed results, claims about the committed run --------------------------
-def check_seeds(value: str | int | tuple | list) -> tuple[int, ...]:
-    """``seeds`` of notebooks 06–08 ("0" or "0,1,2", papermill ``-p seeds 0,1,2``): :func:`~dpgdiff_lite.config.parse_seeds`."""
-    return parse_seeds(value, "seeds")
-
-
-@dataclass
-class SeededParams(ExperimentParams):
-    """:class:`ExperimentParams` over several model seeds (notebooks 06–08). ``seed`` becomes the
-    first of ``seeds``: the run the widgets and exercises use. One seed trains into
-    ``output/<model>/`` (the layout ``train`` and ``compare`` write), several into
-    ``output/<model>/seed<k>/`` (the layout of ``compare --seeds``)."""
-
-    seeds: str | tuple[int, ...] = (0,)
-
-    def check(self) -> None:
-        self.seeds = check_seeds(self.seeds)
-        self.seed = self.seeds[0]
-        super().check()
-
-    def run_dir(self, name: str, seed: int) -> Path:
-        """Where model ``name`` trained with ``seed`` lives."""
-        return self.output_path / name if len(self.seeds) == 1 else self.output_path / name / f"seed{seed}"
-
-    def train_seeds(self, source: DataSource, models: tuple[str, ...] | None = None) -> dict[str, dict[int, TrainResult]]:
-        """Every model (default: ``models``) trained with every seed: ``{model: {seed: result}}``."""
-        configs = {name: self.config(name) for name in models or self.models}
-        return train_seeds(source, configs, self.seeds, self.output_path, self.data, self.resume, one_seed_flat=True)
-
-    def setting(self) -> dict:
-        """What decides the numbers apart from the seed: compared with a precomputed run's record."""
-        return self.experiment().record()
-
-
-def same_setting(params: SeededParams, recorded: dict) -> bool:
-    """True when ``params`` would reproduce the precomputed numbers (same setting; seeds may differ)."""
-    return all(recorded.get(key) == value for key, value in params.setting().items())
-
-
-def checked(applies: bool, statement: str, condition, **measured) -> None:
-    """:func:`claim` when ``applies`` (the notebook runs with the setting its prose describes); else
-    print the statement and the values marked as not checked, so other parameters never fail on it."""
-    if applies:
-        claim(statement, condition, **measured)
-        return
-    values = ", ".join(f"{k}={float(v):.4g}" if isinstance(v, (float, np.floating)) else f"{k}={v}"
-                       for k, v in measured.items())
-    print(f"· not checked (other parameters than the committed run's): {statement}" + (f" ({values})" if values else ""))
-
-
-def largest_difference(live: pd.DataFrame, recorded: pd.DataFrame, keys: list[str], value: str) -> float:
-    """max |live − recorded| of column ``value`` over the rows both frames hold (joined on ``keys``);
-    NaN when they share no row."""
-    joined = live[keys + [value]].merge(recorded[keys + [value]], on=keys, suffixes=("_live", "_recorded"))
-    if not len(joined):
-        return float("nan")
-    return float((joined[f"{value}_live"] - joined[f"{value}_recorded"]).abs().max())
-
-
+# --- widgets' static copies ----------------------------------------------------------------------
 def static_view(view, update: Callable[..., Figure]) -> Figure:
     """The figure ``update`` draws for the current values of the widget's controls, in their order:
     the static copy under a widget, so it always shows what the widget starts at."""
     return update(*(control.value for control in view.children[0].children))
 
 
-def check_reproduced(params: SeededParams, recorded: dict, live: dict, precomputed: dict,
-                     checks: dict[str, tuple[list[str], str]], tolerance: float = REPRODUCTION_TOLERANCE) -> bool:
-    """Claim that this run reproduces the precomputed rows of every seed both hold: for each
-    ``frame: (keys, value)`` of ``checks``, the largest |live − precomputed| of ``value`` (a metric in
-    points) over rows joined on ``keys`` stays within ``tolerance``. Returns whether the comparison
-    applied (same setting and at least one shared seed); otherwise says why not."""
-    shared = sorted(set(params.seeds) & set(recorded["seeds"]))
-    if not same_setting(params, recorded) or not shared:
-        why = "another setting" if shared else f"no shared seed (this run {list(params.seeds)}, precomputed {recorded['seeds']})"
-        print(f"· not compared with the precomputed results: {why}")
-        return False
-    for name, (keys, value) in checks.items():
-        difference = largest_difference(live[name], precomputed[name], keys, value)
-        claim(f"this run's seed(s) {shared} reproduce the precomputed {name}.csv rows ({value}) within "
-              f"{tolerance:g} points", bool(difference <= tolerance), largest_difference=difference)
-    return True

@@ -19,7 +19,8 @@ from scipy import stats
 
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.evaluation import EvalResult
-from dpgdiff_lite.lessons.common import ExperimentParams, SeededParams, figure, not_attempted, not_attempted_message
+from dpgdiff_lite.lessons.common import figure, not_attempted, not_attempted_message
+from dpgdiff_lite.parameters import ExperimentParams, SeededParams
 from dpgdiff_lite.trainer import TrainResult
 
 @dataclass

@@ -28,8 +28,8 @@ from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, domain_of
 from dpgdiff_lite.data.synthetic import NOISE, SyntheticTruth
-from dpgdiff_lite.lessons.common import (CheckedParams, case_batch, DOMAIN_COLOURS, LABEL_LETTERS, check_int, figure, float_slider,
-                                         not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, figure, float_slider, not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.parameters import CheckedParams, check_int
 from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
 

@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from dpgdiff_lite.diffusion import SCHEDULES, NoiseSchedule, beta_schedule, diffusion_loss
-from dpgdiff_lite.lessons.common import CheckedParams, check_int, figure, int_slider, not_attempted, not_attempted_message, widget
+from dpgdiff_lite.lessons.common import figure, int_slider, not_attempted, not_attempted_message, widget
+from dpgdiff_lite.parameters import CheckedParams, check_int
 
 TOY_KINDS = ("gaussians", "moons")
 SAMPLERS = {"DDPM (η=1)": 1.0, "DDIM (η=0)": 0.0}

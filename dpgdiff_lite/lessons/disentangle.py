@@ -26,8 +26,8 @@ from matplotlib.patches import Rectangle
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, left_pad, make_batch
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
-from dpgdiff_lite.lessons.common import (CheckedParams, case_batch, Projection, check_int, figure, int_slider, not_attempted,
-                                         not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.lessons.common import (case_batch, Projection, figure, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.parameters import CheckedParams, check_int
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.sasrec import SASRec
 

@@ -33,8 +33,8 @@ from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
 from dpgdiff_lite.experiments.eq15 import ndcg_row
 from dpgdiff_lite.experiments.robustness import step_curve
-from dpgdiff_lite.lessons.common import (CheckedParams, case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, check_int, figure, float_slider,
-                                         int_slider, not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, figure, float_slider, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.parameters import CheckedParams, check_int
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.experiments.tables import oracle_fraction
 from dpgdiff_lite.trainer import TrainResult

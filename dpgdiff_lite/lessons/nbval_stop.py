@@ -1,7 +1,7 @@
 """A pytest plugin for the notebooks under nbval: a failed cell stops its notebook.
 
 nbval runs every cell of a notebook as its own test and goes on after a failure, so one failed claim
-(``lessons.common.claim``) would be followed by errors that only echo it (a ``NameError`` for what
+(``dpgdiff_lite.claims.claim``) would be followed by errors that only echo it (a ``NameError`` for what
 the failed cell never defined). JupyterLab's "Run All" and papermill stop at the first error; under
 nbval the cells after a failure are skipped with a line naming the cell that failed, so the claim's
 message is the notebook's only error. ``pyproject.toml`` loads it (``-p dpgdiff_lite.lessons.nbval_stop``); a

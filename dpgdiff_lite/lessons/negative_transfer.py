@@ -38,8 +38,8 @@ from dpgdiff_lite.experiments.table3_paired import ABLATION_ORDER
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.synthetic import SyntheticTruth
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
-from dpgdiff_lite.lessons.common import (MODEL_LABELS, CheckedParams, ParameterError, check_int, figure, names,
-                                         not_attempted, not_attempted_message, numbers)
+from dpgdiff_lite.lessons.common import MODEL_LABELS, figure, not_attempted, not_attempted_message
+from dpgdiff_lite.parameters import CheckedParams, ParameterError, check_int, names, numbers
 from dpgdiff_lite.recommender import Scorer
 from dpgdiff_lite.trainer import load_run
 

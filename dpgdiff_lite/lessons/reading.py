@@ -24,7 +24,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from dpgdiff_lite.lessons.common import CheckedParams, not_attempted, not_attempted_message
+from dpgdiff_lite.lessons.common import not_attempted, not_attempted_message
+from dpgdiff_lite.parameters import CheckedParams
 from dpgdiff_lite.paper import PAPER
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"

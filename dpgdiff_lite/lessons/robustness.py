@@ -22,8 +22,8 @@ from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.experiments.robustness import (DEFAULT_NOISE_RATES, NoiseGrid, mean_and_std, noisy_histories,
                                                  step_curve)
-from dpgdiff_lite.lessons.common import (SeededParams, check_int, figure, float_slider, int_slider, names,
-                                         not_attempted, not_attempted_message, numbers, widget)
+from dpgdiff_lite.lessons.common import figure, float_slider, int_slider, not_attempted, not_attempted_message, widget
+from dpgdiff_lite.parameters import SeededParams, check_int, names, numbers
 from dpgdiff_lite.trainer import TrainResult, run_evaluation
 
 PAPER_RETENTION = 0.85
