@@ -30,7 +30,7 @@ class Folder:
     def commands(self, out: str | None = None, runs: str | None = None) -> list[str]:
         """The steps as shell lines, with ``{out}`` and ``{runs}`` filled in (default: as a README shows them)."""
         out = out or f"notebooks/results/{self.name}"
-        runs = runs or f"runs/reproduce/{self.name}"
+        runs = runs or f"runs/reproduce/{self.name}/runs"
         return ["python -m dpgdiff_lite " + " ".join(_quoted(arg.format(out=out, runs=runs)) for arg in step)
                 for step in self.steps]
 
