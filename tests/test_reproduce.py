@@ -39,7 +39,7 @@ def test_list_names_every_folder_with_its_commands_and_time(capsys):
 
 def test_commands_fill_in_out_and_runs_and_quote_what_a_shell_would_split():
     entry = Folder("x", "nb", (("compare", "--data", "c2dsr:a b[users=0.4]", "--runs", "{runs}/r", "--out", "{out}"),))
-    assert entry.commands() == ['python -m dpgdiff_lite compare --data "c2dsr:a b[users=0.4]" --runs runs/reproduce/x/r '
+    assert entry.commands() == ['python -m dpgdiff_lite compare --data "c2dsr:a b[users=0.4]" --runs runs/reproduce/x/runs/r '
                                 "--out notebooks/results/x"]
     assert entry.argv("O", "R") == [["compare", "--data", "c2dsr:a b[users=0.4]", "--runs", "R/r", "--out", "O"]]
 
