@@ -1,7 +1,7 @@
 """``python -m dpgdiff_lite docs [--check]``: the pages the kit generates rather than anyone writing them.
 
 ``docs/architecture.png`` (:func:`dpgdiff_lite.lessons.architecture.write_png`), ``docs/verdicts.md``
-(:func:`dpgdiff_lite.lessons.verdicts.page`, from the committed CSVs) and the commands section of every
+(:func:`dpgdiff_lite.experiments.verdicts.page`, from the committed CSVs) and the commands section of every
 results README under ``notebooks/results/`` (from :mod:`dpgdiff_lite.experiments.registry`). With
 ``--check`` nothing is written: the command exits 1 naming each text page out of step.
 """
@@ -21,7 +21,7 @@ VERDICTS = ROOT / "docs" / "verdicts.md"
 
 def text_pages() -> dict[Path, str]:
     """Every generated text page as it should read: path → text."""
-    from dpgdiff_lite.lessons import verdicts
+    from dpgdiff_lite.experiments import verdicts
 
     pages = {VERDICTS: verdicts.page()}
     for name, entry in FOLDERS.items():

@@ -1,6 +1,6 @@
 """Every number and sentence the kit types from the DPG-Diff paper (arXiv 2509.00389), in one dict, each
 entry citing its table and row or the sentence of the text. Notebook 09 (``lessons.reading``) checks the paper
-against itself and the kit with them, and ``lessons.verdicts`` quotes them in the verdict table."""
+against itself and the kit with them, and ``experiments.verdicts`` quotes them in the verdict table."""
 
 PAPER: dict = {
     # Table 1 (Performance comparison), one row per (domain, metric): the 13 methods of lessons.reading.METHODS, then Imp. (%)

@@ -6,7 +6,7 @@ folder under ``notebooks/results/`` with the commands that regenerate it (``pyth
 reproduce``). Each other module is one experiment: :mod:`.regimes` (negative transfer over a grid of
 generator knobs), :mod:`.third_domain`, :mod:`.sparsity` (cold and warm targets), :mod:`.small_world`
 (the conflict sliders' world), :mod:`.gated` (the kit's model beyond the paper), :mod:`.transfer` (the
-paired comparisons every experiment reports).
+paired comparisons every experiment reports), :mod:`.verdicts` (the paper's claims judged on the committed tables).
 """
 
 import importlib

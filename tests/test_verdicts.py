@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dpgdiff_lite.lessons import verdicts
+from dpgdiff_lite.experiments import verdicts
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "verdicts.md"
 
