@@ -11,9 +11,8 @@ paired comparisons every experiment reports), :mod:`.verdicts` (the paper's clai
 
 import importlib
 
-EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "regimes", "third_domain", "sparsity", "small_world", "gated", "registry", "reproduce",
-               "table3_paired", "shortfall",
-               "compare", "robustness", "table3")
+EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "compare", "robustness", "table3", "regimes", "table3_paired",
+               "shortfall", "third_domain", "sparsity", "small_world", "gated", "registry", "reproduce", "verdicts")
 
 
 COMMANDS = {
