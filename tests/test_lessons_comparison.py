@@ -130,7 +130,7 @@ def test_the_precomputed_folder_is_what_the_notebook_reads(tmp_path):
 
 # --- the committed precomputed results and the helpers notebooks 06-08 share --------------------------
 @pytest.mark.parametrize("notebook, params_class, frames", [
-    ("06", comparison.TrainingParams, {"per_seed", "curves", "table1_seeds", "transfer", "oracle"}),
+    ("06", comparison.TrainingParams, {"per_seed", "curves", "table1_seeds", "transfer", "oracle", "cold_warm"}),
     ("07", "robustness.RobustnessParams", {"per_seed", "robustness", "retention_test", "steps", "train_noise",
                                           "train_noise_tests"}),
     ("08", "ablation.AblationParams", {"per_seed", "table3_seeds", "eq15", "vs_full"}),
