@@ -90,7 +90,7 @@ def test_set_is_applied_exactly_or_refused_naming_the_key(assignments):
     except ValueError as error:
         message = str(error)
         assert type(error) is ValueError and "\n" not in message and len(message) < 700, message
-        assert re.match(r"^(--set expects|config key '|unknown config key '|unknown model '|config field '|"
+        assert re.match(r"^(--set expects|config key [\"']|unknown config key [\"']|unknown model [\"']|config field [\"']|"
                         r"SyntheticConfig)", message), message
         return
     for assignment in assignments:
