@@ -136,13 +136,18 @@ def _count_items(path: Path, domain: str) -> int:
         if _integer(local, path, number, "local_index") != count:
             raise ValueError(f"{path.name} line {number}: expected local_index {count} (items are numbered 0, 1, 2, "
                              f"… in line order), got {_shown(local)}")
-        for key, seen, what in ((asin, asins, "ASIN"), (original, original_ids, "original_id")):
-            if key in seen:
-                raise ValueError(f"{path.name} line {number}: expected each {what} once, got {_shown(key)} again "
-                                 f"(first on line {seen[key]})")
-            seen[key] = number
+        _once(asin, asins, "ASIN", path, number)
+        _once(original, original_ids, "original_id", path, number)
         count += 1
     return count
+
+
+def _once(value: str | int, seen: dict, what: str, path: Path, number: int) -> None:
+    """Record ``value`` (a key or index of ``what``) as seen on line ``number``, refusing a second time."""
+    if value in seen:
+        raise ValueError(f"{path.name} line {number}: expected each {what} once, got {_shown(str(value))} again "
+                         f"(first on line {seen[value]})")
+    seen[value] = number
 
 
 def _read_userlist(path: Path) -> set[int]:
@@ -156,11 +161,8 @@ def _read_userlist(path: Path) -> set[int]:
         if not key.strip():
             raise ValueError(f"{path.name} line {number}: expected {layout} with a non-empty user_key, "
                              f"got {_shown(line)}")
-        for value, seen, what in ((key, keys, "user_key"), (index, users, "user_index")):
-            if value in seen:
-                raise ValueError(f"{path.name} line {number}: expected each {what} once, got {_shown(str(value))} "
-                                 f"again (first on line {seen[value]})")
-            seen[value] = number
+        _once(key, keys, "user_key", path, number)
+        _once(index, users, "user_index", path, number)
     return set(users)
 
 
