@@ -1,4 +1,4 @@
-"""Lesson 01 (vanilla diffusion): toy data, exercise solutions, metrics, figures and widgets."""
+"""Lesson 01 (vanilla diffusion): parameters, tables, exercise solutions, figures and widgets."""
 
 import math
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dpgdiff_lite.diffusion import NoiseSchedule
+from dpgdiff_lite import toy
 from dpgdiff_lite.lessons import ddpm_toy
 
 
@@ -17,24 +18,12 @@ def schedule() -> NoiseSchedule:
 
 @pytest.fixture(scope="module")
 def data() -> np.ndarray:
-    return ddpm_toy.toy_data(600, "gaussians", seed=0)
+    return toy.toy_data(600, "gaussians", seed=0)
 
 
 @pytest.fixture(scope="module")
 def trained(data, schedule):
-    return ddpm_toy.train_toy_denoiser(data, schedule, steps=300, seed=0)
-
-
-def test_toy_data_shapes_scales_and_seeds():
-    for kind in ddpm_toy.TOY_KINDS:
-        points = ddpm_toy.toy_data(2000, kind, seed=3)
-        assert points.shape == (2000, 2) and points.dtype == np.float32
-        np.testing.assert_allclose(points.std(0), 1.0, atol=0.1)
-        np.testing.assert_array_equal(points, ddpm_toy.toy_data(2000, kind, seed=3))
-    rings = np.linalg.norm(ddpm_toy.toy_data(500, "gaussians"), axis=1)
-    assert abs(rings.mean() - math.sqrt(2)) < 0.05  # eight clusters on a circle of radius √2
-    with pytest.raises(ValueError, match="unknown toy data 'spiral'"):
-        ddpm_toy.toy_data(10, "spiral")
+    return toy.train_toy_denoiser(data, schedule, steps=300, seed=0)
 
 
 def test_lesson_params_reject_bad_values():
@@ -83,17 +72,6 @@ def test_exercise_2_posterior_coefficients_by_hand(schedule):
     assert ddpm_toy.check_posterior(wrong, schedule).startswith("mismatch")
 
 
-def test_sliced_wasserstein_and_nn_distance_closed_forms():
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((4000, 2))
-    assert ddpm_toy.sliced_wasserstein(a, a) == 0.0
-    # a shift by c moves every 1-D projection by |c·θ|; for θ uniform on the circle E|cos| = 2/π
-    shifted = ddpm_toy.sliced_wasserstein(a, a + np.array([1.0, 0.0]), n_projections=2000)
-    assert shifted == pytest.approx(2 / math.pi, rel=0.03)
-    data = np.array([[0.0, 0.0], [10.0, 0.0]])
-    assert ddpm_toy.mean_nn_distance(np.array([[3.0, 4.0], [10.0, 1.0]]), data) == pytest.approx(3.0)
-
-
 def test_alpha_bar_tables(schedule):
     table = ddpm_toy.alpha_bar_table(32, steps=(1, 8, 32))
     assert list(table.columns) == ["trunc_lin", "linear", "cosine"]
@@ -127,24 +105,6 @@ def test_forward_states_follow_eq_4(data, schedule):
     noise = torch.randn(data.shape, generator=torch.Generator().manual_seed(1)).numpy()
     abar = schedule.alpha_bars[4].item()
     np.testing.assert_allclose(states[5], math.sqrt(abar) * data + math.sqrt(1 - abar) * noise, atol=1e-5)
-
-
-def test_toy_denoiser_learns_and_samples(data, schedule, trained):
-    model, losses = trained
-    assert len(losses) == 300 and np.mean(losses[-50:]) < np.mean(losses[:50])
-    x0 = torch.as_tensor(data[:200])
-    t = torch.full((200,), 2)
-    xt = schedule.q_sample(x0, t, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        error = (model(xt, t) - x0).pow(2).mean().item()
-    # better than reading x_0 off x_t by rescaling: x_t / √ᾱ_t
-    assert error < (xt / schedule.sqrt_alpha_bars[1] - x0).pow(2).mean().item()
-    samples, trajectory = ddpm_toy.sample_toy(model, schedule, 300, k=8, eta=0.0, return_trajectory=True)
-    assert samples.shape == (300, 2) and trajectory.shape == (9, 300, 2)
-    np.testing.assert_array_equal(trajectory[-1], samples)
-    np.testing.assert_array_equal(samples, ddpm_toy.sample_toy(model, schedule, 300, k=8, eta=0.0))
-    noise = np.random.default_rng(0).standard_normal((300, 2))
-    assert ddpm_toy.sliced_wasserstein(samples, data) < ddpm_toy.sliced_wasserstein(noise, data)
 
 
 def test_step_count_curve(data, schedule, trained):
