@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from dpgdiff_lite import probes
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.dataset import PAD, make_batch
 from dpgdiff_lite.data.synthetic import LABEL_NAMES
@@ -133,47 +134,7 @@ def test_plot_guidance_has_three_panels(tiny, tiny_model):
 
 
 # --- PCA --------------------------------------------------------------------------------------
-def test_plot_projections_draws_each_representations_pca_of_the_same_users():
-    rng = np.random.default_rng(0)
-    views = {name: rng.normal(size=(100, 8)) * np.arange(8, 0, -1) for name in dis.REPRESENTATIONS}
-    fig = dis.plot_projections({"before": views, "after": views}, rng.integers(0, 16, 100), max_points=50, seed=0)
-    assert len(fig.axes) == 6
-    assert all(len(ax.collections[0].get_offsets()) == 50 for ax in fig.axes)
-    # the PCA is fitted on all 100 users, then the same 50 of them are drawn in every panel
-    shown = np.sort(np.random.default_rng(0).permutation(100)[:50])
-    expected = common.Projection.fit(views["g_y"])(views["g_y"])[shown]
-    np.testing.assert_allclose(fig.axes[1].collections[0].get_offsets(), expected, rtol=1e-6)
-
-
 # --- the probe ---------------------------------------------------------------------------------
-def test_probe_recovers_a_planted_linear_signal_and_not_noise():
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(1000, 20))
-    targets = features @ rng.normal(size=(20, 3)) + 0.01 * rng.normal(size=(1000, 3))
-    train, test = dis.split_users(1000, 0.3, seed=0)
-    assert len(test) == 300 and len(np.intersect1d(train, test)) == 0
-    r2_signal, predicted = dis.probe(features, targets, train, test, alpha=1.0)
-    assert r2_signal > 0.99 and predicted.shape == (300, 3)
-    r2_noise, _ = dis.probe(rng.normal(size=(1000, 20)), targets, train, test, alpha=1.0)
-    assert abs(r2_noise) < 0.05
-
-
-def test_r_squared_closed_forms():
-    y = np.array([[1.0, 2.0], [2.0, 0.0], [3.0, 4.0]])
-    assert dis.r_squared(y, y) == 1.0
-    assert dis.r_squared(np.tile(y.mean(0), (3, 1)), y) == pytest.approx(0.0)
-    # column 0: SSE 3 of SST 2 → −0.5; column 1: perfect → 1; uniform average 0.25
-    assert dis.r_squared(np.column_stack([y[:, 0] + 1, y[:, 1]]), y) == pytest.approx(0.25)
-
-
-def test_ridge_penalty_shrinks_towards_the_mean():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(200, 4))
-    y = x @ np.array([1.0, -2.0, 0.5, 0.0])
-    heavy = dis.ridge_fit(x, y[:, None], alpha=1e9)(x)
-    np.testing.assert_allclose(heavy[:, 0], y.mean(), atol=1e-4)
-
-
 def test_probe_table_and_its_description(tiny):
     dataset, truth = tiny
     targets = dis.planted_targets(truth, dataset.valid.users)
@@ -240,16 +201,6 @@ def test_plot_collapse_raw_and_centred_rows():
 
 
 # --- the 3-D PCA figure and the neighbour measurement of its section ---------------------------------------
-def test_neighbour_agreement_is_one_for_clean_regions_and_chance_for_mixed_ones():
-    rng = np.random.default_rng(0)
-    classes = np.repeat([0, 1, 2], 50)
-    clean = np.vstack([rng.normal(10 * c, 0.1, size=(50, 3)) for c in range(3)])
-    assert dis.neighbour_agreement(clean, classes, k=5) == 1.0
-    assert dis.chance_agreement(classes) == pytest.approx(1 / 3)
-    mixed = rng.normal(size=(150, 3))
-    assert abs(dis.neighbour_agreement(mixed, classes, k=10) - 1 / 3) < 0.1
-
-
 def test_projection_figure_3d_names_user_topic_and_label_on_hover(tiny):
     dataset, truth = tiny
     config = dis.LessonParams(epochs=1, dim=16).config()
@@ -267,4 +218,4 @@ def test_projection_figure_3d_names_user_topic_and_label_on_hover(tiny):
     assert len(static.axes) == 6
     table = dis.neighbour_table({"before": views}, topic, latest, k=5)
     assert list(table.index) == ["g_x (before)", "g_y (before)", "g_d (before)"]
-    assert table["topic, chance"].iloc[0] == pytest.approx(dis.chance_agreement(topic))
+    assert table["topic, chance"].iloc[0] == pytest.approx(probes.chance_agreement(topic))

@@ -17,10 +17,11 @@ from typing import Callable
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from dpgdiff_lite.config import Config, preset
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, EvalSplit, make_batch, pad_eval
-from dpgdiff_lite.data.synthetic import LABEL_NAMES
+from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC
 from dpgdiff_lite.experiments.compare import training_objective
 from dpgdiff_lite.experiments.small_world import SASRECS, SmallRun, train_small
 from dpgdiff_lite.model import DPGDiff
@@ -30,11 +31,19 @@ from dpgdiff_lite.trainer import TrainResult
 DPI = 80
 DOMAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
 LABEL_LETTERS = {i: name[0].upper() for i, name in enumerate(LABEL_NAMES)}  # I / S / N
+LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "0.6"}  # a timeline's planted labels
 
 
 def figure(width: float, height: float) -> Figure:
     """A pyplot-free figure at the lessons' size and DPI."""
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def label_legend(ax, **placement) -> None:
+    """The legend of :data:`LABEL_COLOURS` above or beside a timeline of planted labels."""
+    handles = [Rectangle((0, 0), 1, 1, facecolor=colour, label=f"planted: {LABEL_NAMES[k]}")
+               for k, colour in LABEL_COLOURS.items()]
+    ax.legend(handles=handles, ncol=3, fontsize=7, frameon=False, **placement)
 
 
 def teaching_config(model: str = "dpgdiff", *, epochs: int, dim: int, seed: int, **fields) -> Config:

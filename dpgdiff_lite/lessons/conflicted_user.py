@@ -16,12 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from dpgdiff_lite.data.dataset import CrossDomainDataset
-from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
-from dpgdiff_lite.lessons.common import MODEL_LABELS, case_batch, figure
+from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, SyntheticTruth
+from dpgdiff_lite.lessons.common import LABEL_COLOURS, MODEL_LABELS, case_batch, figure, label_legend
 from dpgdiff_lite.recommender import Scorer
-
-LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "0.6"}
-
 
 def pick_case(dataset: CrossDomainDataset, truth: SyntheticTruth, mixed: pd.DataFrame, single: pd.DataFrame) -> int:
     """The test case of a conflicted user where the single-domain model hits (rank ≤ 10) and the mixed
@@ -113,9 +110,7 @@ def plot_case(view: CaseView, truth: SyntheticTruth, domain_names: tuple[str, ..
     ax.set_xticks(range(len(events)), [*map(str, range(len(events) - 1)), "target"], fontsize=7)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    handles = [Rectangle((0, 0), 1, 1, facecolor=LABEL_COLOURS[k], label=f"planted: {LABEL_NAMES[k]}")
-               for k in (INVARIANT, SPECIFIC, NOISE)]
-    ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.0, -0.25), ncol=3, fontsize=7, frameon=False)
+    label_legend(ax, loc="upper right", bbox_to_anchor=(1.0, -0.25))
 
     ax = fig.add_subplot(grid[1, 0])
     topics = np.arange(view.theta.shape[1])

@@ -25,14 +25,14 @@ from matplotlib.patches import Rectangle
 
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, left_pad, make_batch
-from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
-from dpgdiff_lite.lessons.common import (case_batch, Projection, figure, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
-from dpgdiff_lite.parameters import CheckedParams, check_int
+from dpgdiff_lite.data.synthetic import LABEL_NAMES, SyntheticTruth
+from dpgdiff_lite.lessons.common import (LABEL_COLOURS, Projection, case_batch, figure, int_slider, label_legend, not_attempted,
+                                         not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.model import DPGDiff
+from dpgdiff_lite.parameters import CheckedParams, check_int
+from dpgdiff_lite.probes import chance_agreement, neighbour_agreement, probe, split_users
 from dpgdiff_lite.sasrec import SASRec
 
-LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "0.6"}
-REPRESENTATIONS = ("g_x", "g_y", "g_d")
 
 
 @dataclass(frozen=True)
@@ -140,10 +140,7 @@ def plot_split(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
     ax.tick_params(axis="both", labelsize=8, length=0)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    handles = [Rectangle((0, 0), 1, 1, facecolor=LABEL_COLOURS[k], label=f"planted: {LABEL_NAMES[k]}")
-               for k in (INVARIANT, SPECIFIC, NOISE)]
-    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0 if not title else 1.12),
-              ncol=3, fontsize=7, frameon=False)
+    label_legend(ax, loc="lower center", bbox_to_anchor=(0.5, 1.0 if not title else 1.12))
     return fig
 
 
@@ -210,31 +207,6 @@ def seen_domains(batch: Batch) -> np.ndarray:
     return np.stack([(index[:, -1] >= 0).numpy() for index in batch.domain_index], axis=1)
 
 
-# --- PCA --------------------------------------------------------------------------------------
-def plot_projections(stages: dict[str, dict[str, np.ndarray]], colour: np.ndarray,
-                     colour_name: str = "dominant shared topic", max_points: int = 600, seed: int = 0) -> Figure:
-    """One row per stage (e.g. before / after training), one column per representation: PCA of the
-    representation (:class:`~dpgdiff_lite.lessons.common.Projection`, fitted on all users) with each user coloured by ``colour`` (an integer class);
-    ``max_points`` users (the same random ones in every panel) are drawn, to keep the PNG small."""
-    names = list(next(iter(stages.values())))
-    n = len(colour)
-    shown = np.sort(np.random.default_rng(seed).permutation(n)[:max_points])
-    fig = figure(2.5 * len(names) + 0.4, 2.2 * len(stages) + 0.4)
-    axes = np.atleast_2d(fig.subplots(len(stages), len(names)))
-    for r, (stage, views) in enumerate(stages.items()):
-        for c, name in enumerate(names):
-            ax = axes[r, c]
-            xy = Projection.fit(views[name])(views[name][shown])  # (shown, 2)
-            ax.scatter(xy[:, 0], xy[:, 1], c=colour[shown], cmap="tab20", vmin=0, vmax=19, s=5, linewidths=0)
-            ax.set_title(f"{name} ({stage})", fontsize=9)
-            ax.set_xticks([]), ax.set_yticks([])
-            ax.set_xlabel("PC 1", fontsize=8)
-            if c == 0:
-                ax.set_ylabel("PC 2", fontsize=8)
-    fig.suptitle(f"colour = the user's {colour_name} (planted); {len(shown)} of {n} users drawn", fontsize=9)
-    return fig
-
-
 def latest_labels(dataset: CrossDomainDataset, truth: SyntheticTruth) -> np.ndarray:
     """The planted label (0 invariant, 1 specific, 2 noise) of each user's latest validation-history
     event, ordered as ``dataset.valid.users``: what the guidance at the last position has just read."""
@@ -283,22 +255,6 @@ def projection_figure_3d(stages: dict[str, dict[str, np.ndarray]], users: np.nda
     return plot, static
 
 
-def neighbour_agreement(points: np.ndarray, classes: np.ndarray, k: int = 10) -> float:
-    """The mean fraction of each point's ``k`` nearest neighbours (Euclidean, itself excluded) that share
-    its class: 1 when classes form clean regions, about :func:`chance_agreement` when they are mixed."""
-    x = torch.as_tensor(np.asarray(points, np.float64))
-    distances = torch.cdist(x, x)  # (N, N)
-    distances.fill_diagonal_(float("inf"))
-    neighbours = distances.topk(k, largest=False).indices.numpy()  # (N, k)
-    return float((classes[neighbours] == classes[:, None]).mean())
-
-
-def chance_agreement(classes: np.ndarray) -> float:
-    """The agreement of :func:`neighbour_agreement` when neighbours are random: Σ_c (share of class c)²."""
-    shares = np.bincount(classes) / len(classes)
-    return float((shares ** 2).sum())
-
-
 def neighbour_table(stages: dict[str, dict[str, np.ndarray]], topic: np.ndarray, latest: np.ndarray,
                     k: int = 10) -> pd.DataFrame:
     """For each stage and representation: how often a user's ``k`` nearest neighbours share its dominant
@@ -315,41 +271,7 @@ def neighbour_table(stages: dict[str, dict[str, np.ndarray]], topic: np.ndarray,
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("representation")
 
 
-# --- the linear probe ---------------------------------------------------------------------------
-def split_users(n: int, test_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A random (train rows, held-out rows) split of ``n`` users."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = max(1, int(round(test_fraction * n)))
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
-
-
-def ridge_fit(features: np.ndarray, targets: np.ndarray, alpha: float = 1.0):
-    """Closed-form ridge regression W = (X̃ᵀX̃ + αI)⁻¹ X̃ᵀỸ on standardised features X̃ and centred
-    targets Ỹ; returns predict(features) -> (N, outputs)."""
-    x, y = np.asarray(features, np.float64), np.asarray(targets, np.float64)
-    mean, std, y_mean = x.mean(0), x.std(0) + 1e-8, y.mean(0)
-    z = (x - mean) / std  # (N, D)
-    weights = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - y_mean))  # (D, outputs)
-    return lambda new: ((np.asarray(new, np.float64) - mean) / std) @ weights + y_mean
-
-
-def r_squared(predicted: np.ndarray, targets: np.ndarray) -> float:
-    """1 − SSE/SST per output column, averaged over the columns (scikit-learn's 'uniform_average')."""
-    targets = np.asarray(targets, np.float64).reshape(len(targets), -1)
-    predicted = np.asarray(predicted, np.float64).reshape(len(targets), -1)
-    sse = ((targets - predicted) ** 2).sum(0)
-    sst = ((targets - targets.mean(0)) ** 2).sum(0)
-    return float(np.mean(1 - sse / np.maximum(sst, 1e-12)))
-
-
-def probe(features: np.ndarray, targets: np.ndarray, train: np.ndarray, test: np.ndarray,
-          alpha: float = 1.0) -> tuple[float, np.ndarray]:
-    """Fit a ridge probe on the ``train`` rows; return (held-out R², predictions for the ``test`` rows)."""
-    predict = ridge_fit(features[train], targets[train], alpha)
-    predicted = predict(features[test])
-    return r_squared(predicted, targets[test]), predicted
-
-
+# --- the linear probe (dpgdiff_lite.probes) -------------------------------------------------------
 def planted_targets(truth: SyntheticTruth, users: np.ndarray) -> dict[str, np.ndarray]:
     """What the probe should recover, per user: the shared-topic mix θ_u (invariant preference) and,
     per domain, the specific-topic mix φ_{u,d} (domain-specific preference)."""
