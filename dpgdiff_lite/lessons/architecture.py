@@ -23,7 +23,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangl
 from matplotlib.path import Path as MplPath
 from PIL import Image
 
-from dpgdiff_lite.lessons.common import DPI, figure
+from dpgdiff_lite.lessons.common import figure, png_bytes
 
 WIDTH, TOP, BOTTOM = 125.0, 90.0, -4.5
 """The drawing's coordinates: 1 unit = 0.1 inch = 8 px at the lessons' DPI, so the figure is 1000 px wide."""
@@ -221,8 +221,6 @@ def write_png(path: str | Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rgba = io.BytesIO()
-    plot_architecture().savefig(rgba, dpi=DPI, format="png")
-    rgba.seek(0)
+    rgba = io.BytesIO(png_bytes(plot_architecture()))
     Image.open(rgba).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path

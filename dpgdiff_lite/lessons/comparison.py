@@ -1,12 +1,6 @@
-"""Lesson 06 — Table 1 (RQ1): DPG-Diff against its baselines, trained to early stopping, over seeds.
-
-What ``06_full_training.ipynb`` draws and checks beyond :mod:`dpgdiff_lite.experiments.compare` (which
-trains the models over seeds and builds the tables of its results folder): its parameters (with
-``seeds``), the best epochs and seed bands of the learning curves (plotly and PNG), the display form of
-the tables, the summary the notebook ends with and the reference solution of its exercise. The
-three-seed results it shows come from ``python -m dpgdiff_lite compare --seeds`` (the command in
-``notebooks/results/06/README.md``).
-"""
+"""Lesson 06 — Table 1 (RQ1): DPG-Diff against its baselines over seeds: the learning curves' seed bands,
+the tables' display form, the notebook's summary and its exercise. Training and tables are
+:mod:`dpgdiff_lite.experiments.compare` (``python -m dpgdiff_lite compare --seeds``)."""
 
 from __future__ import annotations
 

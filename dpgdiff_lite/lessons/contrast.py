@@ -1,15 +1,6 @@
-"""Lesson 05 — the tri-view contrastive loss (paper §Training Objective, eq. 13) and its place in eq. (14).
-
-Everything ``05_tri_view_contrast.ipynb`` computes or draws lives here, so it is tested: the
-augmentation pictures and widget, the three views h_c, h_d, h_aug read off a model, the alignment and
-uniformity metrics of Wang & Isola (2020), the weight-sweep summary and the reference solutions of
-the exercises. The loss itself is :func:`dpgdiff_lite.losses.info_nce` / ``tri_view_loss``, the
-augmentations are :mod:`dpgdiff_lite.data.augment` and the views come from the model's own public
-methods (``generate`` for h_c, ``views`` for all three, as in training); this module only calls them.
-
-Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
-notebook and tests can inspect them.
-"""
+"""Lesson 05 — the tri-view contrastive loss (paper §Training Objective, eq. 13) and its weight in eq. (14):
+figures, widgets, the alignment and uniformity of Wang & Isola (2020) and exercises. The loss is
+:mod:`dpgdiff_lite.losses`, the augmentations :mod:`dpgdiff_lite.data.augment`, the views ``DPGDiff.views``."""
 
 from __future__ import annotations
 

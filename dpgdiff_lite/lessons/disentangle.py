@@ -1,15 +1,6 @@
-"""Lesson 03 — the Problem Formulation (s_c, s_x, s_y) and the Disentangled Encoder (paper eq. 8).
-
-Everything ``03_disentangled_encoding.ipynb`` computes or draws lives here, so it is tested: the
-timeline of one user's mixed sequence and its per-domain split, the guidance read off a model, a PCA
-projection, a linear probe of the planted preferences, the "guidance collapse" statistic, the
-user-picker widget and the reference solutions of the exercises. The split itself is
-:func:`dpgdiff_lite.data.dataset.make_batch` and the encoders are ``DPGDiff.guidance`` /
-``SASRec.represent``; this module only calls them.
-
-Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
-notebook and tests can inspect them.
-"""
+"""Lesson 03 — the Problem Formulation (s_c, s_x, s_y) and the Disentangled Encoder (paper eq. 8):
+figures, widgets and exercises. The split is :func:`dpgdiff_lite.data.dataset.make_batch`, the encoders
+``DPGDiff.guidance`` / ``SASRec.represent``, the probes :mod:`dpgdiff_lite.probes`."""
 
 from __future__ import annotations
 
@@ -156,13 +147,17 @@ def split_widget(dataset: CrossDomainDataset, truth: SyntheticTruth, user: int =
 
 
 # --- the guidance of eq. (8) --------------------------------------------------------------------
+@torch.no_grad()
+def _guidance(model: DPGDiff, batch: Batch):
+    """``DPGDiff.guidance`` in eval mode: ĝ_x, ĝ_y and the fused g_d of every position."""
+    return model.eval().guidance(batch.to(model.device))
+
+
 def plot_guidance(model: DPGDiff, batch: Batch, domain_names: tuple[str, ...] = ("X", "Y"),
                   n_dims: int = 16) -> Figure:
     """Heatmaps of ĝ_x, ĝ_y and g_d = ĝ_x + ĝ_y (first ``n_dims`` dimensions) at every real mixed
     position of the batch's first row; the domain of each event is the tick label."""
-    model.eval()
-    with torch.no_grad():
-        guidance = model.guidance(batch.to(model.device))
+    guidance = _guidance(model, batch)
     real = (batch.items[0] != PAD).numpy()
     ticks = [domain_names[d] for d in batch.domains[0].numpy()[real]]
     panels = [*guidance.per_domain, guidance.fused]
@@ -187,9 +182,7 @@ def user_histories(dataset: CrossDomainDataset) -> Batch:
 
 def last_guidance(model: DPGDiff, batch: Batch) -> dict[str, np.ndarray]:
     """ĝ_x, ĝ_y and g_d at the last position of each row (the user's current preference), (B, D) each."""
-    model.eval()
-    with torch.no_grad():
-        guidance = model.guidance(batch.to(model.device))
+    guidance = _guidance(model, batch)
     views = {f"g_{chr(ord('x') + d)}": g[:, -1] for d, g in enumerate(guidance.per_domain)}
     views["g_d"] = guidance.fused[:, -1]
     return {name: v.float().cpu().numpy() for name, v in views.items()}
