@@ -2,4 +2,5 @@ import sys
 
 from dpgdiff_lite.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a worker process of the parallel runner imports this module again
+    sys.exit(main())

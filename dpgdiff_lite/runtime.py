@@ -50,7 +50,25 @@ LARGE_CATALOGUE = 5_000
 """Items in a domain from which the scoring GEMMs are large enough to split across CPU threads."""
 
 
+_thread_limit: int | None = None
+
+
+def limit_threads(threads: int) -> None:
+    """Cap this process's torch threads at ``threads`` from now on, whatever a config asks (a
+    worker of :func:`dpgdiff_lite.experiments.runner.train_runs`, beside others on the same cores)."""
+    global _thread_limit
+    _thread_limit = threads
+    torch.set_num_threads(threads)
+
+
 def cpu_threads(requested: int, n_items: tuple[int, ...], dim: int) -> int:
+    """The torch thread count for training on the CPU, at most :func:`limit_threads`' cap: see
+    :func:`_chosen_threads`."""
+    chosen = _chosen_threads(requested, n_items, dim)
+    return chosen if _thread_limit is None else min(chosen, _thread_limit)
+
+
+def _chosen_threads(requested: int, n_items: tuple[int, ...], dim: int) -> int:
     """The torch thread count for training on the CPU: ``requested`` when > 0, else chosen by workload.
 
     Small catalogues (every domain under :data:`LARGE_CATALOGUE` items, the synthetic data) get one

@@ -90,3 +90,24 @@ def test_seeds_table_means_stds_and_paired_test_over_seed_and_case(tiny_source, 
     assert table.loc[("X", "NDCG@10"), "p"] == pytest.approx(stats.ttest_1samp(pairs, 0).pvalue)
     shown = tables.format_seeds_table(table)
     assert shown.loc[("X", "NDCG@10"), "sasrec"] == f"{np.mean(ndcg):.2f} ± {np.std(ndcg, ddof=1):.2f}"
+
+
+def test_runs_trained_in_two_worker_processes_equal_those_trained_in_turn(tiny_source, tmp_path):
+    params = ExperimentParams(**TINY_EXPERIMENT)
+    configs = {name: params.config(name) for name in ("dpgdiff", "sasrec")}
+    runs = runner.seed_runs(configs, [0, 1], "synthetic:tiny", tmp_path)
+    load = lambda spec: tiny_source  # noqa: E731 (in the parent: each worker receives the loaded data)
+    in_turn = runner.train_runs(runs, load=load, resume=False, progress=False, workers=1)
+    at_once = runner.train_runs(runs, load=load, resume=False, progress=False, workers=2)
+    assert [r.test.to_dict() for r in at_once] == [r.test.to_dict() for r in in_turn]
+    assert [r.history["epoch"].tolist() for r in at_once] == [r.history["epoch"].tolist() for r in in_turn]
+    assert [r.config.seed for r in at_once] == [0, 1, 0, 1]  # the order of ``runs``
+    for run, result in zip(runs, at_once):  # the workers wrote the run folders
+        assert json.loads((run.run_dir / "metrics.json").read_text())["test"] == result.test.to_dict()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "٢"])
+def test_a_bad_worker_count_is_named(monkeypatch, value):
+    monkeypatch.setenv(runner.WORKERS_VARIABLE, value)
+    with pytest.raises(ValueError, match=f"{runner.WORKERS_VARIABLE} must be a whole number >= 1, got {value!r}"):
+        runner.default_workers()

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
+from dpgdiff_lite import runtime
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.sources import DataSource, load_data
@@ -61,34 +67,76 @@ class Run:
     label: str = ""
 
 
+WORKERS_VARIABLE = "DPGDIFF_WORKERS"
+"""The environment variable that sets how many runs :func:`train_runs` trains at once (default 1)."""
+
+
+def default_workers() -> int:
+    """Runs trained at once when a caller does not say: ``$DPGDIFF_WORKERS``, else 1."""
+    value = os.environ.get(WORKERS_VARIABLE, "1")
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{WORKERS_VARIABLE} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
 def train_runs(runs: Sequence[Run], load: Callable[[str], DataSource] | None = None, resume: bool = True,
-               strict: bool = False, progress: bool = True, desc: str = "runs") -> list[TrainResult]:
-    """Train (or reload) every run in order under one progress bar, each data spec loaded once.
+               strict: bool = False, progress: bool = True, desc: str = "runs",
+               workers: int | None = None) -> list[TrainResult]:
+    """Train (or reload) every run under one progress bar, each data spec loaded once; results in
+    the order of ``runs``.
 
     ``load(spec)`` gives a spec's data (default :func:`~dpgdiff_lite.data.sources.load_data` at the
     first run's ``max_len``). With ``strict`` a folder holding another run is refused (the CLI's
-    ``--fresh`` starts over); otherwise it is retrained (:func:`train_or_load`). The seconds of the
-    whole call are logged.
+    ``--fresh`` starts over); otherwise it is retrained (:func:`train_or_load`). ``workers`` > 1
+    (default :func:`default_workers`) trains that many runs at once in worker processes of one
+    torch thread each: every run computes exactly what it would alone on one thread (see
+    ``docs/speed.md``). The seconds of the whole call are logged.
     """
     if load is None:
         max_len = runs[0].config.max_len if runs else None
         load = functools.cache(lambda spec: load_data(spec, max_len=max_len))
     else:
         load = functools.cache(load)
+    workers = min(default_workers() if workers is None else workers, len(runs))
     started = time.perf_counter()
-    results = []
-    bar = tqdm(runs, desc=desc, disable=not progress or len(runs) < 2)
-    for run in bar:
-        bar.set_postfix_str(run.label or f"{run.config.model} seed{run.config.seed}")
-        source = load(run.data)
-        if strict:
-            results.append(train(source.dataset, run.config, run.run_dir, data=run.data, truth=source.truth,
-                                 progress=progress and len(runs) == 1, resume=resume))
-        else:
-            results.append(train_or_load(source.dataset, run.config, run.run_dir, run.data, resume,
-                                         progress and len(runs) == 1, source.truth))
+    bar = tqdm(total=len(runs), desc=desc, disable=not progress or len(runs) < 2)
+    if workers > 1:
+        results = _train_in_workers(runs, load, resume, strict, workers, bar)
+    else:
+        results = []
+        for run in runs:
+            bar.set_postfix_str(run.label or f"{run.config.model} seed{run.config.seed}")
+            results.append(_train_run(load(run.data), run, resume, strict, progress and len(runs) == 1))
+            bar.update()
+    bar.close()
     log.info("%s: %d runs in %.1f s", desc, len(runs), time.perf_counter() - started)
     return results
+
+
+def _train_run(source: DataSource, run: Run, resume: bool, strict: bool, progress: bool) -> TrainResult:
+    """One run of :func:`train_runs`: ``train`` (``strict``) or :func:`train_or_load`."""
+    if strict:
+        return train(source.dataset, run.config, run.run_dir, data=run.data, truth=source.truth,
+                     progress=progress, resume=resume)
+    return train_or_load(source.dataset, run.config, run.run_dir, run.data, resume, progress, source.truth)
+
+
+def _train_in_workers(runs: Sequence[Run], load: Callable[[str], DataSource], resume: bool, strict: bool,
+                      workers: int, bar: tqdm) -> list[TrainResult]:
+    """:func:`_train_run` of every run in ``workers`` spawned processes of one thread each."""
+    context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start can hang
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=runtime.limit_threads, initargs=(1,)) as pool:
+        futures = [pool.submit(_train_run_in_worker, load(run.data), run, resume, strict) for run in runs]
+        for future in futures:
+            future.add_done_callback(lambda _: bar.update())
+        return [torch.load(io.BytesIO(future.result()), weights_only=False) for future in futures]
+
+
+def _train_run_in_worker(source: DataSource, run: Run, resume: bool, strict: bool) -> bytes:
+    """:func:`_train_run` in a worker process; the result comes back serialised by ``torch.save``."""
+    buffer = io.BytesIO()
+    torch.save(_train_run(source, run, resume, strict, progress=False), buffer)
+    return buffer.getvalue()
 
 
 def train_models(source: DataSource, configs: dict[str, Config], out_dir: str | Path | None, data: str | None,
