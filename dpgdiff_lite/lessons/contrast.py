@@ -146,15 +146,7 @@ def augmentation_widget(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray
     import ipywidgets as widgets
 
     def update(op: str, rate: float) -> Figure:
-        augmented = apply(seq, op, rate, offsets, np.random.default_rng(seed))
-        width = max(len(seq), len(augmented))
-        fig = figure(0.42 * width + 1.6, 2.1)
-        ax = fig.subplots()
-        _draw_row(ax, 0, seq, offsets, np.arange(len(seq), dtype=float), labels=labels)
-        x, changed = layout(seq, augmented)
-        _draw_row(ax, -1, augmented, offsets, x, changed)
-        _finish_rows(ax, ["original", f"{op} ({rate:g})"], width, domain_names)
-        return fig
+        return plot_augmentations(seq, labels, offsets, domain_names, ops=(op,), rates={op: rate}, seed=seed)
 
     return widget(update, op=widgets.Dropdown(options=AUGMENTATIONS, value="mask", description="operator"),
                   rate=float_slider("rate", DEFAULT_RATES["mask"], 0.0, 1.0))

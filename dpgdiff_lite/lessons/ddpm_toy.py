@@ -138,10 +138,8 @@ def final_alpha_bar_table(Ts: tuple[int, ...] = (8, 16, 20, 21, 32, 64)) -> pd.D
                 verdict = "ok"
             except ValueError:
                 verdict = "refused"
-            if bool((betas >= 1).any()):
-                row[name] = f"β_t ≥ 1, {verdict}"
-            else:
-                row[name] = f"{torch.prod(1 - betas).item():.4f}, {verdict}"
+            reached = "β_t ≥ 1" if bool((betas >= 1).any()) else f"{torch.prod(1 - betas).item():.4f}"
+            row[name] = f"{reached}, {verdict}"
         rows[T] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("T")
 
@@ -216,8 +214,7 @@ def plot_trajectories(data: np.ndarray, trajectories: dict[str, np.ndarray], n_p
 # --- sample quality ---------------------------------------------------------------------------
 def default_step_counts(T: int) -> list[int]:
     """1, 2, 3, 4, 6, 8, 12, 16, 24, 32, … up to T (and T itself): a cheap grid over k."""
-    grid = sorted({k for base in (1, 3) for k in (base * 2 ** i for i in range(12)) if k <= T} | {T})
-    return grid
+    return sorted({k for base in (1, 3) for k in (base * 2 ** i for i in range(12)) if k <= T} | {T})
 
 
 def step_count_curve(model: nn.Module, schedule: NoiseSchedule, data: np.ndarray, ks: list[int] | None = None,
