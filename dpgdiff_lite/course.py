@@ -125,11 +125,13 @@ def _local_kernel(sockets: Path) -> dict:
 
 def run_course(out_dir: str | Path, notebooks: list[str] | None = None, parameters: dict[str, dict] | None = None,
                kernel_name: str = "python3", folder: str | Path = NOTEBOOKS_DIR,
-               record_times: str | Path | None = None) -> pd.DataFrame:
+               record_times: str | Path | None = None, jobs: int = 1) -> pd.DataFrame:
     """Execute the notebooks with papermill into ``out_dir`` and return (and print) one row per notebook.
 
     ``parameters`` maps a notebook's stem or number ("06") to its papermill parameters; the key ``*``
     applies to every notebook declaring the parameter. A failing notebook is recorded and the rest run.
+    ``jobs`` > 1 executes that many notebooks at once, longest first by the committed run times, each
+    kernel on one thread (:func:`_execute_all`); the rows stay in notebook order.
     Each kernel runs on IPC sockets where libzmq has them (see ``_local_kernel``). Writes
     ``out_dir/course.json`` (the rows and the full summaries), ``out_dir/course.csv`` and
     ``out_dir/run_times.csv``, and, when ``record_times`` names a table, merges the measured seconds into
@@ -150,24 +152,14 @@ def run_course(out_dir: str | Path, notebooks: list[str] | None = None, paramete
         plans.append((path, chosen))
 
     rows, summaries = [], {}
-    for path, chosen in plans:
+    for (path, chosen), (status, error, seconds) in zip(plans, _execute_all(plans, out, kernel_name, jobs)):
         executed = out / path.name
-        started = time.perf_counter()
-        status, error = "ok", ""
-        with tempfile.TemporaryDirectory(prefix="dpgdiff-kernel-") as sockets:
-            try:
-                papermill.execute_notebook(str(path), str(executed), parameters=chosen, kernel_name=kernel_name,
-                                           cwd=str(path.parent), progress_bar=False, **_local_kernel(Path(sockets)))
-            except papermill.PapermillExecutionError as failure:
-                status, error = "failed", f"{failure.ename}: {failure.evalue}"
-        seconds = time.perf_counter() - started
         summary_file = Path(chosen["output"]) / "summary.json" if "output" in chosen else None
         summary = json.loads(summary_file.read_text()) if summary_file and summary_file.exists() and status == "ok" else {}
         summaries[path.stem] = summary
         facts = _executed_facts(executed) if executed.exists() else {"size_kb": float("nan"), "figures": 0}
         rows.append({"notebook": path.stem, "status": status, "seconds": round(seconds, 1), **facts,
                      "headline": summary.get("headline", ""), "error": error})
-        log.info("%s: %s in %.0f s", path.stem, status, seconds)
     frame = pd.DataFrame(rows, columns=["notebook", "status", "seconds", "size_kb", "figures", "headline", "error"])
     frame = frame.set_index("notebook")
     frame.to_csv(out / "course.csv")
@@ -182,6 +174,52 @@ def run_course(out_dir: str | Path, notebooks: list[str] | None = None, paramete
         record_run_times(frame, record_times)
         print(f"run times recorded in {Path(record_times).name}")
     return frame
+
+
+def _execute(path: Path, executed: Path, chosen: dict, kernel_name: str) -> tuple[str, str, float]:
+    """Execute one notebook with papermill into ``executed``: (status, error, seconds)."""
+    import papermill
+
+    started = time.perf_counter()
+    status, error = "ok", ""
+    with tempfile.TemporaryDirectory(prefix="dpgdiff-kernel-") as sockets:
+        try:
+            papermill.execute_notebook(str(path), str(executed), parameters=chosen, kernel_name=kernel_name,
+                                       cwd=str(path.parent), progress_bar=False, **_local_kernel(Path(sockets)))
+        except papermill.PapermillExecutionError as failure:
+            status, error = "failed", f"{failure.ename}: {failure.evalue}"
+    seconds = time.perf_counter() - started
+    log.info("%s: %s in %.0f s", path.stem, status, seconds)
+    return status, error, seconds
+
+
+def _one_thread_kernels() -> None:
+    """Worker set-up of :func:`_execute_all`: kernels started from here run torch and BLAS on one thread."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = "1"
+
+
+def _execute_all(plans: list[tuple[Path, dict]], out: Path, kernel_name: str,
+                 jobs: int) -> list[tuple[str, str, float]]:
+    """:func:`_execute` of every planned notebook, ``jobs`` at a time; results in the order of ``plans``.
+
+    With several jobs each runs in a spawned worker whose kernels use one thread (two kernels of two
+    threads on two cores stall each other), the notebooks expected to take longest starting first.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    if jobs == 1 or len(plans) < 2:
+        return [_execute(path, out / path.name, chosen, kernel_name) for path, chosen in plans]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    times = pd.read_csv(RUN_TIMES).set_index("notebook")["seconds"] if RUN_TIMES.exists() else pd.Series(dtype=float)
+    longest_first = sorted(range(len(plans)), key=lambda i: -float(times.get(plans[i][0].stem, 0.0)))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread_kernels) as pool:
+        futures = {i: pool.submit(_execute, plans[i][0], out / plans[i][0].name, plans[i][1], kernel_name)
+                   for i in longest_first}
+        return [futures[i].result() for i in range(len(plans))]
 
 
 def parse_parameter(assignment: str) -> tuple[str, str, object]:
@@ -204,6 +242,8 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", default=[], metavar="[NB:]KEY=VALUE",
                    help="papermill parameter, for notebook NB (stem or number) or every notebook declaring KEY")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="notebooks executed at once, each kernel on one thread (default: 2, or 1 on one core)")
     p.add_argument("--record-times", action="store_true",
                    help="also record the run times in the committed notebooks/run_times.csv (refused with -p)")
     return p
@@ -219,4 +259,4 @@ def command_course(args: argparse.Namespace) -> pd.DataFrame:
         raise ValueError("--record-times records the default parameters' run times: drop -p, or --record-times")
     record = RUN_TIMES if args.record_times else None
     return run_course(args.out, notebooks=notebooks, parameters=parameters, kernel_name=args.kernel,
-                      record_times=record)
+                      record_times=record, jobs=args.jobs)
