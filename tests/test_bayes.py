@@ -115,7 +115,7 @@ def importance_sampling(truth: SyntheticTruth, histories: list[np.ndarray], doma
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-three-domain"])
 @pytest.mark.parametrize("changes", [{}, dict(conflict_rate=0.5), dict(conflict_rate=0.5, conflict_kind="opposed"),
-                                     dict(train_noise_rate=0.4, imbalance_rate=1.0)])
+                                     dict(train_adhoc_noise=0.4, imbalance_rate=1.0)])
 def test_bayes_matches_importance_sampling_on_short_histories(name, changes):
     # three domains, measured ≤ 0.017 (0.006 with 8,192 draws; 0.09 without the rejected draws of the
     # partial topics, so the reference sees the restriction)
@@ -131,12 +131,12 @@ def test_bayes_matches_importance_sampling_on_short_histories(name, changes):
 
 
 def test_bayes_seeds_agree_and_the_split_sets_eta():
-    dataset, truth = generate(dataclasses.replace(PRESETS["tiny"], noise_rate=0.05, train_noise_rate=0.6))
+    dataset, truth = generate(dataclasses.replace(PRESETS["tiny"], adhoc_noise=0.05, train_adhoc_noise=0.6))
     batches, _ = split_batches(dataset)
     one, two = (BayesPredictor(truth, n_samples=1024, seed=s).score(batches[1], 1, steps=3).numpy() for s in (0, 1))
     assert 0 < 0.5 * np.abs(one - two).sum(1).mean() < 0.01  # measured 0.006
     np.testing.assert_array_equal(one, BayesPredictor(truth, n_samples=1024).score(batches[1], 1).numpy())
-    # a test history ends in the validation target (η = noise_rate); a validation one does not
+    # a test history ends in the validation target (η = adhoc_noise); a validation one does not
     as_valid = BayesPredictor(truth, n_samples=1024, split="valid").score(batches[1], 1).numpy()
     assert 0.5 * np.abs(one - as_valid).sum(1).mean() > 0.02  # measured 0.025
 

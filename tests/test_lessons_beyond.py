@@ -27,7 +27,7 @@ def test_part_effects_average_the_domains_and_count_significant_ones():
 
 
 def grid_rows(verdicts: list[str], rates: list[float]) -> pd.DataFrame:
-    return pd.DataFrame({"conflict_rate": rates, "noise_rate": 0.0, "domain": "X", "gated_gain_verdict": verdicts,
+    return pd.DataFrame({"conflict_rate": rates, "adhoc_noise": 0.0, "domain": "X", "gated_gain_verdict": verdicts,
                          "dpg_gain_verdict": ["negative"] * len(rates)})
 
 

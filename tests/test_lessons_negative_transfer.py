@@ -21,7 +21,7 @@ from dpgdiff_lite.lessons import conflicted_user as cu, negative_transfer as nt
 from dpgdiff_lite.parameters import ParameterError
 from dpgdiff_lite.experiments.transfer import transfer
 
-GRID = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0], "noise_rate": [0.1]}
+GRID = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0], "adhoc_noise": [0.1]}
 TINY = dict(data_preset="tiny", preset_name="smoke", progress=False)
 COMMITTED = nt.NOTEBOOKS_DIR / "results" / "regimes"
 
@@ -39,7 +39,7 @@ def tiny_grid(tmp_path_factory):
 def tiny_ablation(tmp_path_factory):
     """A one-cell ablation folder: two Table 3 variants and both SASRecs, 2 seeds, with its paired.csv."""
     out = tmp_path_factory.mktemp("ablation")
-    regimes.run_grid({"conflict_kind": ["opposed"], "conflict_rate": [1.0], "noise_rate": [0.1]}, 2, out,
+    regimes.run_grid({"conflict_kind": ["opposed"], "conflict_rate": [1.0], "adhoc_noise": [0.1]}, 2, out,
                      models=["sasrec", "sasrec-single", "diff", "diff+de"], **TINY)
     assert main(["table3-paired", "--ablation", str(out)]) == 0
     return out
@@ -65,7 +65,7 @@ def test_default_parameters_read_the_committed_folder():
 @pytest.mark.parametrize("field, value, message", [
     ("live_conflict_rates", "0.5", "live_conflict_rates must be two or more rates in [0, 1], got (0.5,)"),
     ("live_conflict_rates", "0,2", "live_conflict_rates must be two or more rates in [0, 1], got (0.0, 2.0)"),
-    ("live_noise_rate", True, "live_noise_rate must be a number in [0, 1], got True"),
+    ("live_adhoc_noise", True, "live_adhoc_noise must be a number in [0, 1], got True"),
     ("live_variants", "diff,sasrec", "live_variants: 'sasrec' is not a Table 3 variant; choose from diff, diff+de, "
                                      "diff+de+g, diff+de+tricl, dpgdiff"),
     ("widget_users", 10, "widget_users must be an integer >= 100, got 10"),
@@ -81,7 +81,7 @@ def test_bad_parameters_name_themselves(field, value, message):
 
 # --- the precomputed tables ----------------------------------------------------------------------------
 def test_load_precomputed_knows_knobs_seeds_models_and_settings(tiny_grid):
-    assert tiny_grid.knobs == ["conflict_kind", "conflict_rate", "noise_rate"]
+    assert tiny_grid.knobs == ["conflict_kind", "conflict_rate", "adhoc_noise"]
     assert tiny_grid.seeds == [0, 1] and tiny_grid.models == ["pop", "sasrec", "sasrec-single", "dpgdiff"]
     assert tiny_grid.settings["data_preset"] == "tiny" and tiny_grid.settings["preset"] == "smoke"
     assert tiny_grid.label().startswith("2 cells × 2 seeds (0, 1) × 4 models")
@@ -91,10 +91,10 @@ def test_most_negative_cell_and_selection_on_a_known_summary(tiny_grid):
     summary = tiny_grid.summary.copy()
     summary["transfer"] = [1.0, 3.0, -2.0, 0.5]  # cell 0: mean 2, cell 1: mean -0.75
     pre = nt.Precomputed(tiny_grid.rows, summary, tiny_grid.settings, tiny_grid.folder)
-    assert regimes.most_negative_cell(summary) == {"conflict_kind": "opposed", "conflict_rate": 1.0, "noise_rate": 0.1}
+    assert regimes.most_negative_cell(summary) == {"conflict_kind": "opposed", "conflict_rate": 1.0, "adhoc_noise": 0.1}
     assert list(nt.select(summary, {"conflict_rate": 1.0})["transfer"]) == [-2.0, 0.5]
-    assert nt.describe_cell({"conflict_kind": "opposed", "conflict_rate": 1.0, "noise_rate": 0.1}) == \
-        "conflict 1.0 (opposed), noise 0.1"
+    assert nt.describe_cell({"conflict_kind": "opposed", "conflict_rate": 1.0, "adhoc_noise": 0.1}) == \
+        "conflict 1.0 (opposed), ad-hoc noise 0.1"
     assert nt.describe_regimes(pre)[0].startswith("most negative transfer: -2.00 ± ")
 
 
@@ -127,9 +127,9 @@ def test_regime_map_has_one_heatmap_per_quantity_and_domain_with_hover(tiny_grid
 # --- the live re-run ---------------------------------------------------------------------------------
 def test_live_cells_must_be_precomputed(tiny_grid):
     params = nt.TransferParams()
-    assert nt.live_cells(tiny_grid, params) == [{"conflict_kind": "opposed", "conflict_rate": r, "noise_rate": 0.1}
+    assert nt.live_cells(tiny_grid, params) == [{"conflict_kind": "opposed", "conflict_rate": r, "adhoc_noise": 0.1}
                                                 for r in (0.0, 1.0)]
-    with pytest.raises(ParameterError, match=r"cell conflict 0.5 \(opposed\), noise 0.1 is not in the precomputed grid"):
+    with pytest.raises(ParameterError, match=r"cell conflict 0.5 \(opposed\), ad-hoc noise 0.1 is not in the precomputed grid"):
         nt.live_cells(tiny_grid, nt.TransferParams(live_conflict_rates="0,0.5"))
     with pytest.raises(ParameterError, match=r"^seed: 7 was not precomputed \(seeds \[0, 1\]\)$"):
         nt.live_cells(tiny_grid, nt.TransferParams(seed=7))

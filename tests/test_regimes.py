@@ -136,15 +136,16 @@ def test_runs_apart_from_the_tables_and_the_most_negative_cell_of_a_summary(tiny
 
 
 def test_a_cells_folders_take_numpy_values_as_python_ones(tmp_path):
-    cell = {"conflict_rate": np.float64(1.0), "noise_rate": 0.1}
-    name = "conflict_rate=1.0__noise_rate=0.1"
+    cell = {"conflict_rate": np.float64(1.0), "adhoc_noise": 0.1}
+    name = "conflict_rate=1.0__adhoc_noise=0.1"
     assert regimes.per_case_folder(tmp_path, cell, 2) == tmp_path / "per_case" / name / "seed2"
     assert regimes.run_dir(tmp_path, cell, 0, "sasrec") == tmp_path / "runs" / name / "seed0" / "sasrec"
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--grid", "conflict_rat=0,1"],
-     "--grid 'conflict_rat=0,1': unknown knob 'conflict_rat'; SyntheticConfig fields: conflict_kind, conflict_rate, "),
+     "--grid 'conflict_rat=0,1': unknown knob 'conflict_rat'; SyntheticConfig fields: adhoc_noise, conflict_kind, "),
+    (["--grid", "noise_rate=0,0.1"], "--grid 'noise_rate=0,0.1': unknown knob 'noise_rate' (renamed 'adhoc_noise')"),
     (["--grid", "conflict_rate=0,high"],
      "--grid 'conflict_rate=0,high': knob 'conflict_rate' expects float, got 'high'"),
     (["--grid", "n_users=100.5"], "--grid 'n_users=100.5': knob 'n_users' expects int, got '100.5'"),
@@ -169,8 +170,8 @@ def test_bad_input_is_refused_before_any_training_naming_the_parameter(argv, mes
 def test_python_values_of_the_wrong_type_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"^grid: knob 'conflict_kind' expects str, got 1$"):
         regimes.run_grid({"conflict_kind": [1]}, 1, tmp_path, **TINY)
-    with pytest.raises(ValueError, match=r"^grid: knob 'noise_rate' expects float, got True$"):
-        regimes.run_grid({"noise_rate": [True]}, 1, tmp_path, **TINY)
+    with pytest.raises(ValueError, match=r"^grid: knob 'adhoc_noise' expects float, got True$"):
+        regimes.run_grid({"adhoc_noise": [True]}, 1, tmp_path, **TINY)
     with pytest.raises(ValueError, match=r"^seeds must be distinct integers >= 0, e.g. '0' or '0,1,2'; got \[\]$"):
         regimes.run_grid(GRID, [], tmp_path, **TINY)
     assert list(tmp_path.iterdir()) == []

@@ -17,7 +17,7 @@ from dpgdiff_lite.experiments import regimes, shortfall
 from dpgdiff_lite.experiments.tables import per_seed_frame
 from dpgdiff_lite.trainer import train
 
-CELL = {"conflict_kind": ["opposed"], "conflict_rate": [1.0], "noise_rate": [0.1]}
+CELL = {"conflict_kind": ["opposed"], "conflict_rate": [1.0], "adhoc_noise": [0.1]}
 TINY = dict(data_preset="tiny", preset_name="smoke", progress=False)
 
 

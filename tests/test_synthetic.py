@@ -212,7 +212,7 @@ def test_label_rates_and_meaning(teaching):
     for u in range(0, 2000, 97):  # labels travel with their events into the evaluation histories
         assert truth.test_labels.histories[u][-1] == truth.valid_labels.targets[u]
         np.testing.assert_array_equal(truth.valid_labels.histories[u], truth.train_labels[u][-15:])
-    _, quiet = generate(dataclasses.replace(PRESETS["tiny"], noise_rate=0.0, specific_rate=0.0))
+    _, quiet = generate(dataclasses.replace(PRESETS["tiny"], adhoc_noise=0.0, specific_rate=0.0))
     assert set(np.concatenate(quiet.train_labels)) == {INVARIANT}
 
 
@@ -277,7 +277,7 @@ def test_oracle_explains_generated_data(teaching):
 
     z_true, loglik_true = fit(truth)
     assert abs(z_true) < 4
-    for wrong in (dict(persistence=0.0), dict(persistence=0.8), dict(noise_rate=0.3)):
+    for wrong in (dict(persistence=0.0), dict(persistence=0.8), dict(adhoc_noise=0.3)):
         config = dataclasses.replace(truth.config, **wrong)
         z_wrong, loglik_wrong = fit(dataclasses.replace(truth, config=config))
         assert abs(z_wrong) > 6 and loglik_wrong < loglik_true - 0.02
@@ -383,7 +383,7 @@ def test_bad_partial_topics_name_the_field(partial):
 
 
 @pytest.mark.parametrize("change, field", [
-    (dict(noise_rate=1.5), "noise_rate"),
+    (dict(adhoc_noise=1.5), "adhoc_noise"),
     (dict(n_items=(100, 0)), "n_items"),
     (dict(n_specific_topics=(3,)), "n_specific_topics"),
     (dict(persistence=-0.1), "persistence"),
@@ -393,7 +393,7 @@ def test_bad_partial_topics_name_the_field(partial):
     (dict(conflict_kind="mirror"), "conflict_kind"),
     (dict(imbalance_rate=-0.1), "imbalance_rate"),
     (dict(imbalance_share=1.0), "imbalance_share"),
-    (dict(train_noise_rate=2.0), "train_noise_rate"),
+    (dict(train_adhoc_noise=2.0), "train_adhoc_noise"),
 ])
 def test_bad_config_names_the_field(change, field):
     with pytest.raises(ValueError, match=f"SyntheticConfig.{field} "):
@@ -415,13 +415,13 @@ def test_knob_messages():
 
 def test_negative_transfer_presets_are_the_teaching_world_with_one_knob():
     teaching = PRESETS["teaching"]
-    assert (teaching.conflict_rate, teaching.imbalance_rate, teaching.train_noise_rate) == (0.0, 0.0, None)
+    assert (teaching.conflict_rate, teaching.imbalance_rate, teaching.train_adhoc_noise) == (0.0, 0.0, None)
     assert PRESETS["conflict"] == dataclasses.replace(teaching, name="conflict", conflict_rate=1.0,
                                                       conflict_kind="opposed")
     assert PRESETS["conflict-independent"] == dataclasses.replace(
         teaching, name="conflict-independent", conflict_rate=1.0, conflict_kind="independent")
     assert PRESETS["imbalanced"] == dataclasses.replace(teaching, name="imbalanced", imbalance_rate=1.0)
-    assert PRESETS["noisy-train"] == dataclasses.replace(teaching, name="noisy-train", train_noise_rate=0.3)
+    assert PRESETS["noisy-train"] == dataclasses.replace(teaching, name="noisy-train", train_adhoc_noise=0.3)
 
 
 def test_reverse_ranks_swaps_most_and_least_liked():
@@ -481,7 +481,7 @@ def test_imbalance_labels_and_data():
 
 
 def test_training_noise_labels():
-    config = dataclasses.replace(PRESETS["teaching"], noise_rate=0.0, train_noise_rate=0.5)
+    config = dataclasses.replace(PRESETS["teaching"], adhoc_noise=0.0, train_adhoc_noise=0.5)
     dataset, truth = generate(config)
     train_labels = np.concatenate(truth.train_labels)
     assert abs(np.mean(train_labels == NOISE) - 0.5) < 0.01
@@ -490,7 +490,7 @@ def test_training_noise_labels():
     clean = train_labels != NOISE  # the labels stay right for every event
     np.testing.assert_array_equal(train_labels[clean], truth.topic_kind[truth.item_topic[items[clean]]])
     # the reverse: noisy targets, clean training events
-    _, reverse = generate(dataclasses.replace(PRESETS["teaching"], noise_rate=0.5, train_noise_rate=0.0))
+    _, reverse = generate(dataclasses.replace(PRESETS["teaching"], adhoc_noise=0.5, train_adhoc_noise=0.0))
     assert not (np.concatenate(reverse.train_labels) == NOISE).any()
     assert abs(np.mean(reverse.test_labels.targets == NOISE) - 0.5) < 0.05
 
@@ -524,7 +524,7 @@ def test_oracle_exact_under_conflict(kind):
 
 
 def test_oracle_exact_under_imbalance_and_training_noise():
-    config = dataclasses.replace(PRESETS["tiny"], imbalance_rate=1.0, imbalance_share=0.1, train_noise_rate=0.5)
+    config = dataclasses.replace(PRESETS["tiny"], imbalance_rate=1.0, imbalance_share=0.1, train_adhoc_noise=0.5)
     _, truth = generate(config)
     rng = np.random.default_rng(8)
     sparse = truth.user_preferences.sparse_domain
@@ -534,10 +534,10 @@ def test_oracle_exact_under_imbalance_and_training_noise():
         assert abs(in_sparse.mean() - 0.1) < 0.01
         for domain in (0, 1):  # the law within a domain is untouched, and the oracle's η is the targets'
             assert total_variation(truth, user, PAD, domain, 20_000, rng)[0] < 0.035
-    # training events are drawn with train_noise_rate: the oracle with η = 0.5 is their law
-    noisy = dataclasses.replace(truth, config=dataclasses.replace(config, noise_rate=0.5))
+    # training events are drawn with train_adhoc_noise: the oracle with η = 0.5 is their law
+    noisy = dataclasses.replace(truth, config=dataclasses.replace(config, adhoc_noise=0.5))
     items, labels = truth.sample_next(np.zeros(20_000, np.int64), np.full(20_000, 5), rng,
-                                      domains=np.zeros(20_000, np.int64), noise_rates=0.5)
+                                      domains=np.zeros(20_000, np.int64), adhoc_noises=0.5)
     assert abs(np.mean(labels == NOISE) - 0.5) < 0.015
     freq = np.bincount(items, minlength=100) / 20_000
     assert 0.5 * np.abs(freq - noisy.next_item_probabilities(np.array([0]), np.array([5]), 0)[0]).sum() < 0.035
@@ -548,8 +548,8 @@ def test_knobs_compose_for_the_regime_grid():
     base = PRESETS["conflict"]
     _, truth = generate(dataclasses.replace(base, n_users=300))
     for rate, noise in ((0.0, 0.0), (0.5, 0.3), (1.0, 0.6)):
-        _, swept = generate(dataclasses.replace(base, n_users=300, conflict_rate=rate, noise_rate=noise,
-                                                imbalance_rate=0.5, train_noise_rate=noise / 2))
+        _, swept = generate(dataclasses.replace(base, n_users=300, conflict_rate=rate, adhoc_noise=noise,
+                                                imbalance_rate=0.5, train_adhoc_noise=noise / 2))
         prefs = swept.user_preferences
         np.testing.assert_array_equal(prefs.shared, truth.user_preferences.shared)
         assert abs(prefs.conflicted.mean() - rate) < 0.1 and 0.4 < (prefs.sparse_domain >= 0).mean() < 0.6

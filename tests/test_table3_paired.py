@@ -12,7 +12,7 @@ from scipy import stats
 from dpgdiff_lite.cli import main
 from dpgdiff_lite.experiments import regimes, table3_paired
 
-CELL = {"conflict_kind": ["opposed"], "conflict_rate": [1.0], "noise_rate": [0.1]}
+CELL = {"conflict_kind": ["opposed"], "conflict_rate": [1.0], "adhoc_noise": [0.1]}
 TINY = dict(data_preset="tiny", preset_name="smoke", progress=False)
 
 
@@ -31,7 +31,7 @@ def test_the_paired_table_by_hand(ablation):
     paired = pd.read_csv(out / "paired.csv")
     assert list(paired["variant"]) == ["diff", "diff", "diff+de", "diff+de"]
     assert list(paired["domain"]) == ["X", "Y", "X", "Y"]
-    folder = runs / "per_case" / "conflict_kind=opposed__conflict_rate=1.0__noise_rate=0.1"
+    folder = runs / "per_case" / "conflict_kind=opposed__conflict_rate=1.0__adhoc_noise=0.1"
     read = {(m, s): pd.read_csv(folder / f"seed{s}" / f"{m}.csv.gz") for m in ("diff", "diff+de", "sasrec",
                                                                                "sasrec-single") for s in (0, 1)}
     row = paired.query("variant == 'diff+de' and domain == 'Y'").iloc[0]

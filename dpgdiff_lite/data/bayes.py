@@ -17,7 +17,7 @@ product, because the Markov state of event t is the (observed) topic of event t-
     a_t = η_t/|I_{d_t}| + (1-η_t) w_{i_t} p·1[k_t = s_{t-1}]   (noise or stay),
     b_t = (1-η_t) w_{i_t} (1 - p·1[s_{t-1} ∈ d_t])              (redraw),
 
-where η_t is ``train_noise_rate`` for training events and ``noise_rate`` for the validation target
+where η_t is ``train_adhoc_noise`` for training events and ``adhoc_noise`` for the validation target
 (the last history event of a test case). The domain draws π_u(d_t), and the imbalance flag that only
 moves π_u, are a priori independent of λ, so they cancel. The first event of a history shorter than
 ``max_len`` is the user's first (s = none); in a full window the event before it is unseen and its law
@@ -155,7 +155,7 @@ class BayesPredictor:
         stays = prev_real & (topic == prev)
         eta = np.full(items.shape, cfg.train_eta)
         if self.split == "test":  # the last history event of a test case is the validation target
-            eta[:, -1] = cfg.noise_rate
+            eta[:, -1] = cfg.adhoc_noise
         weight = (1 - eta) * truth.item_weight[safe]
         a = eta / np.array(cfg.n_items)[dom] + weight * cfg.persistence * stays
         b = weight * (1 - cfg.persistence * prev_in_domain)

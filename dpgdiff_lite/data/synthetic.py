@@ -26,7 +26,7 @@ Without partial topics every domain holds all of M and θ_{u,d} = θ_u exactly (
 so the two-domain presets keep every array bit-identical).
 An event of user u after an item of topic s is generated as
 
-    d ~ π_u;  with prob. η (``noise_rate``) the item is uniform over domain d (ad-hoc noise), else
+    d ~ π_u;  with prob. η (``adhoc_noise``) the item is uniform over domain d (ad-hoc noise), else
     k = s with prob. p (``persistence``) when s exists in d, otherwise k ~ P_{u,d}(k) where
     P_{u,d}(k) = (1-ρ_{u,d}) θ_{u,d,k} for k ∈ M_d and ρ_{u,d} φ_{u,d,k} for d-specific k;
     the item is drawn from topic k's Zipf-like popularity w_i ∝ rank^(-zipf_exponent).
@@ -43,7 +43,7 @@ validation, the rest = training.
 
 Three knobs plant the harder regimes of the paper's Introduction; each is off by default, and off it
 leaves every array bit-identical. Conflict and imbalance draw from their own generators
-``default_rng([seed, 1])`` and ``default_rng([seed, 2])``, training noise compares each event's
+``default_rng([seed, 1])`` and ``default_rng([seed, 2])``, training ad-hoc noise compares each event's
 existing noise draw with another threshold, so sweeping one knob keeps every other draw fixed (and a
 user conflicted at rate 0.3 is conflicted at 0.6 too):
 
@@ -59,8 +59,8 @@ user conflicted at rate 0.3 is conflicted at 0.6 too):
 * **imbalance** (``imbalance_rate``, ``imbalance_share``): an imbalanced user's mix π_u is set to
   exactly ``imbalance_share`` on one uniformly drawn domain (``UserPreferences.sparse_domain``, -1
   for balanced users); the other domains share the rest in their drawn proportions.
-* **training noise** (``train_noise_rate``): events in the training part of a sequence (all but the
-  last two) are noise with probability ``train_noise_rate`` instead of η; the validation and test
+* **ad-hoc noise in training** (``train_adhoc_noise``): events in the training part of a sequence (all but the
+  last two) are noise with probability ``train_adhoc_noise`` instead of η; the validation and test
   targets keep η, so the oracle (which ranks targets) uses η.
 
 The oracle knows θ_u; the ceiling of a model that sees only the history is
@@ -107,7 +107,7 @@ class SyntheticConfig:
     partial_topics: tuple[tuple[tuple[int, ...], int], ...] = ()
     mean_length: float = 12.0  # mean events per user, validation and test targets included
     min_length: int = 5  # events per user at least (≥ 4: every training sequence has one pair)
-    noise_rate: float = 0.1  # η: probability that an event is a uniform item of its domain
+    adhoc_noise: float = 0.1  # η: probability that an event is a uniform item of its domain
     persistence: float = 0.5  # p: probability that the last item's topic carries on
     specific_rate: float = 0.3  # mean share of a domain's non-noise events from specific topics
     specific_concentration: float = 4.0  # Beta concentration of the per-user specific share ρ
@@ -119,7 +119,7 @@ class SyntheticConfig:
     conflict_kind: str = "independent"  # a conflicted user's θ_{u,d}, d ≥ 1: a fresh Dir draw or "opposed"
     imbalance_rate: float = 0.0  # share of users with one sparse domain
     imbalance_share: float = 0.1  # π_u of an imbalanced user's sparse domain
-    train_noise_rate: float | None = None  # η of the training events (None: noise_rate)
+    train_adhoc_noise: float | None = None  # η of the training events (None: adhoc_noise)
     max_len: int = 15  # history length kept (C2DSR)
     seed: int = 0  # the only source of randomness: default_rng(seed), and default_rng([seed, j]) for knob j
 
@@ -156,8 +156,8 @@ class SyntheticConfig:
             raise bad("min_length", "must be at least 4 (train pair + validation + test)")
         if self.mean_length < self.min_length:
             raise bad("mean_length", f"must be at least min_length={self.min_length}")
-        for field in ("noise_rate", "persistence", "specific_rate", "conflict_rate", "imbalance_rate") + (
-                ("train_noise_rate",) if self.train_noise_rate is not None else ()):
+        for field in ("adhoc_noise", "persistence", "specific_rate", "conflict_rate", "imbalance_rate") + (
+                ("train_adhoc_noise",) if self.train_adhoc_noise is not None else ()):
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise bad(field, "must lie in [0, 1]")
         if self.conflict_kind not in CONFLICT_KINDS:
@@ -185,8 +185,8 @@ class SyntheticConfig:
 
     @property
     def train_eta(self) -> float:
-        """η of the training events: ``train_noise_rate``, or ``noise_rate`` when it is None."""
-        return self.noise_rate if self.train_noise_rate is None else self.train_noise_rate
+        """η of the training events: ``train_adhoc_noise``, or ``adhoc_noise`` when it is None."""
+        return self.adhoc_noise if self.train_adhoc_noise is None else self.train_adhoc_noise
 
 
 def topic_membership(config: SyntheticConfig) -> np.ndarray:
@@ -203,14 +203,18 @@ def topic_membership(config: SyntheticConfig) -> np.ndarray:
 
 SCALAR_KNOBS = {f.name: f.type for f in dataclasses.fields(SyntheticConfig)
                 if f.type in ("int", "float", "str", "float | None") and f.name != "name"}
-"""The generator's one-value knobs by type: what a data spec (``synthetic:teaching[noise_rate=0.2]``)
+"""The generator's one-value knobs by type: what a data spec (``synthetic:teaching[adhoc_noise=0.2]``)
 and the regimes grid may set."""
+RENAMED_KNOBS = {"noise_rate": "adhoc_noise", "train_noise_rate": "train_adhoc_noise"}
+"""Old knob names refused with their new one (issue 28: test-time and training noise have names of their own)."""
 
 
 def knob_value(knob: str, value, where: str, parse: bool = True):
     """``value`` — a string to parse when ``parse``, else a value to check — as the type of the
     :class:`SyntheticConfig` field ``knob``; errors name ``where``. Floats must be finite and ``seed``
     at least 0 (numpy's generators refuse a negative seed); the field's range is checked by the config."""
+    if knob in RENAMED_KNOBS:
+        raise ValueError(f"{where}: unknown knob {knob!r} (renamed {RENAMED_KNOBS[knob]!r})")
     if knob not in SCALAR_KNOBS:
         if knob in {f.name for f in dataclasses.fields(SyntheticConfig)}:
             raise ValueError(f"{where}: knob {knob!r} holds one value per domain; only scalar knobs can be set here")
@@ -277,7 +281,7 @@ PRESETS |= {
     # every user has one domain holding about 10% of their events (the cold side of transfer)
     "imbalanced": dataclasses.replace(PRESETS["teaching"], name="imbalanced", imbalance_rate=1.0),
     # misclicks in the training sequences only, clean targets (Challenge 3)
-    "noisy-train": dataclasses.replace(PRESETS["teaching"], name="noisy-train", train_noise_rate=0.3),
+    "noisy-train": dataclasses.replace(PRESETS["teaching"], name="noisy-train", train_adhoc_noise=0.3),
     # the base of the regimes grid: no topic persistence (the last item's topic does not carry across
     # a switch of domain, which on its own makes the mixed sequence informative) and users with
     # few topics each (α = 0.1); measured with SASRec: opposed conflict then costs the mixed-sequence
@@ -392,21 +396,21 @@ class SyntheticTruth:
         column = np.searchsorted(topics, self.item_topic[lo:hi])  # each item's topic column
         # η/|I_d| + (1-η) w_i P(k_i)
         item_prob = self.item_weight[lo:hi] * topic_prob[:, column]  # (cases, n_items[domain])
-        return cfg.noise_rate / (hi - lo) + (1 - cfg.noise_rate) * item_prob
+        return cfg.adhoc_noise / (hi - lo) + (1 - cfg.adhoc_noise) * item_prob
 
     def sample_next(self, users: np.ndarray, last_items: np.ndarray, rng: np.random.Generator,
                     domains: np.ndarray | None = None,
-                    noise_rates: np.ndarray | float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    adhoc_noises: np.ndarray | float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw one next event per case, exactly as the generator does: (global item ids, labels).
 
         ``domains`` fixes each event's domain; by default it is drawn from the user's π_u.
-        ``noise_rates`` is each case's η (default ``noise_rate``, the law of the targets)."""
+        ``adhoc_noises`` is each case's η (default ``adhoc_noise``, the law of the targets)."""
         cfg, users = self.config, np.asarray(users, dtype=np.int64)
         n = len(users)
         if domains is None:
             domains = _inverse_cdf(self.user_preferences.domain[users], rng.random(n))
         last = self._last_topics(last_items)
-        noisy = rng.random(n) < (cfg.noise_rate if noise_rates is None else noise_rates)
+        noisy = rng.random(n) < (cfg.adhoc_noise if adhoc_noises is None else adhoc_noises)
         stay_draw, topic_draw, item_draw = rng.random(n), rng.random(n), rng.random(n)
         items, labels = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
         for d in range(cfg.n_domains):
@@ -556,8 +560,8 @@ def _draw_sequences(config: SyntheticConfig) -> tuple[SyntheticTruth, np.ndarray
     for t in range(items.shape[1]):  # one vectorised step for all users still active at time t
         active = np.flatnonzero(lengths > t)
         # the last two events are the validation and test targets: they keep η
-        eta = np.where(t < lengths[active] - 2, config.train_eta, config.noise_rate)
-        items[active, t], labels[active, t] = truth.sample_next(active, last[active], rng, noise_rates=eta)
+        eta = np.where(t < lengths[active] - 2, config.train_eta, config.adhoc_noise)
+        items[active, t], labels[active, t] = truth.sample_next(active, last[active], rng, adhoc_noises=eta)
         last[active] = items[active, t]
     return truth, items, labels, lengths
 

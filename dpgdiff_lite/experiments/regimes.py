@@ -53,7 +53,7 @@ from dpgdiff_lite.trainer import run_evaluation
 from dpgdiff_lite.experiments.transfer import gain_over_best, transfer
 
 DEFAULT_GRID: dict[str, tuple] = {"conflict_kind": ("opposed",), "conflict_rate": (0.0, 0.5, 1.0),
-                                  "noise_rate": (0.0, 0.1, 0.3)}
+                                  "adhoc_noise": (0.0, 0.1, 0.3)}
 """Conflict × noise, 3 × 3; a one-value knob just fixes it (and is still a column of the CSV)."""
 DEFAULT_MODELS = ("pop", "sasrec", "sasrec-single", "diff", "dpgdiff")
 GAIN_COLUMNS = {"dpgdiff": "dpg_gain", "dpgdiff-gated": "gated_gain"}
@@ -138,7 +138,7 @@ def grid_cells(grid: Mapping[str, Sequence]) -> list[dict]:
 
 
 def cell_id(cell: Mapping) -> str:
-    """A cell's folder name, e.g. ``conflict_kind=opposed__conflict_rate=0.5__noise_rate=0.1``."""
+    """A cell's folder name, e.g. ``conflict_kind=opposed__conflict_rate=0.5__adhoc_noise=0.1``."""
     return "__".join(f"{knob}={value!r}" if isinstance(value, float) else f"{knob}={value}"
                      for knob, value in cell.items())
 

@@ -43,7 +43,7 @@ def _quoted(arg: str) -> str:
     return f'"{arg}"' if any(c in arg for c in " []|$") else arg
 
 
-GATED_CONFLICT = "synthetic:transfer[conflict_rate=1.0,conflict_kind=opposed,noise_rate=0.0]"
+GATED_CONFLICT = "synthetic:transfer[conflict_rate=1.0,conflict_kind=opposed,adhoc_noise=0.0]"
 """The gated folder's conflicted world: the regime grid's most negative cell, data seed 0."""
 GATED_ABLATION = {"no gate": ("nogate", "dpgdiff", "select_score_weight=true"),
                   "no λ selection": ("fixed", "dpgdiff-gated", "select_score_weight=false"),
@@ -95,7 +95,7 @@ FOLDERS: dict[str, Folder] = {folder.name: folder for folder in (
     )),
     Folder("regimes", "02_negative_transfer, 08_ablation, 10_beyond_the_paper", (
         ("regimes", "--seeds", "0,1,2", "--grid", "conflict_kind=opposed", "--grid", "conflict_rate=0,0.5,1",
-         "--grid", "noise_rate=0,0.1,0.3", "--runs", "{runs}/grid", "--out", "{out}"),
+         "--grid", "adhoc_noise=0,0.1,0.3", "--runs", "{runs}/grid", "--out", "{out}"),
         ("regimes", "--seeds", "0,1,2", "--models", "sasrec,sasrec-single,diff,diff+de,diff+de+g,diff+de+tricl,dpgdiff",
          "--most-negative-of", "{out}/summary.csv", "--runs", "{runs}/ablation", "--out", "{out}/ablation"),
         ("table3-paired", "--ablation", "{out}/ablation", "--runs", "{runs}/ablation"),
@@ -109,7 +109,7 @@ FOLDERS: dict[str, Folder] = {folder.name: folder for folder in (
         *_gated_world("three-domain-conflict", "synthetic:three-domain[conflict_rate=1.0,conflict_kind=opposed]",
                       "dpgdiff-gated,dpgdiff,sasrec,sasrec-single"),
         ("regimes", "--seeds", "0,1,2", "--models", "sasrec,sasrec-single,dpgdiff-gated", "--grid", "conflict_kind=opposed",
-         "--grid", "conflict_rate=0,0.5,1", "--grid", "noise_rate=0,0.1,0.3", "--runs", "{runs}/regimes",
+         "--grid", "conflict_rate=0,0.5,1", "--grid", "adhoc_noise=0,0.1,0.3", "--runs", "{runs}/regimes",
          "--out", "{runs}/regimes-tables"),
         ("gated", "--grid", "{runs}/regimes-tables", "--runs", "{runs}/regimes", "--out", "{out}/regimes"),
     )),

@@ -96,7 +96,7 @@ def summarize_ablation(table: pd.DataFrame, params: AblationParams, metric: str 
 
 # --- the steps between rows, on two worlds ----------------------------------------------------------
 Z95 = float(stats.norm.isf(0.025))
-CONFLICT_CELL = {"conflict_kind": "opposed", "conflict_rate": 1.0, "noise_rate": 0.0}
+CONFLICT_CELL = {"conflict_kind": "opposed", "conflict_rate": 1.0, "adhoc_noise": 0.0}
 """The regime grid's most negative cell, where ``results/regimes/ablation/`` trained Table 3."""
 
 
@@ -165,7 +165,7 @@ def plot_table3_steps(steps: pd.DataFrame):
 def collapse_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Per regime cell and domain (``results/regimes/summary.csv``): test NDCG@10 of popularity, ``diff``,
     the mixed SASRec and DPG-Diff, means over seeds, and ``diff`` minus popularity and minus SASRec."""
-    table = summary.set_index(["conflict_rate", "noise_rate", "domain"])[["pop", "diff", "sasrec", "dpgdiff"]].copy()
+    table = summary.set_index(["conflict_rate", "adhoc_noise", "domain"])[["pop", "diff", "sasrec", "dpgdiff"]].copy()
     table["diff − pop"] = table["diff"] - table["pop"]
     table["diff − sasrec"] = table["diff"] - table["sasrec"]
     return table

@@ -29,7 +29,7 @@ WORLDS = {"teaching": "the teaching data (domains agree)",
           "three-domain-conflict": "the same with every user's tastes in Y and Z opposed to X"}
 ABLATION_WORLDS = ("teaching", "conflict")
 """The worlds where each part of the gated model was removed in turn."""
-CELL = ["conflict_rate", "noise_rate", "domain"]
+CELL = ["conflict_rate", "adhoc_noise", "domain"]
 
 
 def evidence() -> pd.DataFrame:
@@ -132,7 +132,7 @@ def verdict(evidence_table: pd.DataFrame, grid_table: pd.DataFrame) -> pd.DataFr
 
 def plot_grid(table: pd.DataFrame, gamma: pd.DataFrame) -> Figure:
     """Left: each model's NDCG@10 gain over the better SASRec by opposed-conflict rate (mean of noise
-    rates and domains); right: the gated model's mean γ by conflict rate, one line per noise rate."""
+    rates and domains); right: the gated model's mean γ by conflict rate, one line per ad-hoc noise rate η."""
     fig = figure(8.5, 2.8)
     ax, ax_g = fig.subplots(1, 2)
     for column, label, colour in (("dpg_gain", "DPG-Diff (the paper's)", "C2"), ("gated_gain", "dpgdiff-gated", "C3")):
@@ -141,9 +141,9 @@ def plot_grid(table: pd.DataFrame, gamma: pd.DataFrame) -> Figure:
                     color=colour)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set(xlabel="opposed conflict rate", ylabel="NDCG@10 − better SASRec",
-           title="gain over max(SASRec s_c, SASRec s_d)\n(mean ± std over noise rates and domains)")
+           title="gain over max(SASRec s_c, SASRec s_d)\n(mean ± std over ad-hoc noise rates and domains)")
     ax.legend(fontsize=7)
-    for i, (noise, rows) in enumerate(gamma.groupby("noise_rate")):
+    for i, (noise, rows) in enumerate(gamma.groupby("adhoc_noise")):
         means = rows.groupby("conflict_rate")["mean_gamma"].mean()
         ax_g.plot(means.index, means, marker="o", label=f"η = {noise:g}", color=f"C{i}")
     ax_g.set(xlabel="opposed conflict rate", ylabel="mean γ (0 = own, 1 = fused)", ylim=(0, 1),

@@ -63,7 +63,7 @@ class TransferParams(CheckedParams):
 
     ``results``: the precomputed folder (``regimes.csv``, ``summary.csv``, ``ablation/``);
     ``output``: where the live runs go; the live re-run trains :data:`LIVE_MODELS` in the cells
-    (opposed conflict at ``live_conflict_rates``, noise ``live_noise_rate``) and ``live_variants``
+    (opposed conflict at ``live_conflict_rates``, ad-hoc noise ``live_adhoc_noise``) and ``live_variants``
     on the ablation's cell, all with ``seed``; the widget trains on ``widget_users`` users of the
     tiny world for ``widget_epochs`` epochs, starting at ``widget_conflict``.
     """
@@ -72,7 +72,7 @@ class TransferParams(CheckedParams):
     results: str = "results/regimes"
     output: str = "runs/02_negative_transfer"
     live_conflict_rates: str | tuple[float, ...] = (0.0, 1.0)
-    live_noise_rate: float = 0.1
+    live_adhoc_noise: float = 0.1
     live_variants: str | tuple[str, ...] = ("diff",)
     widget_conflict: float = 1.0
     widget_users: int = 1000
@@ -85,7 +85,7 @@ class TransferParams(CheckedParams):
         if len(self.live_conflict_rates) < 2 or not all(0 <= c <= 1 for c in self.live_conflict_rates):
             raise ValueError(f"live_conflict_rates must be two or more rates in [0, 1], got {self.live_conflict_rates}")
         self.live_conflict_rates = tuple(sorted(set(self.live_conflict_rates)))
-        for name in ("live_noise_rate", "widget_conflict"):
+        for name in ("live_adhoc_noise", "widget_conflict"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
@@ -115,7 +115,7 @@ class TransferParams(CheckedParams):
         """True with the committed run's live settings: the claims about the live models (the chosen user,
         the widget) are checked then, and only printed for other parameters (``common.checked``)."""
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        live = ("seed", "live_conflict_rates", "live_noise_rate", "widget_conflict", "widget_users", "widget_epochs")
+        live = ("seed", "live_conflict_rates", "live_adhoc_noise", "widget_conflict", "widget_users", "widget_epochs")
         return all(getattr(self, name) == defaults[name] for name in live)
 
     @property
@@ -194,12 +194,12 @@ def select(frame: pd.DataFrame, cell: dict) -> pd.DataFrame:
 
 
 def describe_cell(cell: dict) -> str:
-    """``conflict 1.0 (opposed), noise 0.1``: the varying knobs in words."""
+    """``conflict 1.0 (opposed), ad-hoc noise 0.1``: the varying knobs in words."""
     parts = []
     if "conflict_rate" in cell:
         kind = f" ({cell['conflict_kind']})" if "conflict_kind" in cell else ""
         parts.append(f"conflict {cell['conflict_rate']}{kind}")
-    parts += [f"{k.replace('_rate', '')} {v}" for k, v in cell.items() if k not in ("conflict_rate", "conflict_kind")]
+    parts += [f"{k.replace('_rate', '').replace('adhoc_', 'ad-hoc ')} {v}" for k, v in cell.items() if k not in ("conflict_rate", "conflict_kind")]
     return ", ".join(parts)
 
 
@@ -228,8 +228,8 @@ def live_cells(pre: Precomputed, params: TransferParams) -> list[dict]:
             values = pre.summary[knob].unique().tolist()
             if knob == "conflict_rate":
                 cell[knob] = rate
-            elif knob == "noise_rate":
-                cell[knob] = params.live_noise_rate
+            elif knob == "adhoc_noise":
+                cell[knob] = params.live_adhoc_noise
             elif knob == "conflict_kind" and "opposed" in values:
                 cell[knob] = "opposed"
             elif len(values) == 1:
@@ -237,7 +237,7 @@ def live_cells(pre: Precomputed, params: TransferParams) -> list[dict]:
             else:
                 raise ParameterError(f"the precomputed grid varies {knob!r}; the live re-run cannot choose a value")
         if select(pre.summary, cell).empty:
-            raise ParameterError(f"live_conflict_rates / live_noise_rate: cell {describe_cell(cell)} is not in the "
+            raise ParameterError(f"live_conflict_rates / live_adhoc_noise: cell {describe_cell(cell)} is not in the "
                                  f"precomputed grid ({pre.label()})")
         cells.append(cell)
     if params.seed not in pre.seeds:
@@ -296,19 +296,19 @@ QUANTITIES = {"transfer": "SASRec: mixed − single", "dpg_gain": "DPG-Diff − 
 
 
 def regime_matrices(summary: pd.DataFrame, quantity: str, domain: str, conflict_kind: str | None = "opposed"):
-    """(conflict rates, noise rates, mean, std, p, verdict) matrices (conflict × noise) of ``quantity``."""
-    for knob in ("conflict_rate", "noise_rate"):
+    """(conflict rates, ad-hoc noise rates, mean, std, p, verdict) matrices (conflict × noise) of ``quantity``."""
+    for knob in ("conflict_rate", "adhoc_noise"):
         if knob not in summary:
             raise ValueError(f"the regime map needs {knob!r} as a grid knob (give it one value at least)")
     rows = summary[summary["domain"] == domain]
     if conflict_kind is not None and "conflict_kind" in rows:
         rows = rows[rows["conflict_kind"] == conflict_kind]
-    conflicts, noises = sorted(rows["conflict_rate"].unique()), sorted(rows["noise_rate"].unique())
+    conflicts, noises = sorted(rows["conflict_rate"].unique()), sorted(rows["adhoc_noise"].unique())
     shape = (len(conflicts), len(noises))
     mean, std, p = (np.full(shape, np.nan) for _ in range(3))
     verdict = np.full(shape, "", dtype=object)
     for _, row in rows.iterrows():
-        i, j = conflicts.index(row["conflict_rate"]), noises.index(row["noise_rate"])
+        i, j = conflicts.index(row["conflict_rate"]), noises.index(row["adhoc_noise"])
         mean[i, j], std[i, j], p[i, j] = row[quantity], row[f"{quantity}_std"], row[f"{quantity}_p"]
         verdict[i, j] = row[f"{quantity}_verdict"]
     return conflicts, noises, mean, std, p, verdict
@@ -320,7 +320,7 @@ def _cell_text(mean: float, std: float, p: float, verdict: str) -> str:
 
 
 def regime_map(pre: Precomputed, quantities: tuple[str, ...] = tuple(QUANTITIES)):
-    """Heat maps over conflict rate × noise rate, one per quantity (rows) and domain (columns), diverging
+    """Heat maps over conflict rate × ad-hoc noise rate, one per quantity (rows) and domain (columns), diverging
     around 0: (plotly figure with mean ± std over seeds and p on hover, matplotlib figure with the same)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
