@@ -47,12 +47,12 @@ def command_evaluate(args: argparse.Namespace) -> dict:
         raise ValueError(f"--steps must be in 1..T={config.T}, got {args.steps}")
     steps = config.reverse_steps(args.steps)
     histories = None
-    if args.noise_rate:
-        histories = inject_noise_split(source.dataset.test.histories, args.noise_rate,
+    if args.test_noise:
+        histories = inject_noise_split(source.dataset.test.histories, args.test_noise,
                                        source.dataset.offsets, seed=args.seed)
     test = run_evaluation(model, source.dataset, config, "test", histories=histories, steps=steps)
-    metrics = metrics_record(config, test, data=trained["data"], noise_rate=args.noise_rate, steps=steps)
-    out = Path(args.out) if args.out else run / f"eval-noise{args.noise_rate}-steps{steps}.json"
+    metrics = metrics_record(config, test, data=trained["data"], test_noise=args.test_noise, steps=steps)
+    out = Path(args.out) if args.out else run / f"eval-test-noise{args.test_noise}-steps{steps}.json"
     write_json(out, metrics)
     print(format_metrics(metrics, source.dataset.domain_names))
     return metrics
@@ -169,12 +169,24 @@ def parser() -> argparse.ArgumentParser:
         experiment.configure_parser(sub.add_parser(name, help=help_text)).set_defaults(handler=experiment.command)
     e = sub.add_parser("evaluate", help="re-evaluate a run under test-time noise or another step count")
     e.add_argument("--run", required=True)
-    e.add_argument("--noise-rate", type=float, default=0.0)
+    e.add_argument("--test-noise", type=float, default=0.0,
+                   help="rate of noise injected into the test histories (Figure 3's test-time noise)")
+    e.add_argument("--noise-rate", action=renamed("--test-noise"), help=argparse.SUPPRESS)
     e.add_argument("--steps", type=int, default=None)
     e.add_argument("--seed", type=int, default=0, help="seed of the injected noise")
     e.add_argument("--out", default=None, help="JSON file (default: inside the run folder)")
     e.set_defaults(handler=command_evaluate)
     return p
+
+
+def renamed(new: str) -> type[argparse.Action]:
+    """The action of an option renamed ``new`` (issue 28): using the old name is an error naming the new one."""
+
+    class Renamed(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            parser.error(f"option {option_string} was renamed {new}")
+
+    return Renamed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,7 +120,7 @@ def test_augment_batch_matches_rowwise_augment_and_stays_left_padded():
     np.testing.assert_array_equal(grown[0], longer[-10:])
 
 
-def test_noise_rate_zero_is_identity_and_seeded():
+def test_injected_noise_zero_is_identity_and_seeded():
     histories = [SEQ, SEQ[:3], SEQ[:0]]
     for clean, noisy in zip(histories, inject_noise_split(histories, 0.0, OFFSETS, seed=1)):
         np.testing.assert_array_equal(clean, noisy)
@@ -131,7 +131,7 @@ def test_noise_rate_zero_is_identity_and_seeded():
         inject_noise(SEQ, 1.2, OFFSETS, rng())
 
 
-def test_noise_rate_r_changes_about_r_n_events():
+def test_injected_noise_r_changes_about_r_n_events():
     r, n = 0.3, 10_000
     events = np.random.default_rng(5).integers(0, 3000, n)
     # one-event histories make each substitution and insertion directly visible

@@ -35,9 +35,16 @@ def test_oracle_beats_popularity_on_synthetic_data(tmp_path):
 def test_evaluate_re_scores_a_run_under_noise_and_steps(tmp_path):
     run = tmp_path / "run"
     main(["train", "--data", "synthetic:tiny", "--model", "dpgdiff", "--preset", "smoke", "--out", str(run), "--quiet"])
-    assert main(["evaluate", "--run", str(run), "--noise-rate", "0.3", "--steps", "4"]) == 0
-    metrics = json.loads((run / "eval-noise0.3-steps4.json").read_text())
-    assert metrics["noise_rate"] == 0.3 and metrics["steps"] == 4 and set(metrics["test"]) == {"X", "Y"}
+    assert main(["evaluate", "--run", str(run), "--test-noise", "0.3", "--steps", "4"]) == 0
+    metrics = json.loads((run / "eval-test-noise0.3-steps4.json").read_text())
+    assert metrics["test_noise"] == 0.3 and metrics["steps"] == 4 and set(metrics["test"]) == {"X", "Y"}
+
+
+def test_the_old_test_noise_flag_is_refused_naming_the_new_one(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "--run", "somewhere", "--noise-rate", "0.3"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith("error: option --noise-rate was renamed --test-noise\n")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -46,6 +53,8 @@ def test_evaluate_re_scores_a_run_under_noise_and_steps(tmp_path):
     (["train", "--data", "synthetic:tiny", "--out", "x", "--set", "epochs=many"], "config key 'epochs' expects int"),
     (["train", "--data", "c2dsr:/nonexistent/Food-Kitchen", "--out", "x"], "Alist.txt"),
     (["evaluate", "--run", "/nonexistent/run"], "metrics.json"),
+    (["train", "--data", "synthetic:tiny[noise_rate=0.1]", "--out", "x"],
+     "data spec 'synthetic:tiny[noise_rate=0.1]': unknown knob 'noise_rate' (renamed 'adhoc_noise')"),
 ])
 def test_bad_input_is_a_clear_error(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

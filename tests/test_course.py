@@ -106,7 +106,7 @@ def test_find_notebooks_and_parse_parameter(tmp_path):
         course.find_notebooks(["99"])
     assert course.parse_parameter("06:epochs=3") == ("06", "epochs", 3)
     assert course.parse_parameter("device=cpu") == ("*", "device", "cpu")
-    assert course.parse_parameter("07:noise_rates=0,0.1") == ("07", "noise_rates", "0,0.1")
+    assert course.parse_parameter("07:test_noises=0,0.1") == ("07", "test_noises", "0,0.1")
     with pytest.raises(ValueError, match="-p expects"):
         course.parse_parameter("epochs")
     args = course.configure_parser(__import__("argparse").ArgumentParser()).parse_args(

@@ -235,7 +235,7 @@ def test_experiment_parameters_are_read_or_refused_naming_the_parameter(name, da
     ("BeyondParams", "widget_conflict", "bogus"),  # was "could not convert string to float: 'bogus'": no name
     ("TransferParams", "results", None),  # was TypeError from Path(None)
     ("guided.LessonParams", "steps", 4),  # was TypeError: 'int' object is not iterable
-    ("guided.LessonParams", "noise_rate", "0.3"),  # was TypeError: '<=' between float and str
+    ("guided.LessonParams", "test_noise", "0.3"),  # was TypeError: '<=' between float and str
     ("contrast.LessonParams", "weights_cl", 0.1),  # was TypeError: 'float' object is not iterable
     ("ddpm_toy.LessonParams", "T", None),  # was TypeError inside NoiseSchedule
     ("ddpm_toy.LessonParams", "T", 2 ** 40),  # was an 8 TB allocation

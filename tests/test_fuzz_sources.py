@@ -19,7 +19,8 @@ from dpgdiff_lite.data.synthetic import PRESETS, SCALAR_KNOBS
 from test_fuzz_inputs import NASTY_FIELDS, fuzz_settings
 
 VALUES = NASTY_FIELDS + ("0", "1", "0.5", "2", "1e-300", "-5", "opposed", "None", "X+Y", "X+Z", "Z+X", "X+X", "0.3")
-KEYS = tuple(SCALAR_KNOBS) + ("users", "seed", "domains", "n_items", "bogus", "", " seed ")
+KEYS = tuple(SCALAR_KNOBS) + ("users", "seed", "domains", "n_items", "bogus", "", " seed ", "train_noise",
+                              "train_noise_seed", "noise_rate")
 
 
 @st.composite
@@ -51,6 +52,8 @@ def test_a_spec_is_understood_within_range_or_refused_naming_it(spec):
     except ValueError as error:
         check_refusal(spec, error)
         return
+    rate, seed = options.pop("train_noise", (0.0, 0))
+    assert 0.0 <= rate <= 1.0 and isinstance(seed, int) and seed >= 0
     if scheme == "synthetic":
         knobs = {k: v for k, v in options.items() if k != "domains"}
         config = dataclasses.replace(PRESETS[arguments[0]], **knobs)  # in range: never raises here
@@ -88,12 +91,22 @@ def test_the_cli_refuses_a_bad_spec_with_one_line_and_no_traceback(spec, capsys)
     ("synthetic:tiny[seed=-1]", "knob 'seed' expects an integer >= 0, got '-1'"),
     ("synthetic:tiny[mean_length=nan]", "knob 'mean_length' expects a finite float, got 'nan'"),
     ("synthetic:tiny[mean_length=inf]", "knob 'mean_length' expects a finite float, got 'inf'"),
-    ("synthetic:tiny[noise_rate=2]", "SyntheticConfig.noise_rate must lie in [0, 1], got 2.0"),
+    ("synthetic:tiny[adhoc_noise=2]", "SyntheticConfig.adhoc_noise must lie in [0, 1], got 2.0"),
     ("synthetic:tiny[n_users=0]", "SyntheticConfig.n_users must be at least 1, got 0"),
     ("c2dsr:somewhere[seed=3]", "seed must be an integer >= 0 given with users=FRACTION (the seed of that draw), "
                                 "got {'seed': '3'}"),
     ("c2dsr:somewhere[users=0.5,seed=-3]", "seed must be an integer >= 0 given with users=FRACTION (the seed of that "
                                            "draw), got {'users': '0.5', 'seed': '-3'}"),
+    ("synthetic:tiny[noise_rate=0.1]", "unknown knob 'noise_rate' (renamed 'adhoc_noise')"),
+    ("synthetic:tiny[train_noise_rate=0.1]", "unknown knob 'train_noise_rate' (renamed 'train_adhoc_noise')"),
+    ("synthetic:tiny[train_noise=1.5]", "option train_noise expects a rate in [0, 1] of noise injected into the "
+                                        "training sequences, got '1.5'"),
+    ("c2dsr:somewhere[train_noise=nan]", "option train_noise expects a rate in [0, 1] of noise injected into the "
+                                         "training sequences, got 'nan'"),
+    ("amazon:a.csv,b.csv[train_noise=0.1,train_noise_seed=-2]", "option train_noise_seed expects an integer seed "
+                                                                ">= 0 of that noise (default 0), got '-2'"),
+    ("synthetic:tiny[train_noise_seed=2]", "train_noise_seed must be given with train_noise=RATE (it seeds that "
+                                           "noise), got {'train_noise_seed': '2'}"),
     ("amazon:x/a.csv,y/a.csv", "expected one CSV per domain with distinct names (the domains are named by the file "
                                "stems), got a, a"),
 ])

@@ -41,7 +41,7 @@ def test_lesson_params_build_the_shortened_teaching_config():
 @pytest.mark.parametrize("field, value, message", [
     ("epochs", 0, "epochs must be an integer >= 1, got 0"),
     ("n_attention", 2.5, "n_attention must be an integer >= 1, got 2.5"),
-    ("noise_rate", 1.5, r"noise_rate must lie in \[0, 1\], got 1.5"),
+    ("test_noise", 1.5, r"test_noise must lie in \[0, 1\], got 1.5"),
     ("steps", (1, 33), r"steps must be a non-empty tuple of integers in 1..T=32"),
     ("steps", (), "steps must be a non-empty tuple"),
 ])

@@ -13,11 +13,11 @@ from dpgdiff_lite.lessons import robustness as ex
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(noise_rates="0.1,0.2"), "noise_rates must start at 0 (retention is relative to the clean score) and "
+    (dict(test_noises="0.1,0.2"), "test_noises must start at 0 (retention is relative to the clean score) and "
                                   "increase, got (0.1, 0.2)"),
-    (dict(noise_rates="0,0.2,0.1"), "noise_rates must start at 0 (retention is relative to the clean score) and "
+    (dict(test_noises="0,0.2,0.1"), "test_noises must start at 0 (retention is relative to the clean score) and "
                                     "increase, got (0.0, 0.2, 0.1)"),
-    (dict(noise_rates="0,a"), "noise_rates must be a comma-separated list of floats, got '0,a'"),
+    (dict(test_noises="0,a"), "test_noises must be a comma-separated list of floats, got '0,a'"),
     (dict(steps="1,40"), "steps must be in 1..T=32, got 40"),
     (dict(train_noise=0), "train_noise must be in (0, 1], got 0"),
     (dict(train_noise_models="pop"), "train_noise_models: 'pop' is not in models (dpgdiff, sasrec, diff); "
@@ -33,7 +33,7 @@ def test_robustness_params_step_counts():
     assert ex.RobustnessParams().grid().step_counts(32) == (1, 2, 5, 10, 20, 32)
     assert ex.RobustnessParams().grid().step_counts(8) == (1, 2, 5, 8)
     assert ex.RobustnessParams(steps="4,1").grid().step_counts(32) == (1, 4)
-    assert ex.RobustnessParams(noise_rates="0, 0.5").noise_rates == (0.0, 0.5)
+    assert ex.RobustnessParams(test_noises="0, 0.5").test_noises == (0.0, 0.5)
 
 
 # --- Figure 3 -----------------------------------------------------------------------------------
@@ -41,11 +41,11 @@ def test_robustness_curve_at_noise_zero_is_the_clean_evaluation(robust_runs, tin
     _, trained = robust_runs
     curve = rob.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3), seed=0)
     assert len(curve) == 3 * 2 * 2
-    clean = curve[curve["noise_rate"] == 0.0]
+    clean = curve[curve["test_noise"] == 0.0]
     for _, row in clean.iterrows():
         assert row["NDCG@10"] == pytest.approx(trained[row["model"]].test.table.loc[row["domain"], "NDCG@10"], abs=1e-12)
     assert (clean["retention"] == 1.0).all()
-    noisy = curve[curve["noise_rate"] == 0.3]
+    noisy = curve[curve["test_noise"] == 0.3]
     assert not np.allclose(noisy["NDCG@10"].to_numpy(), clean["NDCG@10"].to_numpy())
     pd.testing.assert_frame_equal(curve, rob.robustness_curve(trained, tiny_source.dataset, (0.0, 0.3), seed=0))
     with pytest.raises(ValueError, match="rates must include 0"):
@@ -111,7 +111,7 @@ def test_exercise_robustness_score_closed_forms():
     assert ex.robustness_score_by_hand(rates, np.ones(4)) == pytest.approx(1.0)
     assert ex.robustness_score_by_hand(rates, 1 - rates) == pytest.approx(0.85)  # linear 1 → 0.7
     assert ex.robustness_score_by_hand([0.0, 0.1, 0.3], [1.0, 0.8, 0.8]) == pytest.approx((0.09 + 0.16) / 0.3)
-    curve = pd.DataFrame({"model": "m", "domain": "X", "noise_rate": rates, "retention": 1 - rates})
+    curve = pd.DataFrame({"model": "m", "domain": "X", "test_noise": rates, "retention": 1 - rates})
     assert ex.check_robustness_score(ex.robustness_score_by_hand, curve) == "correct: m X 0.850"
     assert ex.check_robustness_score(lambda r, v: float(v[-1]), curve).startswith("mismatch")
     assert ex.check_robustness_score(lambda r, v: None, curve).startswith("not attempted yet")
@@ -132,11 +132,11 @@ def test_curves_over_seeds_are_the_single_seed_curves_stacked(seeded, tiny_sourc
     _, trained = seeded
     dataset = tiny_source.dataset
     curve = rob.robustness_curves(trained, dataset, (0.0, 0.3))
-    assert list(curve.columns) == ["model", "seed", "noise_rate", "domain", "NDCG@10", "retention"]
+    assert list(curve.columns) == ["model", "seed", "test_noise", "domain", "NDCG@10", "retention"]
     one = rob.robustness_curve({n: runs[1] for n, runs in trained.items()}, dataset, (0.0, 0.3))
     pd.testing.assert_frame_equal(curve[curve["seed"] == 1].drop(columns="seed").reset_index(drop=True), one)
     table = rob.retention_table(curve).set_index(["model", "domain"])
-    at = curve[curve["noise_rate"] == 0.3]
+    at = curve[curve["test_noise"] == 0.3]
     assert table.loc[("sasrec", "X"), "mean"] == pytest.approx(at.query("model == 'sasrec' and domain == 'X'")["retention"].mean())
     assert (table["n"] == 2).all()
     test = rob.retention_test(curve, "dpgdiff", "sasrec").set_index("domain")

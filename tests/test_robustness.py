@@ -31,7 +31,7 @@ def test_noise_grid_step_counts_and_record():
     grid = rob.NoiseGrid()
     assert grid.step_counts(32) == (1, 2, 5, 10, 20, 32) and grid.step_counts(8) == (1, 2, 5, 8)
     assert rob.NoiseGrid(steps=(4, 1)).step_counts(32) == (1, 4)
-    assert grid.record() == {"noise_rates": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3], "steps": [], "noise_seed": 0,
+    assert grid.record() == {"test_noises": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3], "steps": [], "noise_seed": 0,
                              "train_noise": 0.2, "train_noise_models": ["dpgdiff", "sasrec"]}
 
 
@@ -55,7 +55,8 @@ def test_train_noise_over_seeds_and_its_paired_tests(seeded, tiny_source):
     frame, tests, runs = rob.train_noise_seeds(tiny_source, TINY, rob.NoiseGrid(), trained, out_dir=out)
     assert list(frame.columns) == ["model", "seed", "trained_on", "domain", "clean test", "test noisy 20%"]
     assert len(frame) == 2 * 2 * 2 * 2  # models × seeds × twins × domains
-    assert (out / "sasrec-train-noise20" / "seed1" / "metrics.json").exists()
+    recorded = json.loads((out / "sasrec-train-noise20" / "seed1" / "metrics.json").read_text())
+    assert recorded["data"] == f"{TINY.data}[train_noise=0.2,train_noise_seed=0]"  # a real spec, loaded as any other
     assert runs["dpgdiff"][1].config == TINY.config("dpgdiff", 1)
     row = tests.query("model == 'sasrec' and test == 'clean test' and domain == 'X'").iloc[0]
     twins = frame.query("model == 'sasrec' and domain == 'X'")
@@ -67,7 +68,7 @@ def test_train_noise_over_seeds_and_its_paired_tests(seeded, tiny_source):
 
 def test_seed_frames_per_seed_and_retention_tests(seeded, tiny_source):
     out, trained = seeded
-    frames = rob.seed_frames(tiny_source, TINY, rob.NoiseGrid(noise_rates=(0.0, 0.3), steps=(1, 2)), trained, out)
+    frames = rob.seed_frames(tiny_source, TINY, rob.NoiseGrid(test_noises=(0.0, 0.3), steps=(1, 2)), trained, out)
     assert set(frames) == {"per_seed", "robustness", "retention_test", "steps", "train_noise", "train_noise_tests"}
     per_seed = frames["per_seed"]
     assert list(per_seed.columns) == ["model", "seed", "domain", "NDCG@10", "epochs_run"] and len(per_seed) == 3 * 2 * 2
@@ -83,7 +84,7 @@ def test_the_robustness_command_writes_notebook_07s_folder(tmp_path):
     assert written == {"per_seed", "robustness", "retention_test", "steps", "train_noise", "train_noise_tests"}
     setting = json.loads((tmp_path / "out" / "setting.json").read_text())
     assert list(setting) == ["data", "preset", "models", "epochs", "protocol", "overrides", "device", "seeds",
-                             "noise_rates", "steps", "noise_seed", "train_noise", "train_noise_models", "seconds"]
+                             "test_noises", "steps", "noise_seed", "train_noise", "train_noise_models", "seconds"]
     assert setting["overrides"] == ["dim=32"] and setting["epochs"] == 1 and setting["seeds"] == [0, 1]
     assert (tmp_path / "runs" / "dpgdiff-train-noise20" / "seed1" / "metrics.json").exists()
 

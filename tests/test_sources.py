@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dpgdiff_lite.data.sources import load_data
+from dpgdiff_lite.data.augment import inject_noise_split
+from dpgdiff_lite.data.sources import load_data, parse_spec, with_options
 from dpgdiff_lite.data.synthetic import PRESETS, SyntheticTruth
 
 
@@ -107,15 +108,21 @@ def test_synthetic_options_set_generator_knobs_and_are_what_the_grid_records():
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("synthetic:tiny[noise_rate=high]", "data spec 'synthetic:tiny[noise_rate=high]': knob 'noise_rate' expects float, "
+    ("synthetic:tiny[adhoc_noise=high]", "data spec 'synthetic:tiny[adhoc_noise=high]': knob 'adhoc_noise' expects float, "
                                         "got 'high'"),
     ("synthetic:tiny[n_items=3]", "data spec 'synthetic:tiny[n_items=3]': knob 'n_items' holds one value per domain; "
                                   "only scalar knobs can be set here"),
-    ("synthetic:tiny[noise_rate]", "data spec 'synthetic:tiny[noise_rate]': expected key=value in brackets, "
-                                   "got 'noise_rate'"),
+    ("synthetic:tiny[adhoc_noise]", "data spec 'synthetic:tiny[adhoc_noise]': expected key=value in brackets, "
+                                   "got 'adhoc_noise'"),
     ("c2dsr:somewhere[users=1.5]", "data spec 'c2dsr:somewhere[users=1.5]': users must be a fraction in (0, 1], got 1.5"),
     ("c2dsr:somewhere[items=3]", "data spec 'c2dsr:somewhere[items=3]': unknown option(s) items; real data takes "
-                                 "users: a fraction in (0, 1] of the users to keep; seed: an integer seed of that draw"),
+                                 "users: a fraction in (0, 1] of the users to keep; seed: an integer seed of that draw; "
+                                 "train_noise: a rate in [0, 1] of noise injected into the training sequences; "
+                                 "train_noise_seed: an integer seed >= 0 of that noise (default 0)"),
+    ("synthetic:tiny[noise_rate=0.1]", "data spec 'synthetic:tiny[noise_rate=0.1]': unknown knob 'noise_rate' "
+                                       "(renamed 'adhoc_noise')"),
+    ("synthetic:tiny[train_noise_rate=0.3]", "data spec 'synthetic:tiny[train_noise_rate=0.3]': unknown knob "
+                                             "'train_noise_rate' (renamed 'train_adhoc_noise')"),
     ("synthetic:three-domain[domains=X]", "data spec 'synthetic:three-domain[domains=X]': domains must name two or "
                                           "more distinct domains of the preset, joined by '+' (e.g. X+Y), got 'X'"),
     ("synthetic:three-domain[domains=Z+X]", "data spec 'synthetic:three-domain[domains=Z+X]': list the domains in the "
@@ -135,3 +142,36 @@ def test_subsampled_users_keep_their_sequences_and_cases(toy_dataset):
     for user, sequence in zip(half.train_users, half.train):
         assert np.array_equal(sequence, toy_dataset.train[int(np.flatnonzero(toy_dataset.train_users == user)[0])])
     assert half.train_users.tolist() != toy_dataset.subsample_users(0.5, seed=2).train_users.tolist()
+
+
+def test_train_noise_option_injects_seeded_noise_into_the_training_split_only():
+    clean = load_data("synthetic:tiny")
+    noisy = load_data("synthetic:tiny[train_noise=0.2,train_noise_seed=3]")
+    expected = inject_noise_split(clean.dataset.train, 0.2, clean.dataset.offsets, seed=3)
+    assert len(noisy.dataset.train) == len(expected)
+    assert all(np.array_equal(a, b) for a, b in zip(noisy.dataset.train, expected))
+    assert sum(map(len, noisy.dataset.train)) > sum(map(len, clean.dataset.train))  # insertions happened
+    for split in ("valid", "test"):
+        a, b = getattr(clean.dataset, split), getattr(noisy.dataset, split)
+        assert all(np.array_equal(x, y) for x, y in zip(a.histories, b.histories))
+        assert np.array_equal(a.targets, b.targets)
+    assert noisy.truth is not None and noisy.truth.config == clean.truth.config  # the planted truth is kept
+    default_seed = load_data("synthetic:tiny[train_noise=0.2]").dataset.train
+    assert all(np.array_equal(a, b) for a, b in zip(default_seed, inject_noise_split(
+        clean.dataset.train, 0.2, clean.dataset.offsets, seed=0)))
+
+
+@pytest.mark.parametrize("spec, scheme", [("synthetic:tiny", "synthetic"), ("c2dsr:somewhere", "c2dsr"),
+                                          ("amazon:a.csv,b.csv[users=0.5]", "amazon")])
+def test_every_scheme_takes_the_train_noise_option(spec, scheme):
+    noisy = with_options(spec, train_noise=0.1, train_noise_seed=4)
+    parsed_scheme, _, options = parse_spec(noisy)
+    assert parsed_scheme == scheme and options["train_noise"] == (0.1, 4)
+
+
+def test_with_options_adds_to_the_brackets_a_spec_may_already_have():
+    assert with_options("synthetic:teaching[conflict_rate=1.0]", train_noise=0.2, train_noise_seed=0) == \
+        "synthetic:teaching[conflict_rate=1.0,train_noise=0.2,train_noise_seed=0]"
+    assert with_options("synthetic", train_noise=0.2) == "synthetic[train_noise=0.2]"
+    with pytest.raises(ValueError, match=re.escape("data spec 'synthetic[train_noise=0.1]' already sets train_noise")):
+        with_options("synthetic[train_noise=0.1]", train_noise=0.2)

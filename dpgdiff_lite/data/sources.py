@@ -12,7 +12,11 @@ data (``synthetic:teaching[conflict_rate=1.0,seed=3]``, what the regimes grid re
 ``domains=X+Y`` for synthetic data to keep only those domains' events of the drawn world
 (:func:`dpgdiff_lite.data.synthetic.restrict_domains`; no planted truth then), and for
 real data ``users=FRACTION`` with ``seed=N`` to keep a random share of the users
-(``c2dsr:data/Food-Kitchen[users=0.3]``, a sparser catalogue with the same items).
+(``c2dsr:data/Food-Kitchen[users=0.3]``, a sparser catalogue with the same items). Every scheme takes
+``train_noise=RATE`` with ``train_noise_seed=N`` (default 0): the training sequences get ``RATE``
+injected noise (:func:`dpgdiff_lite.data.augment.inject_noise_split`, the test-time noise of RQ3) and
+validation and test stay clean (``synthetic[train_noise=0.2]``, notebook 07's noisy-trained twins).
+:func:`with_options` adds options to a spec.
 """
 
 from __future__ import annotations
@@ -21,12 +25,16 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.amazon import AmazonEvents, amazon_dataset, load_events, read_amazon, save_events
 from dpgdiff_lite.data.c2dsr import load_c2dsr
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 
 SCHEMES = ("synthetic[:preset]", "c2dsr:PATH", "amazon:X.csv,Y.csv[,Z.csv…]")
 REAL_OPTIONS = {"users": "a fraction in (0, 1] of the users to keep", "seed": "an integer seed of that draw"}
+TRAIN_NOISE_OPTIONS = {"train_noise": "a rate in [0, 1] of noise injected into the training sequences",
+                       "train_noise_seed": "an integer seed >= 0 of that noise (default 0)"}
+"""Options every scheme takes: training noise (validation and test stay clean)."""
 
 
 @dataclass
@@ -39,10 +47,17 @@ class DataSource:
 
 def parse_spec(spec: str) -> tuple[str, list[str], dict]:
     """(scheme, arguments, options) of a data spec — ("synthetic", [preset], knobs and "domains"),
-    ("c2dsr", [PATH], {}), ("amazon", [X.csv, Y.csv, …], {}) — or a ValueError naming the spec;
-    nothing is read."""
+    ("c2dsr", [PATH], users and seed), ("amazon", [X.csv, Y.csv, …], users and seed), each with
+    "train_noise": (rate, seed) when given — or a ValueError naming the spec; nothing is read."""
     body, options = _split_options(str(spec))
+    noise = _train_noise(spec, options)
     scheme, _, rest = body.partition(":")
+    scheme, args, parsed = _parse_scheme(spec, scheme, rest, options)
+    return scheme, args, parsed | ({"train_noise": noise} if noise is not None else {})
+
+
+def _parse_scheme(spec: str, scheme: str, rest: str, options: dict[str, str]) -> tuple[str, list[str], dict]:
+    """:func:`parse_spec` for one scheme, its training-noise options already taken out of ``options``."""
     if scheme == "synthetic":
         from dpgdiff_lite.data.synthetic import PRESETS, knob_value
 
@@ -88,6 +103,40 @@ def _split_options(spec: str) -> tuple[str, dict[str, str]]:
     return body, options
 
 
+def _train_noise(spec: str, options: dict[str, str]) -> tuple[float, int] | None:
+    """Pop the ``train_noise=RATE`` and ``train_noise_seed=N`` options: (rate, seed), or None without them."""
+    if "train_noise" not in options:
+        if "train_noise_seed" in options:
+            raise ValueError(f"data spec {spec!r}: train_noise_seed must be given with train_noise=RATE "
+                             f"(it seeds that noise), got {options}")
+        return None
+    parsed = []
+    for key, kind, default in (("train_noise", float, None), ("train_noise_seed", int, "0")):
+        value = options.pop(key, default)
+        try:
+            number = kind(value)
+        except ValueError:
+            number = None
+        if number is None or not (0.0 <= number <= 1.0 if kind is float else number >= 0):
+            raise ValueError(f"data spec {spec!r}: option {key} expects {TRAIN_NOISE_OPTIONS[key]}, got {value!r}")
+        parsed.append(number)
+    return parsed[0], parsed[1]
+
+
+def with_options(spec: str, **options) -> str:
+    """``spec`` with ``options`` added inside its brackets (opening them if it has none):
+    ``with_options("synthetic:teaching[conflict_rate=1.0]", train_noise=0.2)`` is
+    ``"synthetic:teaching[conflict_rate=1.0,train_noise=0.2]"``; the result is checked by :func:`parse_spec`."""
+    body, present = _split_options(str(spec))
+    clash = sorted(set(present) & set(options))
+    if clash:
+        raise ValueError(f"data spec {spec!r} already sets {', '.join(clash)}")
+    items = [f"{key}={value}" for key, value in {**present, **options}.items()]
+    combined = f"{body}[{','.join(items)}]" if items else body
+    parse_spec(combined)
+    return combined
+
+
 def _kept_domains(spec: str, value: str, names: tuple[str, ...]) -> tuple[str, ...]:
     """The ``domains=X+Y`` option: two or more of the preset's domain names, each once, in its order."""
     kept = tuple(name.strip() for name in value.split("+"))
@@ -103,7 +152,7 @@ def _kept_domains(spec: str, value: str, names: tuple[str, ...]) -> tuple[str, .
 def _real_options(spec: str, options: dict[str, str]) -> dict:
     unknown = sorted(set(options) - set(REAL_OPTIONS))
     if unknown:
-        known = "; ".join(f"{k}: {v}" for k, v in REAL_OPTIONS.items())
+        known = "; ".join(f"{k}: {v}" for k, v in (REAL_OPTIONS | TRAIN_NOISE_OPTIONS).items())
         raise ValueError(f"data spec {spec!r}: unknown option(s) {', '.join(unknown)}; real data takes {known}")
     try:
         users, seed = float(options.get("users", 1.0)), int(options.get("seed", 0))
@@ -133,19 +182,29 @@ def load_data(spec: str, max_len: int = 15) -> DataSource:
         from dpgdiff_lite.data.synthetic import PRESETS, generate, restrict_domains
 
         kept = options.pop("domains", None)
+        noise = options.pop("train_noise", None)
         config = dataclasses.replace(PRESETS[args[0]], **options, max_len=max_len)
         if kept is not None:  # a world with fewer domains: the planted law no longer applies
-            return DataSource(restrict_domains(config, kept), None)
-        dataset, truth = generate(config)
-        return DataSource(dataset, truth)
+            return _noisy_training(DataSource(restrict_domains(config, kept), None), noise)
+        return _noisy_training(DataSource(*generate(config)), noise)
     if scheme == "c2dsr":
         dataset = load_c2dsr(Path(args[0]), max_len)
     else:
         events = amazon_events([Path(p) for p in args])
         dataset = amazon_dataset(events, max_len, name="-".join(events.domain_names))
-    if options:
+    if "users" in options:
         dataset = dataset.subsample_users(options["users"], options["seed"])
-    return DataSource(dataset, None)
+    return _noisy_training(DataSource(dataset, None), options.get("train_noise"))
+
+
+def _noisy_training(source: DataSource, noise: tuple[float, int] | None) -> DataSource:
+    """``source`` with ``noise`` = (rate, seed) injected into its training sequences (RQ3's noise on the
+    training side); validation, test and the planted truth are left alone."""
+    if noise is None:
+        return source
+    dataset = source.dataset
+    train = inject_noise_split(dataset.train, noise[0], dataset.offsets, seed=noise[1])
+    return DataSource(dataclasses.replace(dataset, train=train), source.truth)
 
 
 def amazon_events(csvs: list[Path]) -> AmazonEvents:

@@ -11,7 +11,6 @@ into ``RUNS/<model>-train-noise<r>/seed<k>/``. The test-time noise is the same f
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import pandas as pd
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.augment import inject_noise_split
 from dpgdiff_lite.data.dataset import CrossDomainDataset
-from dpgdiff_lite.data.sources import DataSource
+from dpgdiff_lite.data.sources import DataSource, with_options
 from dpgdiff_lite.evaluation import paired_difference, paired_p
 from dpgdiff_lite.experiments.compare import Setting, seed_arguments, seed_setting
 from dpgdiff_lite.experiments.runner import Run, train_runs, train_seeds
@@ -34,16 +33,16 @@ Seeded = Mapping[str, Mapping[int, TrainResult]]
 """``{model: {seed: result}}``, as :func:`~dpgdiff_lite.experiments.runner.train_seeds` returns it."""
 
 DEFAULT_MODELS = ("dpgdiff", "sasrec", "diff")
-DEFAULT_NOISE_RATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+DEFAULT_TEST_NOISES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 
 
 @dataclass(frozen=True)
 class NoiseGrid:
-    """Notebook 07's settings beyond the models and seeds: the test-time noise rates of Figure 3 (from
-    0), the k of Figure 4 (empty: 1, 2, 5, 10, 20, T), the seed of every injected noise, and the
-    training-noise rate with the models trained again on noisy sequences."""
+    """Notebook 07's settings beyond the models and seeds: the test-time noise rates of Figure 3
+    (``test_noises``, from 0), the k of Figure 4 (empty: 1, 2, 5, 10, 20, T), the seed of every injected
+    noise, and the training-noise rate (``train_noise``) with the models trained again on noisy sequences."""
 
-    noise_rates: tuple[float, ...] = DEFAULT_NOISE_RATES
+    test_noises: tuple[float, ...] = DEFAULT_TEST_NOISES
     steps: tuple[int, ...] = ()
     noise_seed: int = 0
     train_noise: float = 0.2
@@ -55,7 +54,7 @@ class NoiseGrid:
 
     def record(self) -> dict:
         """The grid as ``setting.json`` records it, after the setting and the seeds."""
-        return {"noise_rates": list(self.noise_rates), "steps": list(self.steps), "noise_seed": self.noise_seed,
+        return {"test_noises": list(self.test_noises), "steps": list(self.steps), "noise_seed": self.noise_seed,
                 "train_noise": self.train_noise, "train_noise_models": list(self.train_noise_models)}
 
 
@@ -92,10 +91,10 @@ def noisy_histories(dataset: CrossDomainDataset, rate: float, seed: int = 0) -> 
 
 
 def robustness_curve(trained: dict[str, TrainResult], dataset: CrossDomainDataset,
-                     rates: tuple[float, ...] = DEFAULT_NOISE_RATES, seed: int = 0) -> pd.DataFrame:
+                     rates: tuple[float, ...] = DEFAULT_TEST_NOISES, seed: int = 0) -> pd.DataFrame:
     """Test NDCG@10 of every model under test-time noise, and its retention relative to noise 0.
 
-    Every model sees the same noisy histories at a rate. Columns: model, noise_rate, domain,
+    Every model sees the same noisy histories at a rate. Columns: model, test_noise, domain,
     NDCG@10, retention.
     """
     if 0.0 not in rates:
@@ -105,39 +104,39 @@ def robustness_curve(trained: dict[str, TrainResult], dataset: CrossDomainDatase
         histories = noisy_histories(dataset, rate, seed)  # rate 0 returns the histories unchanged
         for name, result in trained.items():
             scores = run_evaluation(result.model, dataset, result.config, "test", histories=histories)
-            rows += [{"model": name, "noise_rate": rate, "domain": d, "NDCG@10": v}
+            rows += [{"model": name, "test_noise": rate, "domain": d, "NDCG@10": v}
                      for d, v in scores.table["NDCG@10"].items()]
     curve = pd.DataFrame(rows)
-    clean = curve[curve["noise_rate"] == 0.0].set_index(["model", "domain"])["NDCG@10"]
+    clean = curve[curve["test_noise"] == 0.0].set_index(["model", "domain"])["NDCG@10"]
     curve["retention"] = curve["NDCG@10"] / clean.loc[list(zip(curve["model"], curve["domain"]))].to_numpy()
     return curve
 
 
-def robustness_curves(trained: Seeded, dataset: CrossDomainDataset, rates: tuple[float, ...] = DEFAULT_NOISE_RATES,
+def robustness_curves(trained: Seeded, dataset: CrossDomainDataset, rates: tuple[float, ...] = DEFAULT_TEST_NOISES,
                       seed: int = 0) -> pd.DataFrame:
     """:func:`robustness_curve` for every model seed (the same noisy histories for all): columns model,
-    seed, noise_rate, domain, NDCG@10, retention."""
+    seed, test_noise, domain, NDCG@10, retention."""
     return over_seeds(trained, lambda runs: robustness_curve(runs, dataset, rates, seed))
 
 
 def retention_table(curve: pd.DataFrame, rate: float | None = None) -> pd.DataFrame:
     """Retention at ``rate`` (default: the largest) per model and domain: mean, std and seeds."""
-    rate = curve["noise_rate"].max() if rate is None else rate
-    return mean_and_std(curve[np.isclose(curve["noise_rate"], rate)], ["model", "domain"], "retention")
+    rate = curve["test_noise"].max() if rate is None else rate
+    return mean_and_std(curve[np.isclose(curve["test_noise"], rate)], ["model", "domain"], "retention")
 
 
 def retention_test(curve: pd.DataFrame, ours: str, other: str, rate: float | None = None) -> pd.DataFrame:
     """Per domain: retention of ``ours`` minus ``other`` at ``rate`` (default: the largest), mean and
     std over seeds, and the paired t-test over seeds (each seed one pair; NaN p below two seeds)."""
-    rate = curve["noise_rate"].max() if rate is None else rate
-    at = curve[np.isclose(curve["noise_rate"], rate)]
+    rate = curve["test_noise"].max() if rate is None else rate
+    at = curve[np.isclose(curve["test_noise"], rate)]
     rows = []
     for domain in dict.fromkeys(at["domain"]):
         a = at[(at["model"] == ours) & (at["domain"] == domain)].set_index("seed")["retention"]
         b = at[(at["model"] == other) & (at["domain"] == domain)].set_index("seed")["retention"].loc[a.index]
         diff = a - b
         p = paired_p(diff.to_numpy())  # each seed one pair
-        rows.append({"domain": domain, "ours": ours, "other": other, "noise_rate": rate, "retention ours": a.mean(),
+        rows.append({"domain": domain, "ours": ours, "other": other, "test_noise": rate, "retention ours": a.mean(),
                      "retention other": b.mean(), "diff": diff.mean(),
                      "std": diff.std(ddof=1) if len(a) > 1 else float("nan"), "p": p, "n_seeds": len(a)})
     return pd.DataFrame(rows)
@@ -183,26 +182,22 @@ def best_steps(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- the open question: noise in the training sequences ---------------------------------------
-def with_noisy_training(dataset: CrossDomainDataset, rate: float, seed: int = 0) -> CrossDomainDataset:
-    """A copy of ``dataset`` whose training sequences carry ``rate`` noise; validation and test stay clean."""
-    return dataclasses.replace(dataset, train=inject_noise_split(dataset.train, rate, dataset.offsets, seed=seed))
-
-
 def train_noise_seeds(source: DataSource, setting: Setting, grid: NoiseGrid, clean: Seeded,
                       out_dir: str | Path | None = None, resume: bool = True,
                       progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Train ``grid.train_noise_models`` again on training sequences with ``grid.train_noise`` noise,
     with every seed of ``clean`` (``{model: {seed: clean-trained result}}``), each model's config from
     ``setting``; evaluate both twins on clean test histories and on test histories with the same noise
-    rate. One seed trains into ``out_dir/<model>-train-noise<r>/``, several into ``…/seed<k>/``.
+    rate. The twins are ordinary runs on the data spec ``setting.data[train_noise=r,train_noise_seed=s]``
+    (:func:`dpgdiff_lite.data.sources.with_options`, ``s`` = ``grid.noise_seed``). One seed trains into
+    ``out_dir/<model>-train-noise<r>/``, several into ``…/seed<k>/``.
 
     Returns (frame: model, seed, trained_on, domain, clean test, noisy test;
     tests: per model, test and domain, noisy-trained minus clean-trained NDCG@10 paired over
     (seed, case) — :func:`dpgdiff_lite.evaluation.paired_difference`; the noisy-trained runs).
     """
     dataset, rate, noise_seed = source.dataset, grid.train_noise, grid.noise_seed
-    noisy_source = DataSource(with_noisy_training(dataset, rate, noise_seed), None)
-    spec = f"{setting.data}|train-noise={rate}|seed={noise_seed}"
+    spec = with_options(setting.data, train_noise=rate, train_noise_seed=noise_seed)
     out = Path(out_dir) if out_dir is not None else None
 
     def run_dir(name: str, seed: int, seeds: list[int]) -> Path | None:
@@ -211,8 +206,7 @@ def train_noise_seeds(source: DataSource, setting: Setting, grid: NoiseGrid, cle
 
     runs = [Run(setting.config(name, s), spec, run_dir(name, s, list(clean[name])), f"{name} noisy seed{s}")
             for name in grid.train_noise_models for s in clean[name]]
-    results = iter(train_runs(runs, load=lambda _: noisy_source, resume=resume, progress=progress,
-                              desc="noisy training"))
+    results = iter(train_runs(runs, resume=resume, progress=progress, desc="noisy training"))
     label = f"noisy {rate:.0%}"
     tests = {"clean test": None, f"test {label}": noisy_histories(dataset, rate, noise_seed)}
     rows, test_rows, noisy_runs = [], [], {}
@@ -256,7 +250,7 @@ def seed_frames(source: DataSource, setting: Setting, grid: NoiseGrid, trained: 
     against the other models at the largest rate), ``steps`` (Figure 4), ``train_noise`` and
     ``train_noise_tests`` (which trains the noisy twins into ``out_dir``)."""
     dataset = source.dataset
-    curve = robustness_curves(trained, dataset, grid.noise_rates, grid.noise_seed)
+    curve = robustness_curves(trained, dataset, grid.test_noises, grid.noise_seed)
     T = max((runs[next(iter(runs))].config.T for runs in trained.values()
              if next(iter(runs.values())).config.model in VARIANT_FLAGS), default=32)
     frames = {"per_seed": clean_ndcg_frame(trained), "robustness": curve,

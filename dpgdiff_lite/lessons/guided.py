@@ -53,14 +53,14 @@ class LessonParams(CheckedParams):
     dim: int = 64  # embedding size (the teaching preset's)
     n_attention: int = 1000  # test users averaged in the attention-by-label table
     steps: tuple[int, ...] = (1, 4, 32)  # reverse steps k measured on the validation split
-    noise_rate: float = 0.3  # default position of the noise-injection slider
+    test_noise: float = 0.3  # default position of the noise-injection slider
 
     def check(self) -> None:
         check_int("seed", self.seed, 0)
         for name in ("epochs", "dim", "n_attention"):
             check_int(name, getattr(self, name), 1)
-        if not 0.0 <= self.noise_rate <= 1.0:
-            raise ValueError(f"noise_rate must lie in [0, 1], got {self.noise_rate!r}")
+        if not 0.0 <= self.test_noise <= 1.0:
+            raise ValueError(f"test_noise must lie in [0, 1], got {self.test_noise!r}")
         T = self.config().T
         if not self.steps or any(not isinstance(k, int) or not 1 <= k <= T for k in self.steps):
             raise ValueError(f"steps must be a non-empty tuple of integers in 1..T={T}, got {self.steps!r}")

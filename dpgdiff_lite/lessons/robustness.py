@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.dataset import CrossDomainDataset
-from dpgdiff_lite.experiments.robustness import (DEFAULT_NOISE_RATES, NoiseGrid, mean_and_std, noisy_histories,
+from dpgdiff_lite.experiments.robustness import (DEFAULT_TEST_NOISES, NoiseGrid, mean_and_std, noisy_histories,
                                                  step_curve)
 from dpgdiff_lite.lessons.common import figure, float_slider, int_slider, not_attempted, not_attempted_message, widget
 from dpgdiff_lite.parameters import SeededParams, check_int, names, numbers
@@ -37,7 +37,7 @@ class RobustnessParams(SeededParams):
 
     models: str | tuple[str, ...] = ("dpgdiff", "sasrec", "diff")
     output: str = "runs/07_robustness_and_steps"
-    noise_rates: str | tuple[float, ...] = DEFAULT_NOISE_RATES
+    test_noises: str | tuple[float, ...] = DEFAULT_TEST_NOISES
     steps: str | tuple[int, ...] = ()
     noise_seed: int = 0
     train_noise: float = 0.2
@@ -45,12 +45,12 @@ class RobustnessParams(SeededParams):
 
     def check(self) -> None:
         super().check()
-        self.noise_rates = numbers(self.noise_rates, "noise_rates", float)
-        if not self.noise_rates or self.noise_rates[0] != 0.0 or list(self.noise_rates) != sorted(set(self.noise_rates)):
-            raise ValueError(f"noise_rates must start at 0 (retention is relative to the clean score) and increase, "
-                             f"got {self.noise_rates}")
-        if self.noise_rates[-1] > 1.0:
-            raise ValueError(f"noise_rates must be in [0, 1], got {self.noise_rates}")
+        self.test_noises = numbers(self.test_noises, "test_noises", float)
+        if not self.test_noises or self.test_noises[0] != 0.0 or list(self.test_noises) != sorted(set(self.test_noises)):
+            raise ValueError(f"test_noises must start at 0 (retention is relative to the clean score) and increase, "
+                             f"got {self.test_noises}")
+        if self.test_noises[-1] > 1.0:
+            raise ValueError(f"test_noises must be in [0, 1], got {self.test_noises}")
         check_int("noise_seed", self.noise_seed, 0)
         if isinstance(self.train_noise, bool) or not isinstance(self.train_noise, (int, float)) \
                 or not 0 < self.train_noise <= 1:
@@ -69,7 +69,7 @@ class RobustnessParams(SeededParams):
 
     def grid(self) -> NoiseGrid:
         """The noise rates, step counts and training noise as :mod:`dpgdiff_lite.experiments.robustness` takes them."""
-        return NoiseGrid(self.noise_rates, self.steps, self.noise_seed, self.train_noise, self.train_noise_models)
+        return NoiseGrid(self.test_noises, self.steps, self.noise_seed, self.train_noise, self.train_noise_models)
 
 
 def _draw_band(ax, x, stats_: pd.DataFrame, **style) -> None:
@@ -87,8 +87,8 @@ def plot_robustness(curve: pd.DataFrame) -> Figure:
     axes = np.atleast_1d(fig.subplots(1, len(domains), sharey=True))
     for ax, domain in zip(axes, domains):
         for name, rows in curve[curve["domain"] == domain].groupby("model", sort=False):
-            stats_ = mean_and_std(rows, ["noise_rate"], "retention")
-            _draw_band(ax, 100 * stats_["noise_rate"], stats_, label=name)
+            stats_ = mean_and_std(rows, ["test_noise"], "retention")
+            _draw_band(ax, 100 * stats_["test_noise"], stats_, label=name)
         ax.axhline(PAPER_RETENTION, color="grey", linestyle=":", linewidth=1, label="paper: DPG-Diff at 30%")
         ax.set(xlabel="test-time noise rate (%)", title=f"domain {domain}")
     axes[0].set_ylabel("NDCG@10 / NDCG@10 at noise 0")
@@ -232,19 +232,19 @@ def summarize_robustness(curve: pd.DataFrame, steps: pd.DataFrame, train_noise: 
                          params: RobustnessParams) -> dict:
     """The numbers notebook 07 ends with (``summary.json``), and a one-line ``headline`` (means over
     the seeds the frames hold)."""
-    top = curve[curve["noise_rate"] == curve["noise_rate"].max()]
+    top = curve[curve["test_noise"] == curve["test_noise"].max()]
     retention = {m: rows.groupby("domain")["retention"].mean().round(3).to_dict() for m, rows in top.groupby("model")}
     best_k = {m: int(rows.groupby("steps")["NDCG@10"].mean().idxmax()) for m, rows in steps.groupby("model")}
     summary = {
         "notebook": "07_robustness_and_steps", "data": params.data, "preset": params.preset,
-        "max_noise_rate": float(curve["noise_rate"].max()), "retention_at_max_noise": retention,
+        "max_test_noise": float(curve["test_noise"].max()), "retention_at_max_noise": retention,
         "step_curve_NDCG@10": {m: rows.groupby("steps")["NDCG@10"].mean().round(3).to_dict()
                                for m, rows in steps.groupby("model")},
         "best_steps": best_k, "train_noise": params.train_noise,
         "train_noise_table": train_noise.round(3).to_dict(orient="records"),
     }
     mean_retention = {m: float(np.mean(list(v.values()))) for m, v in retention.items()}
-    summary["headline"] = (f"NDCG@10 retained at {summary['max_noise_rate']:.0%} test noise: "
+    summary["headline"] = (f"NDCG@10 retained at {summary['max_test_noise']:.0%} test noise: "
                            + ", ".join(f"{m} {v:.2f}" for m, v in mean_retention.items())
                            + "; best k: " + ", ".join(f"{m} {k}" for m, k in best_k.items()))
     return summary
@@ -274,7 +274,7 @@ def check_robustness_score(fn: Callable, curve: pd.DataFrame) -> str:
     keys = ["model", "domain"] + (["seed"] if "seed" in curve and curve["seed"].nunique() > 1 else [])
     for key, rows in curve.groupby(keys, sort=False):
         name = " ".join(str(k) for k in key)
-        rates, retention = rows["noise_rate"].to_numpy(), rows["retention"].to_numpy()
+        rates, retention = rows["test_noise"].to_numpy(), rows["retention"].to_numpy()
         got = fn(rates, retention)
         want = robustness_score_by_hand(rates, retention)
         scores.append(f"{name} {want:.3f}")
