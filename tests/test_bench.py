@@ -21,3 +21,19 @@ def test_benchmark_refuses_a_model_with_nothing_to_train():
     dataset, _ = generate("tiny")
     with pytest.raises(ValueError, match="model 'pop' has nothing to train"):
         benchmark(dataset, preset("smoke", model="pop", device="cpu"))
+
+
+def test_profile_splits_a_step_into_parts_that_add_up():
+    from dpgdiff_lite.bench import profile_step
+
+    dataset, _ = generate("tiny")
+    frame = profile_step(dataset, preset("smoke", model="dpgdiff", device="cpu"), steps=2).set_index("part")
+    parts = frame.drop(index=[p for p in frame.index if p.startswith(("one training step", "one validation"))])
+    assert parts["share"].sum() == pytest.approx(1.0)
+    assert parts["ms"].sum() == pytest.approx(frame.loc["one training step", "ms"])
+    assert (parts["ms"] > 0).all()
+    assert {"forward: Encoder_x, Encoder_y (eq. 8)", "forward: encoders of the mixed sequence (Encoder_c over s_c, s_aug)",
+            "forward: decoder cross-attention (eq. 9)", "backward", "optimiser step (Adam)"} <= set(parts.index)
+    single = profile_step(dataset, preset("smoke", model="sasrec-single", device="cpu"), steps=2)["part"].tolist()
+    assert "forward: decoder cross-attention (eq. 9)" not in single  # SASRec has no decoder
+    assert "forward: Encoder_x, Encoder_y (eq. 8)" in single  # its per-domain encoders are DPG-Diff's module
