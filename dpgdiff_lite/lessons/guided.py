@@ -530,7 +530,7 @@ def plot_noisy_ranking(result: NoisyRanking, truth: SyntheticTruth, offsets: np.
 
 def noise_widget(model, dataset: CrossDomainDataset, truth: SyntheticTruth, case: int, seed: int = 0,
                  default: float = 0.3):
-    """A noise-rate slider r ∈ [0, 1]; returns (widget, update), update(r) -> Figure of
+    """A test-noise slider r ∈ [0, 1]; returns (widget, update), update(r) -> Figure of
     :func:`plot_noisy_ranking` for :func:`noisy_ranking` at rate r."""
     def update(rate: float) -> Figure:
         return plot_noisy_ranking(noisy_ranking(model, dataset, truth, case, rate, seed), truth, dataset.offsets)
