@@ -1,4 +1,5 @@
-"""Sequence augmentations for the tri-view contrastive loss (eq. 13) and test-time noise (RQ3).
+"""Sequence augmentations for the tri-view contrastive loss (eq. 13) and the injected noise of RQ3 (``test_noise``
+in the test histories; ``train_noise``, a data-spec option of :mod:`dpgdiff_lite.data.sources`, in the training ones).
 
 Every function is pure: it takes an np.int64 array of global item ids (time order, no padding) and
 a ``numpy.random.Generator`` and returns a new array. The five operators are those the paper names
