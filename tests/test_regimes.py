@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -84,22 +83,22 @@ def test_a_finished_grid_only_re_reads_and_a_stopped_one_continues(tiny_grid, tm
         raise AssertionError("a finished run was trained or evaluated again")
 
     with monkeypatch.context() as patch:  # nothing is trained, nothing is evaluated
-        patch.setattr(regimes, "train_or_load", refuse)
+        patch.setattr(regimes, "train_runs", lambda runs, **kw: [refuse() for _ in runs])
         patch.setattr(regimes, "BayesPredictor", refuse)
         patch.setattr(regimes, "run_evaluation", refuse)
-        started = time.perf_counter()
         code = main(["regimes", "--out", str(out), "--data-preset", "tiny", "--preset", "smoke", "--seeds", "0,1",
                      "--grid", "conflict_kind=opposed", "--grid", "conflict_rate=0,1", "--models", ",".join(MODELS),
                      "--quiet"])
-        assert code == 0 and time.perf_counter() - started < 2
+        assert code == 0
     assert {name: (out / name).read_bytes() for name in before} == before
     printed = capsys.readouterr().out
     assert "sasrec − single (p)" in printed and "mean ± std over 2 seeds" in printed
 
     # a grid stopped after seed 0 trains only seed 1 when run again
     trained = []
-    original = regimes.train_or_load
-    monkeypatch.setattr(regimes, "train_or_load", lambda *a, **k: trained.append(a[1].seed) or original(*a, **k))
+    original = regimes.train_runs
+    monkeypatch.setattr(regimes, "train_runs",
+                        lambda runs, **kw: trained.extend(r.config.seed for r in runs) or original(runs, **kw))
     regimes.run_grid({"conflict_rate": [0.5]}, [0], tmp_path, **TINY)
     assert trained == [0, 0, 0]
     regimes.run_grid({"conflict_rate": [0.5]}, 2, tmp_path, **TINY)

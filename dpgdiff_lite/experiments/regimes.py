@@ -4,8 +4,8 @@ For every cell of a grid of synthetic-generator knobs (default: opposed conflict
 {0, 0.5, 1} × ad-hoc noise η ∈ {0, 0.1, 0.3}) and every seed (data seed = model seed), the data is
 drawn from a base synthetic preset with the cell's knobs, each model is trained with one config
 preset, and the planted oracle and the history-only Bayes predictor give the two ceilings. Each
-(cell, seed, model) trains into its own run folder through :func:`dpgdiff_lite.experiments.runner.train_or_load`,
-so a killed grid continues where it stopped. The tables go to the ``--out`` folder OUT, the run
+(cell, seed, model) trains into its own run folder through :func:`dpgdiff_lite.experiments.runner.train_runs`
+(several at once with ``$DPGDIFF_WORKERS``), so a killed grid continues where it stopped. The tables go to the ``--out`` folder OUT, the run
 folders and per-case files to the ``--runs`` folder RUNS (by default OUT itself)::
 
     OUT/grid.json                                     the settings of the grid
@@ -48,8 +48,9 @@ from dpgdiff_lite import run_folder
 from dpgdiff_lite.config import MODELS, PRESETS as CONFIG_PRESETS, Config, parse_models, parse_seeds, preset, with_model
 from dpgdiff_lite.data.bayes import DEFAULT_BAYES_SAMPLES, BayesPredictor
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, generate, knob_value
-from dpgdiff_lite.experiments.runner import same_run, train_or_load
-from dpgdiff_lite.trainer import run_evaluation
+from dpgdiff_lite.data.sources import DataSource
+from dpgdiff_lite.experiments.runner import Run, same_run, train_runs
+from dpgdiff_lite.trainer import TrainResult, run_evaluation
 from dpgdiff_lite.experiments.transfer import gain_over_best, transfer
 
 DEFAULT_GRID: dict[str, tuple] = {"conflict_kind": ("opposed",), "conflict_rate": (0.0, 0.5, 1.0),
@@ -240,18 +241,24 @@ def _eval_settings(config: Config) -> dict:
             "eval_seed": config.eval_seed}
 
 
-def _run_model(source, config: Config, spec: str, run_dir: Path, folder: Path, resume: bool) -> None:
-    """Train (or reload) one model into ``run_dir``; its test per-case metrics and cost into ``folder``."""
-    key = {"data": spec, "config": dataclasses.asdict(config)}
-    record = _read_record(folder, config.model) if resume else None
-    if record is not None and {k: record.get(k) for k in key} == key and same_run(run_dir, config, spec):
-        return
-    dataset, truth = source()
-    result = train_or_load(dataset, config, run_dir, spec, resume=resume, progress=False, truth=truth)
+def _model_record(config: Config, spec: str) -> dict:
+    """What a model's per-case record must hold to be reused: its data spec and config."""
+    return {"data": spec, "config": dataclasses.asdict(config)}
+
+
+def _is_recorded(config: Config, spec: str, run_dir: Path, folder: Path) -> bool:
+    """True when ``folder`` holds this model's per-case record for ``spec`` and ``run_dir`` its run."""
+    key = _model_record(config, spec)
+    record = _read_record(folder, config.model)
+    return record is not None and {k: record.get(k) for k in key} == key and same_run(run_dir, config, spec)
+
+
+def _write_model_record(result: TrainResult, spec: str, folder: Path) -> None:
+    """A trained model's test per-case metrics and cost into ``folder``."""
     history = result.history
-    _write_gz_csv(folder / f"{config.model}.csv.gz", result.test.per_case)
-    run_folder.write_json(folder / f"{config.model}.json", {
-        **key, "epochs_run": result.epochs_run,
+    _write_gz_csv(folder / f"{result.config.model}.csv.gz", result.test.per_case)
+    run_folder.write_json(folder / f"{result.config.model}.json", {
+        **_model_record(result.config, spec), "epochs_run": result.epochs_run,
         "train_seconds": float(history["seconds"].sum()) if len(history) else 0.0})
 
 
@@ -263,7 +270,8 @@ def _run_reference(source, name: str, config: Config, spec: str, folder: Path, r
     record = _read_record(folder, name) if resume else None
     if record is not None and {k: record.get(k) for k in key} == key:
         return
-    dataset, truth = source()
+    data = source()
+    dataset, truth = data.dataset, data.truth
     scorer = truth.oracle_scorer() if name == "oracle" else BayesPredictor(truth, n_samples=bayes_samples)
     started = time.perf_counter()
     result = run_evaluation(scorer, dataset, config, "test")
@@ -313,19 +321,25 @@ def run_grid(grid: Mapping[str, Sequence] | None = None, seeds: int | Sequence[i
         "bayes_samples": bayes_samples})
 
     tasks = [(cell, seed) for cell in cells for seed in seeds]
-    bar = tqdm(total=len(tasks) * (len(models) + len(REFERENCES)), desc="regimes", disable=not progress)
+    cases = {data_spec(data_preset, cell, seed): (cell, seed) for cell, seed in tasks}
     for cell, seed in tasks:
-        spec = data_spec(data_preset, cell, seed)
-        folder = per_case_folder(runs, cell, seed)
-        folder.mkdir(parents=True, exist_ok=True)
-        source = functools.cache(functools.partial(draw_cell, data_preset, cell, seed))  # drawn once, if needed
-        for name in [*models, *REFERENCES]:
+        per_case_folder(runs, cell, seed).mkdir(parents=True, exist_ok=True)
+    # every model of every cell and seed through the one runner (in parallel with $DPGDIFF_WORKERS)
+    planned = [Run(config, spec, run_dir(runs, cell, seed, name), f"{cell_id(cell)} seed{seed} {name}")
+               for spec, (cell, seed) in cases.items() for name in models
+               for config in [with_model(base, name, seed=seed)]
+               if not (resume and _is_recorded(config, spec, run_dir(runs, cell, seed, name),
+                                               per_case_folder(runs, cell, seed)))]
+    drawn = functools.cache(lambda spec: DataSource(*draw_cell(data_preset, *cases[spec])))
+    for run, result in zip(planned, train_runs(planned, load=drawn, resume=resume, progress=progress, desc="regimes")):
+        _write_model_record(result, run.data, per_case_folder(runs, *cases[run.data]))
+    bar = tqdm(total=len(tasks) * len(REFERENCES), desc="oracle and Bayes", disable=not progress)
+    for spec, (cell, seed) in cases.items():
+        for name in REFERENCES:
             bar.set_postfix_str(f"{cell_id(cell)} seed{seed} {name}")
-            config = with_model(base, "oracle" if name == "bayes" else name, seed=seed)
-            if name in REFERENCES:
-                _run_reference(source, name, config, spec, folder, resume, bayes_samples)
-            else:
-                _run_model(source, config, spec, run_dir(runs, cell, seed, name), folder, resume)
+            config = with_model(base, "oracle", seed=seed)
+            _run_reference(functools.partial(drawn, spec), name, config, spec, per_case_folder(runs, cell, seed), resume,
+                           bayes_samples)
             bar.update()
     bar.close()
     domains = list(DATA_PRESETS[data_preset].domain_names)
