@@ -21,7 +21,8 @@ domain reaches it only through the shared position table and the training schedu
 part of the effect that comes from reading the other domain's events.
 
 Each (seed, world, model) trains into its own run folder through
-:func:`dpgdiff_lite.experiments.runner.train_or_load`, so a killed run continues where it stopped.
+:func:`dpgdiff_lite.experiments.runner.train_runs` (several at once with ``$DPGDIFF_WORKERS``), so a killed run
+continues where it stopped.
 The tables go to the ``--out`` folder OUT, the run folders and per-case pairs to the ``--runs``
 folder RUNS (by default OUT itself)::
 
@@ -41,14 +42,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from dpgdiff_lite import run_folder
 from dpgdiff_lite.config import PRESETS, with_model
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
 from dpgdiff_lite.experiments.regimes import _models, _seeds, base_config
-from dpgdiff_lite.experiments.runner import train_or_load
+from dpgdiff_lite.experiments.runner import Run, train_runs
 from dpgdiff_lite.evaluation import paired_difference
 from dpgdiff_lite.experiments.transfer import verdict
 
@@ -137,26 +137,22 @@ def third_domain_effect(models: str | Sequence[str] = DEFAULT_MODELS, seeds: int
         "models": models, "seeds": seeds, "data_preset": data_preset, "kept": list(kept), "preset": preset_name,
         "overrides": list(overrides)})
     worlds = {"all": "".join(names), "kept": "".join(kept)}
+    specs = {seed: dict(zip(worlds, world_specs(data_preset, seed, kept))) for seed in seeds}
+    runs = [Run(with_model(base, model, seed=seed), specs[seed][world],
+                runs_root / "runs" / f"seed{seed}" / folder / model, f"seed{seed} {folder} {model}")
+            for seed in seeds for model in models for world, folder in worlds.items()]
+    # every (seed, model, world) through the one runner (several at once with $DPGDIFF_WORKERS)
+    results = iter(train_runs(runs, resume=resume, progress=progress, desc="third domain"))
     frames = []
-    bar = tqdm(total=len(seeds) * 2 * len(models), desc="third domain", disable=not progress)
     for seed in seeds:
-        specs = dict(zip(worlds, world_specs(data_preset, seed, kept)))
-        sources = {world: load_data(spec, max_len=base.max_len) for world, spec in specs.items()}
+        sources = {world: load_data(spec, max_len=base.max_len) for world, spec in specs[seed].items()}
         for model in models:
-            config = with_model(base, model, seed=seed)
-            results = {}
-            for world, folder in worlds.items():
-                bar.set_postfix_str(f"seed{seed} {folder} {model}")
-                run_dir = runs_root / "runs" / f"seed{seed}" / folder / model
-                results[world] = train_or_load(sources[world].dataset, config, run_dir, specs[world], resume=resume,
-                                               progress=False, truth=sources[world].truth).test.per_case
-                bar.update()
-            full, restricted = compared_cases(results["all"], sources["all"].dataset.test.users, results["kept"],
+            per_case = {world: next(results).test.per_case for world in worlds}
+            full, restricted = compared_cases(per_case["all"], sources["all"].dataset.test.users, per_case["kept"],
                                               sources["kept"].dataset.test.users, kept)
             frames.append(pd.DataFrame({"model": model, "seed": seed, "case": full["case"], "user": full["user"],
                                         "domain": full["domain"], "ndcg_kept": restricted[METRIC],
                                         "ndcg_all": full[METRIC]}))
-    bar.close()
     pairs = pd.concat(frames, ignore_index=True)
     table = summarise(pairs, models, kept)
     run_folder.write_bytes(runs_root / "pairs.csv.gz", gzip.compress(pairs.to_csv(index=False).encode(), mtime=0))
