@@ -98,12 +98,17 @@ def _compare_seeds(args: argparse.Namespace, source, configs: dict, seeds: list[
     return table
 
 
-def command_bench(args: argparse.Namespace) -> dict:
-    from dpgdiff_lite.bench import benchmark, format_benchmark, write_benchmark
+def command_bench(args: argparse.Namespace) -> dict | pd.DataFrame:
+    from dpgdiff_lite.bench import benchmark, format_benchmark, profile_step, write_benchmark
 
     source = load_data(args.data)
     overrides = [*(args.set or []), *([f"device={args.device}"] if args.device else [])]
     config = preset(args.preset, model=args.model).with_overrides(overrides)
+    if args.profile:
+        frame = profile_step(source.dataset, config, steps=args.steps)
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+        frame.to_csv(args.out, index=False)
+        return frame
     result = benchmark(source.dataset, config, steps=args.steps)
     result["data"], result["preset"] = args.data, args.preset
     print(format_benchmark(result))
@@ -153,7 +158,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
     b.add_argument("--steps", type=int, default=20, help="timed training steps after the warm-up")
     b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
-    b.add_argument("--out", required=True, help="JSON file")
+    b.add_argument("--profile", action="store_true",
+                   help="instead: milliseconds per training step by part (bench.profile_step), written as CSV")
+    b.add_argument("--out", required=True, help="JSON file (with --profile: CSV file)")
     b.set_defaults(handler=command_bench)
     from dpgdiff_lite import course
 

@@ -37,3 +37,16 @@ def test_profile_splits_a_step_into_parts_that_add_up():
     single = profile_step(dataset, preset("smoke", model="sasrec-single", device="cpu"), steps=2)["part"].tolist()
     assert "forward: decoder cross-attention (eq. 9)" not in single  # SASRec has no decoder
     assert "forward: Encoder_x, Encoder_y (eq. 8)" in single  # its per-domain encoders are DPG-Diff's module
+
+
+def test_bench_profile_command_writes_the_parts_as_csv(tmp_path, capsys):
+    import pandas as pd
+
+    from dpgdiff_lite.cli import main
+
+    out = tmp_path / "profile.csv"
+    assert main(["bench", "--data", "synthetic:tiny", "--preset", "smoke", "--model", "sasrec", "--steps", "2",
+                 "--profile", "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["part", "ms", "share"] and "backward" in frame["part"].tolist()
+    assert "one training step" in capsys.readouterr().out
