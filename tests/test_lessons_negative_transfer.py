@@ -14,16 +14,17 @@ import pytest
 from scipy import stats
 
 from dpgdiff_lite.cli import main
-from dpgdiff_lite.experiments import regimes
+from dpgdiff_lite.experiments import regime_tables as rt, regimes
 from dpgdiff_lite.experiments.registry import FOLDERS
 from dpgdiff_lite.evaluation import METRICS
 from dpgdiff_lite.lessons import conflicted_user as cu, negative_transfer as nt
+from dpgdiff_lite.lessons.common import NOTEBOOKS_DIR
 from dpgdiff_lite.parameters import ParameterError
 from dpgdiff_lite.experiments.transfer import transfer
 
 GRID = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0], "adhoc_noise": [0.1]}
 TINY = dict(data_preset="tiny", preset_name="smoke", progress=False)
-COMMITTED = nt.NOTEBOOKS_DIR / "results" / "regimes"
+COMMITTED = NOTEBOOKS_DIR / "results" / "regimes"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def tiny_grid(tmp_path_factory):
     (smoke preset, a few seconds each), as ``python -m dpgdiff_lite regimes`` writes it."""
     out = tmp_path_factory.mktemp("grid")
     regimes.run_grid(GRID, 2, out, models=["pop", "sasrec", "sasrec-single", "dpgdiff"], **TINY)
-    return nt.load_precomputed(out)
+    return rt.load_precomputed(out)
 
 
 @pytest.fixture(scope="module")
@@ -90,22 +91,22 @@ def test_load_precomputed_knows_knobs_seeds_models_and_settings(tiny_grid):
 def test_most_negative_cell_and_selection_on_a_known_summary(tiny_grid):
     summary = tiny_grid.summary.copy()
     summary["transfer"] = [1.0, 3.0, -2.0, 0.5]  # cell 0: mean 2, cell 1: mean -0.75
-    pre = nt.Precomputed(tiny_grid.rows, summary, tiny_grid.settings, tiny_grid.folder)
+    pre = rt.Precomputed(tiny_grid.rows, summary, tiny_grid.settings, tiny_grid.folder)
     assert regimes.most_negative_cell(summary) == {"conflict_kind": "opposed", "conflict_rate": 1.0, "adhoc_noise": 0.1}
-    assert list(nt.select(summary, {"conflict_rate": 1.0})["transfer"]) == [-2.0, 0.5]
-    assert nt.describe_cell({"conflict_kind": "opposed", "conflict_rate": 1.0, "adhoc_noise": 0.1}) == \
+    assert list(rt.select(summary, {"conflict_rate": 1.0})["transfer"]) == [-2.0, 0.5]
+    assert rt.describe_cell({"conflict_kind": "opposed", "conflict_rate": 1.0, "adhoc_noise": 0.1}) == \
         "conflict 1.0 (opposed), ad-hoc noise 0.1"
     assert nt.describe_regimes(pre)[0].startswith("most negative transfer: -2.00 ± ")
 
 
 def test_world_line_names_the_base_worlds_knobs():
-    assert nt.world_line("transfer") == ("data preset 'transfer': 2000 users, items 400 / 500, 16 shared and 8 / 8 "
+    assert rt.world_line("transfer") == ("data preset 'transfer': 2000 users, items 400 / 500, 16 shared and 8 / 8 "
                                          "specific topics, topic concentration 0.1, persistence 0.0 (the grid's knobs "
                                          "set the rest)")
 
 
 def test_ceiling_table_divides_by_both_ceilings(tiny_grid):
-    table = nt.ceiling_table(tiny_grid)
+    table = rt.ceiling_table(tiny_grid)
     assert list(table.index.names) == ["conflict_rate", "domain"]
     row = table.iloc[3]
     assert row["sasrec / oracle"] == pytest.approx(row["sasrec"] / row["oracle"])
@@ -139,18 +140,18 @@ def test_a_live_rerun_reproduces_the_precomputed_rows_exactly(tiny_grid, tmp_pat
     params = nt.TransferParams(output=str(tmp_path), seed=1)
     cells = nt.live_cells(tiny_grid, params)
     live = nt.run_live(cells, nt.LIVE_MODELS, params, tiny_grid)
-    match = nt.compare_live(live.rows, tiny_grid.rows, tiny_grid.knobs)
+    match = rt.compare_live(live.rows, tiny_grid.rows, tiny_grid.knobs)
     assert len(match) == 2 * 2 * 2 and match["max |difference|"].max() == 0.0
     assert (tmp_path / "live" / "regimes.csv").exists()
     shifted = live.rows.assign(**{"NDCG@10": live.rows["NDCG@10"] + 0.25})
-    assert nt.compare_live(shifted, tiny_grid.rows, tiny_grid.knobs)["max |difference|"].min() == pytest.approx(0.25)
+    assert rt.compare_live(shifted, tiny_grid.rows, tiny_grid.knobs)["max |difference|"].min() == pytest.approx(0.25)
     with pytest.raises(ValueError, match="live rows without a precomputed row"):
-        nt.compare_live(live.rows.assign(seed=5), tiny_grid.rows, tiny_grid.knobs)
+        rt.compare_live(live.rows.assign(seed=5), tiny_grid.rows, tiny_grid.knobs)
 
     # the trained runs reload for the timeline; the chosen case is a conflicted user the single model hits
     cell = cells[-1]
     dataset, truth = nt.live_world(tiny_grid, cell, 1)
-    folder = nt.live_folder(live, cell, 1)
+    folder = live.per_case_folder(cell, 1)
     tables = {name: regimes.read_per_case(folder, name) for name in ("oracle", *nt.LIVE_MODELS)}
     models = nt.live_models(live, cell, 1, dataset)
     again = nt.run_live(cells, ("sasrec",), params, tiny_grid).rows  # re-read, not retrained
@@ -200,10 +201,10 @@ def test_pick_case_and_hit_counts_on_hand_made_ranks(tiny):
 def test_the_ablation_table_and_figure_of_paired_csv(tiny_ablation):
     """paired.csv (experiments/table3_paired.py, tested by hand there) as the notebook shows it."""
     paired = pd.read_csv(tiny_ablation / "paired.csv")
-    table = nt.ablation_table(paired)
+    table = rt.ablation_table(paired)
     assert list(table.index) == ["diff", "diff+de"] and table.loc["diff", "adds"] == "—"
     assert table.loc["diff", "X Δ parent (p)"] == "" and table.loc["diff+de", "Y Δ parent (p)"].startswith(("+", "-"))
-    pre, loaded = nt.load_ablation(tiny_ablation)
+    pre, loaded = rt.load_ablation(tiny_ablation)
     pd.testing.assert_frame_equal(loaded, paired)
     assert len(nt.plot_ablation(paired, pre.rows).axes) == 2
 
@@ -211,7 +212,7 @@ def test_the_ablation_table_and_figure_of_paired_csv(tiny_ablation):
 def test_largest_step_averages_the_domains():
     paired = pd.DataFrame({"variant": ["diff+de"] * 2 + ["diff+de+g"] * 2, "adds": ["DE"] * 2 + ["G"] * 2,
                            "vs parent": [1.0, 3.0, 2.5, 2.0], "domain": ["X", "Y"] * 2})
-    assert nt.largest_step(paired) == ("diff+de+g", "G", 2.25)
+    assert rt.largest_step(paired) == ("diff+de+g", "G", 2.25)
 
 
 # --- the exercise ------------------------------------------------------------------------------------
@@ -231,11 +232,11 @@ def test_transfer_by_hand_matches_the_package_on_known_tables():
 
 # --- the committed results the notebook reads ------------------------------------------------------------
 def test_the_committed_results_are_consistent_with_what_the_notebook_claims():
-    pre = nt.load_precomputed(COMMITTED)
-    ablation, paired = nt.load_ablation(COMMITTED / "ablation")
+    pre = rt.load_precomputed(COMMITTED)
+    ablation, paired = rt.load_ablation(COMMITTED / "ablation")
     assert set(pre.models) >= {"sasrec", "sasrec-single", "dpgdiff"} and len(ablation.seeds) >= 3
     # the ablation was run on the grid's most negative cell, with the same data and config presets
-    assert len(nt.select(ablation.summary, regimes.most_negative_cell(pre.summary))) > 0
+    assert len(rt.select(ablation.summary, regimes.most_negative_cell(pre.summary))) > 0
     assert {k: ablation.settings[k] for k in ("data_preset", "preset")} == \
            {k: pre.settings[k] for k in ("data_preset", "preset")}
     # the notebook's live cells and seed are in the grid
@@ -267,7 +268,7 @@ def test_shortfall_view_puts_each_reading_on_one_row():
     table = pd.DataFrame({"dpgdiff": ["a", "a", "b", "b"], "domain": ["Y", "X", "Y", "X"], "best": "sasrec-single",
                           "ours": [1.0, 2.0, 3.0, 4.0], "gain": [-1.0, 0.5, 0.25, 0.0], "std": 0.1,
                           "p": [0.01, 0.5, 0.25, 1.0]})
-    view = nt.shortfall_view(table)
+    view = rt.shortfall_view(table)
     assert list(view.columns) == ["X NDCG@10", "X vs sasrec-single", "Y NDCG@10", "Y vs sasrec-single"]
     assert view.loc["a", "Y vs sasrec-single"] == "-1.00 ± 0.10 (p=0.01)" and view.loc["b", "X NDCG@10"] == 4.0
 
@@ -277,13 +278,13 @@ def test_per_seed_gap_pairs_the_seeds():
         return pd.DataFrame({"model": "dpgdiff", "seed": [0, 0, 1, 1], "domain": ["X", "Y"] * 2, "metric": "NDCG@10",
                              "value": values})
 
-    gap = nt.per_seed_gap(frame([3.0, 4.0, 5.0, 8.0]), frame([1.0, 1.0, 1.0, 1.0]))
+    gap = rt.per_seed_gap(frame([3.0, 4.0, 5.0, 8.0]), frame([1.0, 1.0, 1.0, 1.0]))
     assert gap.loc[0].tolist() == [2.0, 3.0] and gap.loc[1].tolist() == [4.0, 7.0]
     assert gap.loc["mean"].tolist() == [3.0, 5.0] and gap.loc["std"].round(4).tolist() == [1.4142, 2.8284]
 
 
 def test_the_committed_third_domain_table_is_three_seeds_of_every_model_with_its_command():
-    folder = nt.NOTEBOOKS_DIR / "results" / "third-domain"
+    folder = NOTEBOOKS_DIR / "results" / "third-domain"
     table = pd.read_csv(folder / "third_domain.csv")
     assert sorted(zip(table["model"], table["domain"])) == sorted(
         (m, d) for m in ("sasrec", "sasrec-single", "dpgdiff") for d in ("X", "Y"))

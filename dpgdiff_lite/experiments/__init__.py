@@ -5,13 +5,13 @@ folders, :mod:`.tables` builds and writes the results tables, :mod:`.registry` n
 folder under ``notebooks/results/`` with the commands that regenerate it (``python -m dpgdiff_lite
 reproduce``). Each other module is one experiment: :mod:`.regimes` (negative transfer over a grid of
 generator knobs), :mod:`.third_domain`, :mod:`.sparsity` (cold and warm targets), :mod:`.small_world`
-(the conflict sliders' world), :mod:`.gated` (the kit's model beyond the paper), :mod:`.transfer` (the
+(the conflict sliders' world), :mod:`.regime_tables` (a regimes folder read back), :mod:`.gated` (the kit's model beyond the paper), :mod:`.transfer` (the
 paired comparisons every experiment reports), :mod:`.verdicts` (the paper's claims judged on the committed tables).
 """
 
 import importlib
 
-EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "compare", "robustness", "table3", "regimes", "table3_paired",
+EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "compare", "robustness", "table3", "regimes", "regime_tables", "table3_paired",
                "shortfall", "third_domain", "sparsity", "small_world", "gated", "registry", "reproduce", "verdicts")
 
 

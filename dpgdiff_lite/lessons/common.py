@@ -28,10 +28,17 @@ from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.runtime import set_seed
 from dpgdiff_lite.trainer import TrainResult
 
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 DPI = 80
 DOMAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
 LABEL_LETTERS = {i: name[0].upper() for i, name in enumerate(LABEL_NAMES)}  # I / S / N
 LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "0.6"}  # a timeline's planted labels
+
+
+def resolve(path: str | Path) -> Path:
+    """A relative path from the working directory, or else from ``notebooks/`` (where the notebooks run)."""
+    path = Path(path)
+    return path if path.is_absolute() or path.exists() else NOTEBOOKS_DIR / path
 
 
 def figure(width: float, height: float) -> Figure:

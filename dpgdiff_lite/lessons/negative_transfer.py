@@ -6,23 +6,15 @@ guidance is said to overcome it. :mod:`dpgdiff_lite.experiments.transfer` define
 
     transfer_d = NDCG@10(SASRec on s_c) − NDCG@10(SASRec on s_d alone)   (``sasrec`` − ``sasrec-single``),
 
-negative when below zero at p < 0.05 (paired over (seed, test case)). Everything
-``02_negative_transfer.ipynb`` computes or draws beyond training lives here: its papermill
-parameters, the precomputed regime grid (``notebooks/results/regimes/``, written by
-``python -m dpgdiff_lite regimes``) and its heat maps, the two ceilings (oracle, history-only
-Bayes), one conflicted user's timeline, the Table 3 variants on the most negative regime, the
-conflict widget, the summary and the reference solution of the exercise.
-
-The tables it reads are written by experiments (``notebooks/results/regimes/README.md``):
-:mod:`dpgdiff_lite.experiments.regimes` (the grid, and the ablation on its most negative cell),
-:mod:`~dpgdiff_lite.experiments.table3_paired` (``paired.csv``), :mod:`~dpgdiff_lite.experiments.shortfall`
-(``shortfall.csv``, ``preference_own_teaching.csv``) and :mod:`~dpgdiff_lite.experiments.third_domain`.
+negative when below zero at p < 0.05 (paired over (seed, test case)). Here: notebook 02's parameters,
+the live re-run of the precomputed grid, the regime map, the ablation's bars, the third domain's bars,
+the exercise and the summary. The committed tables (``notebooks/results/regimes/README.md``) are read
+back by :mod:`dpgdiff_lite.experiments.regime_tables`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,27 +25,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from dpgdiff_lite.experiments import regimes, transfer as transfer_module
-from dpgdiff_lite.experiments.table3_paired import ABLATION_ORDER
 from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.synthetic import SyntheticTruth
-from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
-from dpgdiff_lite.lessons.common import MODEL_LABELS, figure, not_attempted, not_attempted_message
+from dpgdiff_lite.experiments import regimes, transfer as transfer_module
+from dpgdiff_lite.experiments.regime_tables import (Precomputed, describe_cell, largest_step, regime_matrices,
+                                                  select)
+from dpgdiff_lite.experiments.table3_paired import ABLATION_ORDER
+from dpgdiff_lite.lessons.common import MODEL_LABELS, figure, not_attempted, not_attempted_message, resolve
 from dpgdiff_lite.parameters import CheckedParams, ParameterError, check_int, names, numbers
 from dpgdiff_lite.recommender import Scorer
 from dpgdiff_lite.trainer import load_run
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 LIVE_MODELS = ("sasrec", "sasrec-single")
 """The two models whose difference is the transfer, re-trained live in every live cell."""
-
-
-def resolve(path: str | Path) -> Path:
-    """A relative path from the working directory, or else from ``notebooks/`` (where the notebook runs)."""
-    path = Path(path)
-    if path.is_absolute() or path.exists():
-        return path
-    return NOTEBOOKS_DIR / path
 
 
 # --- parameters ------------------------------------------------------------------------------------
@@ -123,98 +107,6 @@ class TransferParams(CheckedParams):
         return Path(self.output)
 
 
-# --- the precomputed grid --------------------------------------------------------------------------
-@dataclass
-class Precomputed:
-    """A folder written by ``python -m dpgdiff_lite regimes``: its two CSVs and, when kept, ``grid.json``."""
-
-    rows: pd.DataFrame  # regimes.csv: one row per cell × model × seed × domain
-    summary: pd.DataFrame  # summary.csv: one row per cell × domain
-    settings: dict  # grid.json (data preset, config preset, seeds, models), or the defaults
-    folder: Path
-
-    @property
-    def knobs(self) -> list[str]:
-        """The grid's knob columns (every column before ``domain`` of summary.csv)."""
-        return list(self.summary.columns[:list(self.summary.columns).index("domain")])
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted(self.rows["seed"].unique().tolist())
-
-    @property
-    def models(self) -> list[str]:
-        return list(dict.fromkeys(self.rows["model"]))
-
-    def label(self) -> str:
-        """One line naming what was run: cells, seeds, models, data and config presets."""
-        cells = self.summary[self.knobs].drop_duplicates()
-        return (f"{len(cells)} cells × {len(self.seeds)} seeds ({', '.join(map(str, self.seeds))}) × "
-                f"{len(self.models)} models ({', '.join(self.models)}); data preset "
-                f"{self.settings['data_preset']!r}, config preset {self.settings['preset']!r}")
-
-
-DEFAULT_SETTINGS = {"data_preset": "transfer", "preset": "teaching", "overrides": [],
-                    "bayes_samples": regimes.DEFAULT_BAYES_SAMPLES}
-"""What ``python -m dpgdiff_lite regimes`` uses unless told otherwise (when ``grid.json`` is absent)."""
-
-
-def load_precomputed(folder: str | Path) -> Precomputed:
-    """The two CSVs of a regimes folder (and ``grid.json`` when present), checked for the columns used here."""
-    folder = resolve(folder)
-    rows, summary = pd.read_csv(folder / "regimes.csv"), pd.read_csv(folder / "summary.csv")
-    missing = [c for c in ("model", "seed", "domain", "NDCG@10", "oracle_NDCG@10", "bayes_NDCG@10") if c not in rows]
-    missing += [c for c in ("domain", "oracle", "bayes") if c not in summary]
-    if missing:
-        raise ValueError(f"{folder.name}: columns {', '.join(missing)} missing; was it written by "
-                         f"python -m dpgdiff_lite regimes?")
-    settings = dict(DEFAULT_SETTINGS)
-    if (folder / "grid.json").exists():
-        settings |= {k: v for k, v in json.loads((folder / "grid.json").read_text()).items() if k in settings}
-    return Precomputed(rows, summary, settings, folder)
-
-
-def world_line(data_preset: str) -> str:
-    """The base world of a grid in one line: sizes, topics, taste concentration, persistence."""
-    cfg = DATA_PRESETS[data_preset]
-    return (f"data preset {data_preset!r}: {cfg.n_users} users, items {' / '.join(map(str, cfg.n_items))}, "
-            f"{cfg.n_shared_topics} shared and {' / '.join(map(str, cfg.n_specific_topics))} specific topics, "
-            f"topic concentration {cfg.topic_concentration}, persistence {cfg.persistence} "
-            f"(the grid's knobs set the rest)")
-
-
-def select(frame: pd.DataFrame, cell: dict) -> pd.DataFrame:
-    """The rows of ``frame`` in ``cell`` (floats compared with a tolerance)."""
-    mask = np.ones(len(frame), dtype=bool)
-    for knob, value in cell.items():
-        column = frame[knob]
-        same = np.isclose(column.astype(float), float(value)) if isinstance(value, float) else column == value
-        mask &= np.asarray(same)
-    return frame[mask]
-
-
-def describe_cell(cell: dict) -> str:
-    """``conflict 1.0 (opposed), ad-hoc noise 0.1``: the varying knobs in words."""
-    parts = []
-    if "conflict_rate" in cell:
-        kind = f" ({cell['conflict_kind']})" if "conflict_kind" in cell else ""
-        parts.append(f"conflict {cell['conflict_rate']}{kind}")
-    parts += [f"{k.replace('_rate', '').replace('adhoc_', 'ad-hoc ')} {v}" for k, v in cell.items() if k not in ("conflict_rate", "conflict_kind")]
-    return ", ".join(parts)
-
-
-# --- ceilings --------------------------------------------------------------------------------------
-def ceiling_table(pre: Precomputed, models: tuple[str, ...] = ("sasrec", "sasrec-single", "dpgdiff")) -> pd.DataFrame:
-    """Per cell and domain: oracle and Bayes NDCG@10, Bayes as a fraction of the oracle, and each model's
-    NDCG@10 with its fractions of both ceilings (means over seeds)."""
-    table = pre.summary[[*pre.knobs, "domain", "oracle", "bayes"]].copy()
-    table["bayes / oracle"] = table["bayes"] / table["oracle"]
-    for model in [m for m in models if m in pre.summary]:
-        table[model] = pre.summary[model]
-        table[f"{model} / oracle"] = pre.summary[model] / pre.summary["oracle"]
-        table[f"{model} / bayes"] = pre.summary[model] / pre.summary["bayes"]
-    varying = [k for k in pre.knobs if pre.summary[k].nunique() > 1]
-    return table.drop(columns=[k for k in pre.knobs if k not in varying]).set_index([*varying, "domain"])
 
 
 # --- the live re-run -------------------------------------------------------------------------------
@@ -259,11 +151,6 @@ def run_live(cells: list[dict], models: tuple[str, ...], params: TransferParams,
                             bayes_samples=settings["bayes_samples"], resume=params.resume, progress=False)
 
 
-def live_folder(live: regimes.GridResult, cell: dict, seed: int) -> Path:
-    """The per-case folder of one live cell and seed (``sasrec.csv.gz``, ``oracle.csv.gz``, …)."""
-    return live.per_case_folder(cell, seed)
-
-
 def live_world(pre: Precomputed, cell: dict, seed: int) -> tuple[CrossDomainDataset, SyntheticTruth]:
     """(dataset, truth) of one cell and seed: exactly the data its models were trained on."""
     return regimes.draw_cell(pre.settings["data_preset"], cell, seed)
@@ -275,43 +162,9 @@ def live_models(live: regimes.GridResult, cell: dict, seed: int, dataset: CrossD
     return {model: load_run(live.run_dir(cell, seed, model), dataset)[0] for model in models}
 
 
-COMPARED = ("NDCG@10", "HR@10", "MRR@10", "oracle_NDCG@10", "bayes_NDCG@10", "epochs_run")
-
-
-def compare_live(live: pd.DataFrame, pre: pd.DataFrame, knobs: list[str]) -> pd.DataFrame:
-    """Each live row beside the precomputed row of the same cell, model, seed and domain: the metrics and
-    epochs of both and the largest absolute difference (0 when the runs are bit-identical)."""
-    keys = [*knobs, "model", "seed", "domain"]
-    merged = live[[*keys, *COMPARED]].merge(pre[[*keys, *COMPARED]], on=keys, how="left",
-                                            suffixes=(" live", " precomputed"), indicator=True)
-    if (merged["_merge"] != "both").any():
-        missing = merged.loc[merged["_merge"] != "both", keys].to_dict("records")
-        raise ValueError(f"live rows without a precomputed row: {missing}")
-    merged["max |difference|"] = np.max([np.abs(merged[f"{c} live"] - merged[f"{c} precomputed"]) for c in COMPARED], 0)
-    return merged.drop(columns="_merge")
-
-
-# --- one conflicted user -----------------------------------------------------------------------------
+# --- the regime map ------------------------------------------------------------------------------------
 QUANTITIES = {"transfer": "SASRec: mixed − single", "dpg_gain": "DPG-Diff − best of the two SASRecs"}
 
-
-def regime_matrices(summary: pd.DataFrame, quantity: str, domain: str, conflict_kind: str | None = "opposed"):
-    """(conflict rates, ad-hoc noise rates, mean, std, p, verdict) matrices (conflict × noise) of ``quantity``."""
-    for knob in ("conflict_rate", "adhoc_noise"):
-        if knob not in summary:
-            raise ValueError(f"the regime map needs {knob!r} as a grid knob (give it one value at least)")
-    rows = summary[summary["domain"] == domain]
-    if conflict_kind is not None and "conflict_kind" in rows:
-        rows = rows[rows["conflict_kind"] == conflict_kind]
-    conflicts, noises = sorted(rows["conflict_rate"].unique()), sorted(rows["adhoc_noise"].unique())
-    shape = (len(conflicts), len(noises))
-    mean, std, p = (np.full(shape, np.nan) for _ in range(3))
-    verdict = np.full(shape, "", dtype=object)
-    for _, row in rows.iterrows():
-        i, j = conflicts.index(row["conflict_rate"]), noises.index(row["adhoc_noise"])
-        mean[i, j], std[i, j], p[i, j] = row[quantity], row[f"{quantity}_std"], row[f"{quantity}_p"]
-        verdict[i, j] = row[f"{quantity}_verdict"]
-    return conflicts, noises, mean, std, p, verdict
 
 
 def _cell_text(mean: float, std: float, p: float, verdict: str) -> str:
@@ -381,37 +234,6 @@ def describe_regimes(pre: Precomputed) -> list[str]:
 
 
 # --- Table 3 on the most negative regime -------------------------------------------------------------
-def load_ablation(folder: str | Path) -> tuple[Precomputed, pd.DataFrame]:
-    """The precomputed ablation: its regimes folder (two CSVs) and ``paired.csv``."""
-    folder = resolve(folder)
-    if not (folder / "paired.csv").exists():
-        raise FileNotFoundError(f"{folder.name}/paired.csv not found; write it with "
-                                f"python -m dpgdiff_lite table3-paired --ablation {folder} --runs RUNS")
-    return load_precomputed(folder), pd.read_csv(folder / "paired.csv")
-
-
-def ablation_table(paired: pd.DataFrame) -> pd.DataFrame:
-    """paired.csv as printed: one row per variant (paper order), per domain "mean ± std",
-    Δ against the parent (p) and against the better SASRec (p)."""
-    table = {}
-    for (variant, domain), row in paired.set_index(["variant", "domain"]).iterrows():
-        adds = row["adds"] if isinstance(row["adds"], str) and row["adds"] else "—"  # the base row adds nothing
-        entry = table.setdefault(variant, {"adds": adds})
-        entry[f"{domain} NDCG@10"] = f"{row['NDCG@10']:.2f} ± {row['std']:.2f}"
-        entry[f"{domain} Δ parent (p)"] = ("" if np.isnan(row["vs parent"]) else
-                                          f"{row['vs parent']:+.2f} ({row['vs parent p']:.2g})")
-        entry[f"{domain} Δ best SASRec (p)"] = f"{row['vs best SASRec']:+.2f} ({row['vs best SASRec p']:.2g})"
-    order = [v for v in ABLATION_ORDER if v in table]
-    return pd.DataFrame.from_dict(table, orient="index").loc[order].rename_axis("variant")
-
-
-def largest_step(paired: pd.DataFrame) -> tuple[str, str, float]:
-    """(variant, component, mean Δ over domains) of the one-component step that adds the most NDCG@10."""
-    steps = paired.dropna(subset=["vs parent"]).groupby(["variant", "adds"], sort=False)["vs parent"].mean()
-    (variant, component), value = steps.idxmax(), steps.max()
-    return variant, component, float(value)
-
-
 def plot_ablation(paired: pd.DataFrame, baselines: pd.DataFrame) -> Figure:
     """Bars: each variant's NDCG@10 (mean ± std over seeds) per domain; lines: the two SASRecs there."""
     domains = list(dict.fromkeys(paired["domain"]))
@@ -508,27 +330,3 @@ def third_domain_figure(table: pd.DataFrame, all_name: str = "XYZ", kept_name: s
     fig.suptitle("what a third domain does (red: hurts, green: helps, grey: no significant change; ± std over seeds)",
                  fontsize=9)
     return fig
-
-
-# --- where DPG-Diff falls short: eq. (15)'s parts and the own-domain preference ----------------------
-def shortfall_view(table: pd.DataFrame) -> pd.DataFrame:
-    """``shortfall.csv`` as read: one row per reading of eq. (15), per domain DPG-Diff's NDCG@10 and
-    "gain ± std (p)" against the better SASRec."""
-    rows = {}
-    for (reading, domain), row in table.set_index(["dpgdiff", "domain"]).iterrows():
-        entry = rows.setdefault(reading, {})
-        entry[f"{domain} NDCG@10"] = round(float(row["ours"]), 2)
-        entry[f"{domain} vs {row['best']}"] = f"{row['gain']:+.2f} ± {row['std']:.2f} (p={row['p']:.2g})"
-    view = pd.DataFrame.from_dict(rows, orient="index").rename_axis("DPG-Diff")
-    return view[sorted(view.columns, key=lambda c: (c.split()[0], "NDCG" not in c))]
-
-
-def per_seed_gap(a: pd.DataFrame, b: pd.DataFrame, model: str = "dpgdiff", metric: str = "NDCG@10") -> pd.DataFrame:
-    """Two ``per_seed.csv`` frames of the same seeds: ``model``'s ``metric`` in ``a`` minus in ``b``, one
-    row per seed and a column per domain, then the mean and std rows."""
-    def table(frame: pd.DataFrame) -> pd.DataFrame:
-        rows = frame[(frame["model"] == model) & (frame["metric"] == metric)]
-        return rows.pivot(index="seed", columns="domain", values="value")
-
-    gap = (table(a) - table(b)).dropna()
-    return pd.concat([gap, gap.agg(["mean", "std"])])

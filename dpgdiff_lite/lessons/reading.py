@@ -24,11 +24,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from dpgdiff_lite.lessons.common import not_attempted, not_attempted_message
+from dpgdiff_lite.lessons.common import NOTEBOOKS_DIR, not_attempted, not_attempted_message, resolve
 from dpgdiff_lite.parameters import CheckedParams
 from dpgdiff_lite.paper import PAPER
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 METHODS = ("SAS", "TCSR", "Diffu", "CGRec", "PSJ", "C2DSR", "PCDSR", "EAGCL", "LGCN", "ABXI", "C2DREIF", "DREAM",
            "Our")
 """Table 1's columns, left to right ("Our" = DPG-Diff)."""
@@ -233,12 +232,6 @@ def tables_from_markdown(text: str) -> tuple[dict, dict]:
         if name in PAPER["table3"] and len(tokens) > 4:
             rows3[name] = dict(zip(TABLE3_DOMAINS, (float(v) for v in tokens[-4:])))
     return rows1, rows3
-
-
-def resolve(path: str | Path) -> Path:
-    """A relative path from the working directory, or else from ``notebooks/``."""
-    path = Path(path)
-    return path if path.is_absolute() or path.exists() else NOTEBOOKS_DIR / path
 
 
 # --- exercise ----------------------------------------------------------------------------------------
