@@ -1,9 +1,22 @@
 """Every number and sentence the kit types from the DPG-Diff paper (arXiv 2509.00389), in one dict, each
 entry citing its table and row or the sentence of the text. Notebook 09 (``lessons.reading``) checks the paper
-against itself and the kit with them, and ``experiments.verdicts`` quotes them in the verdict table."""
+against itself and the kit with them, and ``experiments.verdicts`` quotes them in the verdict table;
+:func:`table1` and :func:`table3` give the two tables as frames."""
+
+import pandas as pd
+
+METHODS = ("SAS", "TCSR", "Diffu", "CGRec", "PSJ", "C2DSR", "PCDSR", "EAGCL", "LGCN", "ABXI", "C2DREIF", "DREAM",
+           "Our")
+"""Table 1's columns, left to right ("Our" = DPG-Diff)."""
+DOMAINS = ("Movie", "Book", "Food", "Kitchen")
+METRICS = ("MRR@10", "NDCG@5", "NDCG@10", "HR@5", "HR@10")
+"""Table 1's rows per domain: MRR, N@5, N@10, H@5, H@10 ("MRR (Mean Reciprocal Rank at 10)", Experiment settings)."""
+
+TABLE3_DOMAINS = ("Food", "Kitchen", "Movie", "Book")
+"""Table 3's columns, left to right."""
 
 PAPER: dict = {
-    # Table 1 (Performance comparison), one row per (domain, metric): the 13 methods of lessons.reading.METHODS, then Imp. (%)
+    # Table 1 (Performance comparison), one row per (domain, metric): the 13 methods of METHODS, then Imp. (%)
     "table1": {
         ("Movie", "MRR@10"): (3.79, 3.71, 5.65, 4.37, 4.63, 5.54, 5.77, 5.69, 5.58, 5.07, 6.70, 8.74, 10.95, 25.3),
         ("Movie", "NDCG@5"): (3.23, 3.71, 5.96, 4.46, 4.06, 4.76, 4.93, 5.13, 4.15, 5.29, 5.80, 9.52, 11.60, 21.8),
@@ -54,3 +67,15 @@ PAPER: dict = {
                      "This demonstrates its stability and efficiency, in contrast to DiffuRec's slower and more "
                      "fluctuating convergence"),
 }
+
+
+def table1() -> pd.DataFrame:
+    """Table 1 as a frame: index (domain, metric), one column per method of :data:`METHODS`, then "Imp."."""
+    frame = pd.DataFrame.from_dict(PAPER["table1"], orient="index", columns=[*METHODS, "Imp."])
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["domain", "metric"])
+    return frame
+
+
+def table3() -> pd.DataFrame:
+    """Table 3 as a frame: one row per variant, one column per domain."""
+    return pd.DataFrame.from_dict(PAPER["table3"], orient="index")[list(TABLE3_DOMAINS)]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED_FOOD_KITCHEN, make_toy_dataset
+from dpgdiff_lite import paper
 from dpgdiff_lite.lessons import reading as rd
 from dpgdiff_lite.parameters import ParameterError
 
@@ -20,11 +21,11 @@ PAPER_TEXT = SHARED_FOOD_KITCHEN.parents[2] / "paper" / "dpg-diff-paper.md"
 @pytest.mark.skipif(not PAPER_TEXT.exists(), reason="the paper's text is not beside the repository")
 def test_the_typed_tables_are_the_papers():
     rows1, rows3 = rd.tables_from_markdown(PAPER_TEXT.read_text())
-    assert rows1 == rd.PAPER["table1"] and rows3 == rd.PAPER["table3"]
+    assert rows1 == paper.PAPER["table1"] and rows3 == paper.PAPER["table3"]
 
 
 def test_tables_from_markdown_reads_bold_underline_and_percent():
-    text = ("Data\tMetric\t" + "\t".join(rd.METHODS) + "\tImp.\n"
+    text = ("Data\tMetric\t" + "\t".join(paper.METHODS) + "\tImp.\n"
             "Food\tMRR\t" + "\t".join(["1.00"] * 11) + "\t<u>2.00</u>\t<b>3.00</b>\t50.0%\n"
             "\tN@5\t" + "\t".join(["1.50"] * 13) + "\t0.0%\n"
             "<b>DPG-Diff (Full)</b>\t<b>1.1</b>\t<b>2.2</b>\t<b>3.3</b>\t<b>4.4</b>\n")
@@ -51,10 +52,10 @@ def test_no_real_ranking_breaks_a_bound():
         ranks = np.minimum(rng.geometric(skill, n), 1000)
         if trial % 10 == 0:
             ranks = np.where(rng.random(n) < 0.05, 1, 500)
-        method = rd.METHODS[trial % len(rd.METHODS)]
+        method = paper.METHODS[trial % len(paper.METHODS)]
         for metric, value in metrics_of(ranks).items():
-            rows.setdefault(("D", metric), {m: 0.0 for m in rd.METHODS})[method] = value
-        if trial % len(rd.METHODS) == len(rd.METHODS) - 1:
+            rows.setdefault(("D", metric), {m: 0.0 for m in paper.METHODS})[method] = value
+        if trial % len(paper.METHODS) == len(paper.METHODS) - 1:
             table = pd.DataFrame.from_dict(rows, orient="index")
             table.index = pd.MultiIndex.from_tuples(table.index, names=["domain", "metric"])
             assert rd.impossible_cells(table, ("elementary", "band", "mrr")).empty
@@ -62,7 +63,7 @@ def test_no_real_ranking_breaks_a_bound():
 
 
 def test_the_scans_of_table1():
-    table = rd.table1()
+    table = paper.table1()
     assert table.shape == (20, 14)
     assert rd.cells_of(rd.impossible_cells(table)) == {("Book", "PCDSR"), ("Kitchen", "TCSR")}
     band = rd.cells_of(rd.impossible_cells(table, ("band",)))
@@ -78,19 +79,19 @@ def test_the_scans_of_table1():
 
 
 def test_improvements_are_recomputed_from_the_best_baseline():
-    imp = rd.improvements(rd.table1())
+    imp = rd.improvements(paper.table1())
     assert imp["consistent"].all()
     row = imp.loc[("Movie", "HR@10")]
     assert row["best baseline"] == "DREAM" and row["Imp. recomputed"] == pytest.approx(100 * (21.15 - 16.49) / 16.49)
-    wrong = rd.table1()
+    wrong = paper.table1()
     wrong.loc[("Movie", "HR@10"), "Imp."] = 20.0
     assert not rd.improvements(wrong).loc[("Movie", "HR@10"), "consistent"]
 
 
 def test_table3_and_the_rq2_text():
-    table3 = rd.table3()
-    assert list(table3.index) == list(rd.TABLE3_ORDER) and list(table3.columns) == ["Food", "Kitchen", "Movie", "Book"]
-    _, before, after = rd.PAPER["text_rq2"]["diff_de"]
+    table3 = paper.table3()
+    assert list(table3.index) == list(paper.PAPER["table3"]) and list(table3.columns) == ["Food", "Kitchen", "Movie", "Book"]
+    _, before, after = paper.PAPER["text_rq2"]["diff_de"]
     assert (table3.loc["Diff", "Movie"], table3.loc["Diff + DE", "Movie"]) == (before, after) and after < before
 
 
@@ -140,7 +141,7 @@ def test_protocol_facts_on_food_kitchen():
     from dpgdiff_lite.data.sources import load_data
 
     facts = rd.protocol_facts(load_data(f"c2dsr:{SHARED_FOOD_KITCHEN}").dataset)
-    table2 = rd.PAPER["table2_food_kitchen"]
+    table2 = paper.PAPER["table2_food_kitchen"]
     assert facts["protocol"] == "eval-split" and facts["items"] == table2["items"]
     assert facts["valid"] == table2["valid"] and facts["test"] == table2["test"]
     assert facts["train_sequences"] == sum(table2["valid"]) + sum(table2["test"]) == 16_579

@@ -26,17 +26,8 @@ import pandas as pd
 
 from dpgdiff_lite.lessons.common import NOTEBOOKS_DIR, not_attempted, not_attempted_message, resolve
 from dpgdiff_lite.parameters import CheckedParams
-from dpgdiff_lite.paper import PAPER
+from dpgdiff_lite.paper import DOMAINS, METHODS, METRICS, PAPER, TABLE3_DOMAINS, table1
 
-METHODS = ("SAS", "TCSR", "Diffu", "CGRec", "PSJ", "C2DSR", "PCDSR", "EAGCL", "LGCN", "ABXI", "C2DREIF", "DREAM",
-           "Our")
-"""Table 1's columns, left to right ("Our" = DPG-Diff)."""
-DOMAINS = ("Movie", "Book", "Food", "Kitchen")
-METRICS = ("MRR@10", "NDCG@5", "NDCG@10", "HR@5", "HR@10")
-"""Table 1's rows per domain: MRR, N@5, N@10, H@5, H@10 ("MRR (Mean Reciprocal Rank at 10)", Experiment settings)."""
-
-TABLE3_ORDER = tuple(PAPER["table3"])
-TABLE3_DOMAINS = ("Food", "Kitchen", "Movie", "Book")
 ROUNDING = 0.005
 """Half a unit of the tables' last digit: a reported value x stands for a true value in x ± 0.005."""
 
@@ -71,18 +62,6 @@ class ReadingParams(CheckedParams):
     def food_kitchen_path(self) -> Path | None:
         path = resolve(self.food_kitchen)
         return path if (path / "testdata_new.txt").exists() else None
-
-
-def table1() -> pd.DataFrame:
-    """Table 1 as a frame: index (domain, metric), one column per method of :data:`METHODS`, then "Imp."."""
-    frame = pd.DataFrame.from_dict(PAPER["table1"], orient="index", columns=[*METHODS, "Imp."])
-    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["domain", "metric"])
-    return frame
-
-
-def table3() -> pd.DataFrame:
-    """Table 3 as a frame: one row per variant, one column per domain."""
-    return pd.DataFrame.from_dict(PAPER["table3"], orient="index")[list(TABLE3_DOMAINS)]
 
 
 # --- bounds between metrics ------------------------------------------------------------------------
