@@ -8,7 +8,7 @@ parameters of the training notebooks (06–08): data, preset, models, seeds, dev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +31,16 @@ class ParameterError(ValueError):
 
 
 class CheckedParams:
-    """Base of the notebooks' parameter dataclasses: ``check()`` runs on construction, and any
-    ValueError it raises reaches the reader as a :class:`ParameterError`. A value of the wrong kind
+    """Base of the notebooks' parameter dataclasses: every :func:`integer` field's range, then ``check()``,
+    run on construction, and any ValueError they raise reaches the reader as a :class:`ParameterError`. A value of the wrong kind
     (``steps=4`` for a tuple, ``T=None``) that breaks ``check()`` itself is named from the field's
     declared type instead of escaping as a TypeError."""
 
     def __post_init__(self) -> None:
         try:
+            for item in fields(self):
+                if "minimum" in item.metadata:
+                    check_int(item.name, getattr(self, item.name), item.metadata["minimum"], item.metadata["maximum"])
             self.check()
         except ParameterError:
             raise
@@ -48,10 +51,10 @@ class CheckedParams:
 
     def _wrong_kind(self) -> str | None:
         """The first field whose value is not of its declared type, as a sentence; None if all are."""
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if not _of_type(str(field.type), value):
-                return f"{field.name} must be {field.type}, got {value!r}"
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if not _of_type(str(item.type), value):
+                return f"{item.name} must be {item.type}, got {value!r}"
         return None
 
     def check(self) -> None:
@@ -117,6 +120,12 @@ def numbers(value: str | tuple | list, what: str, kind: type) -> tuple:
     if kind is float and not all(np.isfinite(parsed)):
         raise ValueError(f"{what} must hold finite numbers, got {value!r}")
     return tuple(parsed)
+
+
+def integer(default: int, minimum: int, maximum: int = 2 ** 32 - 1):
+    """A dataclass field holding an int in ``minimum … maximum`` (:func:`check_int`), checked by
+    :class:`CheckedParams` before ``check()``: ``epochs: int = integer(5, 1)``."""
+    return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
 
 
 def check_int(name: str, value, minimum: int, maximum: int = 2 ** 32 - 1) -> None:

@@ -20,7 +20,7 @@ from dpgdiff_lite.config import preset
 from dpgdiff_lite.encoders import Guidance
 from dpgdiff_lite.experiments.tables import results_dir
 from dpgdiff_lite.lessons.common import figure, not_attempted, not_attempted_message
-from dpgdiff_lite.parameters import CheckedParams, check_int
+from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.model import GATE_GAIN, DPGDiff
 
 WORLDS = {"teaching": "the teaching data (domains agree)",
@@ -156,15 +156,12 @@ def plot_grid(table: pd.DataFrame, gamma: pd.DataFrame) -> Figure:
 class BeyondParams(CheckedParams):
     """Notebook 10's parameters: the seed, and the conflict slider's world (users, epochs, start rate)."""
 
-    seed: int = 0
-    widget_users: int = 1000
-    widget_epochs: int = 10
+    seed: int = integer(0, 0)
+    widget_users: int = integer(1000, 50)
+    widget_epochs: int = integer(10, 1)
     widget_conflict: float = 1.0
 
     def check(self) -> None:
-        check_int("seed", self.seed, 0)
-        check_int("widget_users", self.widget_users, 50)
-        check_int("widget_epochs", self.widget_epochs, 1)
         if (isinstance(self.widget_conflict, bool) or not isinstance(self.widget_conflict, (int, float))
                 or not 0.0 <= self.widget_conflict <= 1.0):
             raise ValueError(f"widget_conflict must lie in [0, 1], got {self.widget_conflict!r}")

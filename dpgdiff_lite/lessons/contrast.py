@@ -20,7 +20,7 @@ from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, domain_of
 from dpgdiff_lite.data.synthetic import NOISE, SyntheticTruth
 from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, figure, float_slider, not_attempted, not_attempted_message, teaching_config, widget)
-from dpgdiff_lite.parameters import CheckedParams, check_int
+from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
 
@@ -34,17 +34,14 @@ MASK_COLOUR = "0.8"
 class LessonParams(CheckedParams):
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
-    seed: int = 0
-    epochs: int = 5  # training epochs per run; the teaching preset trains to early stopping (about 8)
-    dim: int = 32  # embedding size (teaching preset: 64)
+    seed: int = integer(0, 0)
+    epochs: int = integer(5, 1)  # training epochs per run; the teaching preset trains to early stopping (about 8)
+    dim: int = integer(32, 1)  # embedding size (teaching preset: 64)
     weights_cl: tuple[float, ...] = (0.0, 0.1, 1.0)  # weight of L_tri-cl in eq. (14), one run each
-    n_show: int = 4  # users in the step-by-step InfoNCE
-    n_geometry: int = 512  # validation users for alignment / uniformity
+    n_show: int = integer(4, 1)  # users in the step-by-step InfoNCE
+    n_geometry: int = integer(512, 1)  # validation users for alignment / uniformity
 
     def check(self) -> None:
-        check_int("seed", self.seed, 0)
-        for name in ("epochs", "dim", "n_show", "n_geometry"):
-            check_int(name, getattr(self, name), 1)
         if self.n_show < 2:
             raise ValueError(f"n_show must be at least 2 so there is a negative, got {self.n_show}")
         if not self.weights_cl or any(w < 0 for w in self.weights_cl):

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from dpgdiff_lite.diffusion import SCHEDULES, NoiseSchedule, beta_schedule
 from dpgdiff_lite.lessons.common import figure, int_slider, not_attempted, not_attempted_message, widget
-from dpgdiff_lite.parameters import CheckedParams, check_int
+from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.toy import TOY_KINDS, mean_nn_distance, sample_toy, sliced_wasserstein
 
 SAMPLERS = {"DDPM (η=1)": 1.0, "DDIM (η=0)": 0.0}
@@ -26,24 +26,20 @@ SAMPLERS = {"DDPM (η=1)": 1.0, "DDIM (η=0)": 0.0}
 class LessonParams(CheckedParams):
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
-    seed: int = 0
+    seed: int = integer(0, 0)
     toy: str = "gaussians"  # one of TOY_KINDS
-    n_points: int = 2000  # size of the 2-D toy data set
+    n_points: int = integer(2000, 1)  # size of the 2-D toy data set
     schedule: str = "trunc_lin"  # DiffuRec's schedule
-    T: int = 32  # DiffuRec's number of diffusion steps
-    train_steps: int = 1500  # Adam steps of the toy denoiser
-    n_items: int = 200  # rows of the untrained item table
-    dim: int = 64  # embedding size
+    T: int = integer(32, 2, 1000)  # DiffuRec's number of diffusion steps (at most DDPM's 1000)
+    train_steps: int = integer(1500, 1)  # Adam steps of the toy denoiser
+    n_items: int = integer(200, 1)  # rows of the untrained item table
+    dim: int = integer(64, 1)  # embedding size
 
     def check(self) -> None:
         if self.toy not in TOY_KINDS:
             raise ValueError(f"toy must be one of {TOY_KINDS}, got {self.toy!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        check_int("seed", self.seed, 0)
-        for name in ("n_points", "train_steps", "n_items", "dim"):
-            check_int(name, getattr(self, name), 1)
-        check_int("T", self.T, 2, maximum=1000)  # DDPM's own T; beyond it a toy only fills memory
         if self.n_items < 2:
             raise ValueError(f"n_items must be at least 2 so retrieval can go wrong, got {self.n_items}")
         NoiseSchedule(self.schedule, self.T)  # raises the package's own message for a bad T

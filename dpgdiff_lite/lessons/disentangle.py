@@ -20,7 +20,7 @@ from dpgdiff_lite.data.synthetic import LABEL_NAMES, SyntheticTruth
 from dpgdiff_lite.lessons.common import (LABEL_COLOURS, Projection, case_batch, figure, int_slider, label_legend, not_attempted,
                                          not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.model import DPGDiff
-from dpgdiff_lite.parameters import CheckedParams, check_int
+from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.probes import chance_agreement, neighbour_agreement, probe, split_users
 from dpgdiff_lite.sasrec import SASRec
 
@@ -30,16 +30,13 @@ from dpgdiff_lite.sasrec import SASRec
 class LessonParams(CheckedParams):
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
-    seed: int = 0
-    epochs: int = 5  # DPG-Diff and SASRec training epochs (the teaching preset stops early after about 8)
-    dim: int = 64  # embedding size (the teaching preset's)
+    seed: int = integer(0, 0)
+    epochs: int = integer(5, 1)  # DPG-Diff and SASRec training epochs (the teaching preset stops early after about 8)
+    dim: int = integer(64, 1)  # embedding size (the teaching preset's)
     probe_alpha: float = 10.0  # ridge penalty of the linear probe (on standardised features)
     test_fraction: float = 0.3  # users held out to score the probe
 
     def check(self) -> None:
-        check_int("seed", self.seed, 0)
-        for name in ("epochs", "dim"):
-            check_int(name, getattr(self, name), 1)
         if not self.probe_alpha >= 0:
             raise ValueError(f"probe_alpha must be >= 0, got {self.probe_alpha!r}")
         if not 0 < self.test_fraction < 1:

@@ -34,7 +34,7 @@ from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC,
 from dpgdiff_lite.experiments.eq15 import ndcg_row
 from dpgdiff_lite.experiments.robustness import step_curve
 from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, figure, float_slider, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
-from dpgdiff_lite.parameters import CheckedParams, check_int
+from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.experiments.tables import oracle_fraction
 from dpgdiff_lite.trainer import TrainResult
@@ -48,17 +48,14 @@ TOKEN_KINDS = ("null", *LABEL_NAMES)
 class LessonParams(CheckedParams):
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
 
-    seed: int = 0
-    epochs: int = 5  # training epochs per model (the teaching preset stops early after about 8)
-    dim: int = 64  # embedding size (the teaching preset's)
-    n_attention: int = 1000  # test users averaged in the attention-by-label table
+    seed: int = integer(0, 0)
+    epochs: int = integer(5, 1)  # training epochs per model (the teaching preset stops early after about 8)
+    dim: int = integer(64, 1)  # embedding size (the teaching preset's)
+    n_attention: int = integer(1000, 1)  # test users averaged in the attention-by-label table
     steps: tuple[int, ...] = (1, 4, 32)  # reverse steps k measured on the validation split
     test_noise: float = 0.3  # default position of the noise-injection slider
 
     def check(self) -> None:
-        check_int("seed", self.seed, 0)
-        for name in ("epochs", "dim", "n_attention"):
-            check_int(name, getattr(self, name), 1)
         if not 0.0 <= self.test_noise <= 1.0:
             raise ValueError(f"test_noise must lie in [0, 1], got {self.test_noise!r}")
         T = self.config().T

@@ -32,7 +32,7 @@ from dpgdiff_lite.experiments.regime_tables import (Precomputed, describe_cell, 
                                                   select)
 from dpgdiff_lite.experiments.table3_paired import ABLATION_ORDER
 from dpgdiff_lite.lessons.common import MODEL_LABELS, figure, not_attempted, not_attempted_message, resolve
-from dpgdiff_lite.parameters import CheckedParams, ParameterError, check_int, names, numbers
+from dpgdiff_lite.parameters import CheckedParams, ParameterError, integer, names, numbers
 from dpgdiff_lite.recommender import Scorer
 from dpgdiff_lite.trainer import load_run
 
@@ -52,19 +52,18 @@ class TransferParams(CheckedParams):
     tiny world for ``widget_epochs`` epochs, starting at ``widget_conflict``.
     """
 
-    seed: int = 0
+    seed: int = integer(0, 0)
     results: str = "results/regimes"
     output: str = "runs/02_negative_transfer"
     live_conflict_rates: str | tuple[float, ...] = (0.0, 1.0)
     live_adhoc_noise: float = 0.1
     live_variants: str | tuple[str, ...] = ("diff",)
     widget_conflict: float = 1.0
-    widget_users: int = 1000
-    widget_epochs: int = 10
+    widget_users: int = integer(1000, 100)
+    widget_epochs: int = integer(10, 1)
     resume: bool = True
 
     def check(self) -> None:
-        check_int("seed", self.seed, 0)
         self.live_conflict_rates = numbers(self.live_conflict_rates, "live_conflict_rates", float)
         if len(self.live_conflict_rates) < 2 or not all(0 <= c <= 1 for c in self.live_conflict_rates):
             raise ValueError(f"live_conflict_rates must be two or more rates in [0, 1], got {self.live_conflict_rates}")
@@ -79,8 +78,6 @@ class TransferParams(CheckedParams):
             if name not in ABLATION_ORDER:
                 raise ValueError(f"live_variants: {name!r} is not a Table 3 variant; "
                                  f"choose from {', '.join(ABLATION_ORDER)}")
-        check_int("widget_users", self.widget_users, 100)
-        check_int("widget_epochs", self.widget_epochs, 1)
         if not isinstance(self.resume, bool):
             raise ValueError(f"resume must be True or False, got {self.resume!r}")
         if not str(self.output).strip():

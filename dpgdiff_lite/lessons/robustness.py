@@ -23,7 +23,7 @@ from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.experiments.robustness import (DEFAULT_TEST_NOISES, NoiseGrid, mean_and_std, noisy_histories,
                                                  step_curve)
 from dpgdiff_lite.lessons.common import figure, float_slider, int_slider, not_attempted, not_attempted_message, widget
-from dpgdiff_lite.parameters import SeededParams, check_int, names, numbers
+from dpgdiff_lite.parameters import SeededParams, integer, names, numbers
 from dpgdiff_lite.trainer import TrainResult, run_evaluation
 
 PAPER_RETENTION = 0.85
@@ -39,7 +39,7 @@ class RobustnessParams(SeededParams):
     output: str = "runs/07_robustness_and_steps"
     test_noises: str | tuple[float, ...] = DEFAULT_TEST_NOISES
     steps: str | tuple[int, ...] = ()
-    noise_seed: int = 0
+    noise_seed: int = integer(0, 0)
     train_noise: float = 0.2
     train_noise_models: str | tuple[str, ...] = ("dpgdiff", "sasrec")
 
@@ -51,7 +51,6 @@ class RobustnessParams(SeededParams):
                              f"got {self.test_noises}")
         if self.test_noises[-1] > 1.0:
             raise ValueError(f"test_noises must be in [0, 1], got {self.test_noises}")
-        check_int("noise_seed", self.noise_seed, 0)
         if isinstance(self.train_noise, bool) or not isinstance(self.train_noise, (int, float)) \
                 or not 0 < self.train_noise <= 1:
             raise ValueError(f"train_noise must be in (0, 1], got {self.train_noise!r}")
