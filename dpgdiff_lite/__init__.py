@@ -24,12 +24,12 @@ from dpgdiff_lite.trainer import load_run, run_evaluation, train
 
 __version__ = "0.1.0"
 __all__ = ["MODELS", "Config", "DPGDiff", "ItemEmbeddings", "NoiseSchedule", "evaluate", "get_device", "info_nce",
-           "claims", "experiments", "lessons", "load_data", "load_run", "paired_test", "paper", "parameters", "preset", "results_table",
+           "claims", "experiments", "lessons", "load_data", "load_run", "paired_test", "paper", "parameters", "preset", "readout", "results_table",
            "run_evaluation", "set_seed", "train", "tri_view_loss"]
 
 
 def __getattr__(name: str):
-    if name in ("claims", "experiments", "lessons", "paper", "parameters"):
+    if name in ("claims", "experiments", "lessons", "paper", "parameters", "readout"):
         import importlib
 
         return importlib.import_module(f"dpgdiff_lite.{name}")

@@ -5,7 +5,8 @@ import torch
 
 from dpgdiff_lite.experiments import eq15
 from dpgdiff_lite.config import preset
-from dpgdiff_lite.data.augment import inject_noise
+from dpgdiff_lite import readout
+from dpgdiff_lite.data.augment import align_noisy, inject_noise
 from dpgdiff_lite.data.dataset import PAD
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, SPECIFIC
@@ -95,7 +96,7 @@ def test_memory_kinds_match_the_labels_for_a_whole_padded_batch(tiny):
     dataset, truth = tiny
     batch = common.case_batch(dataset, np.arange(20))
     labels = guided.label_rows(truth.test_labels.histories[:20], dataset.max_len)
-    kinds = guided.memory_kinds(batch, labels)
+    kinds = readout.memory_kinds(batch, labels)
     assert (kinds[:, 0] == 0).all()
     for row in range(20):
         real = labels[row][labels[row] != PAD]
@@ -107,14 +108,14 @@ def test_decoder_attention_is_a_masked_distribution_whose_last_row_is_generates(
     dataset, _ = tiny
     model = models["dpgdiff"]
     batch = common.case_batch(dataset, np.arange(6))
-    weights = guided.decoder_attention(model, batch)
+    weights = readout.decoder_attention(model, batch)
     guidance = model.guidance(batch)
     assert weights.shape == guidance.memory_allowed.shape
     assert torch.allclose(weights.sum(-1), torch.ones(weights.shape[:2]), atol=1e-5)
     assert (weights[~guidance.memory_allowed] == 0).all()
     # x_t never reaches the queries: another noise draw gives the same weights; t does change them
-    assert torch.allclose(weights, guided.decoder_attention(model, batch, seed=1))
-    assert not torch.allclose(weights, guided.decoder_attention(model, batch, t=1))
+    assert torch.allclose(weights, readout.decoder_attention(model, batch, seed=1))
+    assert not torch.allclose(weights, readout.decoder_attention(model, batch, t=1))
     # the first reverse step of generate denoises the last position alone at t = T: the same last row
     T = model.config.T
     with torch.no_grad():
@@ -127,13 +128,13 @@ def test_decoder_attention_is_a_masked_distribution_whose_last_row_is_generates(
 def test_decoder_attention_refuses_an_unguided_model(tiny, models):
     dataset, _ = tiny
     with pytest.raises(ValueError, match="'diff\\+de' has no guidance"):
-        guided.decoder_attention(models["diff+de"], common.case_batch(dataset, [0]))
+        readout.decoder_attention(models["diff+de"], common.case_batch(dataset, [0]))
 
 
 def test_memory_recency_counts_events_back_from_the_latest(tiny, user):
     dataset, truth = tiny
     batch = common.case_batch(dataset, [user, 0])
-    recency = guided.memory_recency(batch)
+    recency = readout.memory_recency(batch)
     assert (recency[:, 0] == PAD).all()
     for row, case in enumerate([user, 0]):
         n_events = min(len(dataset.test.histories[case]), dataset.max_len)
@@ -149,7 +150,7 @@ def test_attention_by_label_closed_form():
     recency = np.array([[PAD, 2, 1, 0, PAD], [PAD, 0, 1, PAD, PAD]])
     last = torch.tensor([[0.1, 0.4, 0.2, 0.3, 0.0], [0.5, 0.1, 0.4, 0.0, 0.0]])
     weights = torch.stack([torch.zeros_like(last), last], 1)  # (2, L=2, M=5)
-    out = guided.attention_by_label(weights, kinds, recency)
+    out = readout.attention_by_label(weights, kinds, recency)
     assert out["per token: noise"] == pytest.approx((0.2 + 0.1) / 2)
     assert out["per token: invariant"] == pytest.approx((0.4 + 0.4) / 2)
     assert out["per token: latest event"] == pytest.approx((0.3 + 0.1) / 2)
@@ -157,16 +158,16 @@ def test_attention_by_label_closed_form():
     assert out["per token: older noise"] == pytest.approx(0.2)
     assert out["mass: null"] == pytest.approx((0.1 + 0.5) / 2)
     assert out["uniform per token"] == pytest.approx((1 / 4 + 1 / 3) / 2)
-    assert sum(out[f"mass: {k}"] for k in guided.TOKEN_KINDS) == pytest.approx(1.0)
+    assert sum(out[f"mass: {k}"] for k in readout.TOKEN_KINDS) == pytest.approx(1.0)
 
 
 def test_attention_table_has_one_row_per_model_and_masses_summing_to_one(tiny, models):
     dataset, truth = tiny
     batch = common.case_batch(dataset, np.arange(30))
     labels = guided.label_rows(truth.test_labels.histories[:30], dataset.max_len)
-    table = guided.attention_table({"a": models["dpgdiff"]}, batch, labels)
+    table = readout.attention_table({"a": models["dpgdiff"]}, batch, labels)
     assert list(table.index) == ["a"]
-    masses = table[[f"mass: {k}" for k in guided.TOKEN_KINDS]].sum(axis=1)
+    masses = table[[f"mass: {k}" for k in readout.TOKEN_KINDS]].sum(axis=1)
     assert masses.iloc[0] == pytest.approx(1.0, abs=1e-5)
     row = table.iloc[0]
     assert row["older noise / older clean"] == pytest.approx(row["per token: older noise"] / row["per token: older clean"])
@@ -177,7 +178,7 @@ def test_plot_attention_labels_every_event_and_colours_noise_red(tiny, models, u
     batch = common.case_batch(dataset, [user])
     labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
     tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
-    fig = guided.plot_attention(guided.decoder_attention(models["dpgdiff"], batch)[0], tokens,
+    fig = guided.plot_attention(readout.decoder_attention(models["dpgdiff"], batch)[0], tokens,
                                 batch.items[0].numpy(), labels[0])
     ax = fig.axes[0]
     n_events = int((batch.items[0] != PAD).sum())
@@ -193,7 +194,7 @@ def test_reverse_trajectory_has_k_states_and_ends_at_generates_x0(tiny, models, 
     dataset, _ = tiny
     model = models["dpgdiff"]
     batch = common.case_batch(dataset, [0])
-    path = guided.reverse_trajectory(model, batch, k)
+    path = readout.reverse_trajectory(model, batch, k)
     assert len(path) == k == len(path.states)
     assert path.steps == model.schedule.timesteps(k) and path.steps[0] == model.config.T
     generator = torch.Generator().manual_seed(model.config.inference_seed)
@@ -214,8 +215,8 @@ def test_trajectory_widget_redraws_a_chain_of_k_plus_one_points(tiny, models):
             assert f"k={k}:" in ax.get_title()
     # the chain is drawn in the PCA of the items and the chain's points together
     model = models["dpgdiff"]
-    items = guided.item_points(model, int(batch.target_domains[0, -1]))
-    path = guided.reverse_trajectory(model, batch, 4)
+    items = readout.item_points(model, int(batch.target_domains[0, -1]))
+    path = readout.reverse_trajectory(model, batch, 4)
     chain_points = np.vstack([path.states, path.x0_hat[None]])
     expected = common.Projection.fit(np.vstack([items, chain_points]))(chain_points)
     np.testing.assert_allclose(figures[4].axes[0].get_lines()[0].get_xydata(), expected, rtol=1e-5, atol=1e-6)
@@ -231,7 +232,7 @@ def test_chain_table_reports_the_rank_and_norm_of_each_models_x0(tiny, models):
     model = models["diff+de"]
     domain, target = int(batch.target_domains[0, -1]), int(batch.target_local[0, -1])
     assert table.loc[4, "diff+de rank"] == guided.target_rank(model.score(batch, domain, steps=4)[0], target)
-    x0_hat = guided.reverse_trajectory(model, batch, 1).x0_hat
+    x0_hat = readout.reverse_trajectory(model, batch, 1).x0_hat
     assert table.loc[1, "diff+de ‖x̂_0‖"] == pytest.approx(float(np.linalg.norm(x0_hat)))
     item = dataset.offsets[domain] + target
     expected = model.target_embedding(torch.tensor([item]))[0].norm().item()
@@ -300,7 +301,7 @@ def test_comparison_table_divides_by_the_planted_oracle(tiny, models):
     ([1, 2, 3], [5, 2, 6, 3], [PAD, 1, PAD, 2]),  # both
 ])
 def test_align_noisy(history, noisy, expected):
-    assert guided.align_noisy(np.array(history), np.array(noisy)).tolist() == expected
+    assert align_noisy(np.array(history), np.array(noisy)).tolist() == expected
 
 
 def test_noisy_ranking_is_the_clean_one_at_rate_zero_and_grows_with_the_rate(tiny, models, user):
@@ -389,10 +390,10 @@ def test_checkers_recognise_correct_missing_and_wrong_answers():
 
 
 def test_plot_attention_by_label_draws_one_bar_per_kind_and_model():
-    table = pd.DataFrame({**{f"per token: {k}": [0.1, 0.2] for k in guided.ATTENTION_GROUPS},
+    table = pd.DataFrame({**{f"per token: {k}": [0.1, 0.2] for k in readout.ATTENTION_GROUPS},
                           "uniform per token": [0.15, 0.15]}, index=["a", "b"])
     ax = guided.plot_attention_by_label(table).axes[0]
-    assert len(ax.patches) == 2 * len(guided.ATTENTION_GROUPS)
+    assert len(ax.patches) == 2 * len(readout.ATTENTION_GROUPS)
     assert ax.get_lines()[0].get_ydata()[0] == pytest.approx(0.15)
 
 
@@ -436,7 +437,7 @@ def test_attention_figure_hovers_name_item_domain_and_label(tiny):
     user = guided.pick_user(dataset, truth, min_len=4)
     batch = common.case_batch(dataset, [user])
     labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
-    weights = guided.decoder_attention(model, batch)
+    weights = readout.decoder_attention(model, batch)
     tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
     plot, static = guided.attention_figure(weights[0], tokens, batch.items[0].numpy(), labels[0], dataset.offsets,
                                            title="t")

@@ -198,3 +198,23 @@ def inject_noise_split(
     (targets are left alone)."""
     rng = np.random.default_rng(seed)
     return [inject_noise(history, rate, offsets, rng) for history in histories]
+
+
+def align_noisy(history: np.ndarray, noisy: np.ndarray) -> np.ndarray:
+    """For each event of ``noisy``, the index of the clean ``history`` event it keeps, or PAD where it
+    was substituted or inserted: a longest-common-subsequence alignment of the two sequences."""
+    n, m = len(history), len(noisy)
+    common = np.zeros((n + 1, m + 1), dtype=np.int64)  # common[i, j]: LCS length of history[i:], noisy[j:]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            common[i, j] = (common[i + 1, j + 1] + 1 if history[i] == noisy[j]
+                            else max(common[i + 1, j], common[i, j + 1]))
+    source, i, j = np.full(m, PAD, dtype=np.int64), 0, 0
+    while i < n and j < m:
+        if history[i] == noisy[j]:
+            source[j], i, j = i, i + 1, j + 1
+        elif common[i + 1, j] >= common[i, j + 1]:
+            i += 1
+        else:
+            j += 1
+    return source

@@ -1,16 +1,10 @@
 """Lesson 04 — the guided reverse process (paper §Disentangled Preference Guided Diffusion Process,
 eq. 9) and inference (§Optimization and Inference, eq. 15).
 
-Everything ``04_guided_denoising.ipynb`` computes or draws lives here, so it is tested: the decoder's
-cross-attention read off a model and labelled with the planted truth, the reverse trajectory
-x_T → x̂_0 projected onto the item embeddings, the guided-vs-unguided comparison, the noise-injection
-widget and the reference solutions of the exercises. The model itself is :mod:`dpgdiff_lite.model`
-(``context``, ``guidance``, ``denoise``, ``generate``, ``score``) and :mod:`dpgdiff_lite.denoiser`;
-this module only calls their public methods. NDCG@10 against k is lesson 07's
-:func:`~dpgdiff_lite.experiments.robustness.step_curve`, the oracle's share :func:`dpgdiff_lite.experiments.tables.oracle_fraction`.
-
-Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so nothing is drawn twice in a
-notebook and tests can inspect them.
+The figures, widgets, tables and exercises of ``04_guided_denoising.ipynb``: the decoder's cross-attention
+labelled with the planted truth, the reverse trajectory x_T → x̂_0 projected onto the item embeddings,
+guided against unguided, and one user under test-time noise. What they draw is read off the model by
+:mod:`dpgdiff_lite.readout`; NDCG@10 against k is :func:`~dpgdiff_lite.experiments.robustness.step_curve`.
 """
 
 from __future__ import annotations
@@ -27,7 +21,7 @@ from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
 from dpgdiff_lite.config import Config
-from dpgdiff_lite.data.augment import inject_noise
+from dpgdiff_lite.data.augment import align_noisy, inject_noise
 from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of, left_pad
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
@@ -36,12 +30,11 @@ from dpgdiff_lite.experiments.robustness import step_curve
 from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, figure, float_slider, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.model import DPGDiff
+from dpgdiff_lite.readout import ATTENTION_GROUPS, TOKEN_KINDS, item_points, memory_kinds, reverse_trajectory
 from dpgdiff_lite.experiments.tables import oracle_fraction
 from dpgdiff_lite.trainer import TrainResult
 
 LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "tab:red"}
-TOKEN_KINDS = ("null", *LABEL_NAMES)
-"""Memory tokens by what they hold: the learned null token, or an event with its planted label."""
 
 
 @dataclass(frozen=True)
@@ -85,28 +78,12 @@ def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, split: str = "
     raise ValueError(f"no {split} case has >= {min_len} events in every domain with all three planted labels")
 
 
-
 def label_rows(labels: list[np.ndarray], max_len: int) -> np.ndarray:
     """Planted labels left-padded like the histories in a batch, (cases, max_len); PAD at padding."""
     return left_pad(labels, max_len)
 
 
 # --- eq. (9): the decoder's cross-attention -----------------------------------------------------
-def memory_kinds(batch: Batch, labels: np.ndarray) -> np.ndarray:
-    """What each guidance-memory column holds, (B, M): an index into :data:`TOKEN_KINDS` (0 null,
-    1 + planted label for an event) or PAD for padding.
-
-    The memory is [null, Encoder_x outputs, Encoder_y outputs] (``fusion="memory"``): column c of
-    domain d is that domain's c-th event (left-padded). ``labels`` (B, L) holds the planted labels
-    aligned with ``batch.items`` (see :func:`label_rows`).
-    """
-    n_pad = (batch.items == PAD).sum(1).cpu().numpy()[:, None]  # (B, 1)
-    kinds = [np.zeros((len(batch), 1), dtype=np.int64)]
-    for local, where in zip(batch.domain_items, batch.domain_positions):
-        local, where = local.cpu().numpy(), where.cpu().numpy()
-        column = np.where(local == PAD, 0, n_pad + where)  # column of each event in the mixed row
-        kinds.append(np.where(local == PAD, PAD, 1 + np.take_along_axis(labels, column, 1)))
-    return np.concatenate(kinds, 1)
 
 
 def memory_tokens(batch: Batch, row: int, labels: np.ndarray, offsets: np.ndarray,
@@ -128,25 +105,6 @@ def memory_tokens(batch: Batch, row: int, labels: np.ndarray, offsets: np.ndarra
             records.append(dict(kind=TOKEN_KINDS[kind], domain=name, item=item,
                                 tick=f"{name}:{item} {LABEL_LETTERS[int(kind) - 1]}"))
     return pd.DataFrame.from_records(records)
-
-
-@torch.no_grad()
-def decoder_attention(model: DPGDiff, batch: Batch, t: int | None = None, seed: int = 0) -> Tensor:
-    """The Decoder's cross-attention weights (B, L, M), head-averaged, at diffusion step ``t`` (default T).
-
-    Every position is denoised at once, as in training, from x_t ~ N(0, I); the queries are
-    Encoder_c's output plus the timestep embedding, so x_t itself never reaches the weights, only t
-    does. The last row equals the weights of the first reverse step of ``model.generate``.
-    """
-    model.eval()
-    device = model.device
-    batch = batch.to(device)
-    t = model.config.T if t is None else t
-    context = model.context(batch)  # (B, L, D)
-    x_t = torch.randn(context.shape, generator=torch.Generator(device=device).manual_seed(seed), device=device)
-    steps = torch.full((len(batch),), t, device=device)
-    _, weights = model.denoise(context, x_t, steps, model.guidance(batch), need_weights=True)  # (B, L, M)
-    return weights.float().cpu()
 
 
 def plot_attention(weights: Tensor, tokens: pd.DataFrame, items: np.ndarray, labels: np.ndarray,
@@ -207,55 +165,6 @@ def attention_figure(weights: Tensor, tokens: pd.DataFrame, items: np.ndarray, l
     return plot, plot_attention(weights, tokens, items, labels, title=title)
 
 
-def memory_recency(batch: Batch) -> np.ndarray:
-    """How many events back from the latest one each memory column's event is, (B, M): 0 for the most
-    recent event of the history, PAD for the null token and padding."""
-    length = batch.items.shape[1]
-    n_pad = (batch.items == PAD).sum(1).cpu().numpy()[:, None]  # (B, 1)
-    recency = [np.full((len(batch), 1), PAD, dtype=np.int64)]
-    for local, where in zip(batch.domain_items, batch.domain_positions):
-        local, where = local.cpu().numpy(), where.cpu().numpy()
-        recency.append(np.where(local == PAD, PAD, length - 1 - (n_pad + where)))
-    return np.concatenate(recency, 1)
-
-
-ATTENTION_GROUPS = ("null", *LABEL_NAMES, "latest event", "older clean", "older noise")
-"""The token groups of :func:`attention_by_label`: by planted label, then by recency."""
-
-
-def attention_by_label(weights: Tensor, kinds: np.ndarray, recency: np.ndarray) -> dict[str, float]:
-    """Attention of the last query position (the one inference denoises) per memory token, by group.
-
-    ``weights`` (B, L, M) from :func:`decoder_attention`, ``kinds`` (B, M) from :func:`memory_kinds`,
-    ``recency`` (B, M) from :func:`memory_recency`. For null, each planted label, the latest event and
-    the older clean (invariant or specific) and older noise events: the mean weight one token of the
-    group receives (``per token``); for null and the labels also the share of all attention the group
-    collects (``mass``, averaged over rows); and what one token would get under uniform attention over
-    the allowed tokens (``uniform per token``).
-    """
-    w = weights[:, -1].numpy()  # (B, M)
-    clean = (kinds == 1 + INVARIANT) | (kinds == 1 + SPECIFIC)
-    older = recency > 0
-    groups = {kind: kinds == code for code, kind in enumerate(TOKEN_KINDS)}
-    groups |= {"latest event": recency == 0, "older clean": older & clean, "older noise": older & (kinds == 1 + NOISE)}
-    out = {f"per token: {name}": float(w[mine].sum() / max(mine.sum(), 1)) for name, mine in groups.items()}
-    out |= {f"mass: {kind}": float(w[groups[kind]].sum() / len(w)) for kind in TOKEN_KINDS}
-    out["uniform per token"] = float(np.mean(1.0 / (kinds != PAD).sum(1)))
-    return out
-
-
-def attention_table(models: dict[str, DPGDiff], batch: Batch, labels: np.ndarray, t: int | None = None) -> pd.DataFrame:
-    """:func:`attention_by_label` for each model (rows), plus the older noise / older clean per-token
-    ratio (1 means the decoder does not tell planted noise from clean events)."""
-    kinds, recency = memory_kinds(batch, labels), memory_recency(batch)
-    rows = {}
-    for name, model in models.items():
-        row = attention_by_label(decoder_attention(model, batch, t), kinds, recency)
-        row["older noise / older clean"] = row["per token: older noise"] / row["per token: older clean"]
-        rows[name] = row
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
-
-
 def plot_attention_by_label(table: pd.DataFrame) -> Figure:
     """Grouped bars: the mean weight one memory token of each group receives at the last query, per
     model (rows of :func:`attention_table`), with uniform attention as a dashed line."""
@@ -276,37 +185,6 @@ def plot_attention_by_label(table: pd.DataFrame) -> Figure:
 
 
 # --- the reverse trajectory x_T → x̂_0 -----------------------------------------------------------
-@dataclass
-class Trajectory:
-    """The states of one user's reverse chain: x_T, …, x_{t_k} at the strided steps, then x̂_0."""
-
-    steps: list[int]  # t of each visited state, e.g. [32, 24, 16, 8] for k = 4
-    states: np.ndarray  # (k, D) the visited x_t
-    x0_hat: np.ndarray  # (D,) the final denoised x̂_0
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-
-@torch.no_grad()
-def reverse_trajectory(model: DPGDiff, batch: Batch, k: int) -> Trajectory:
-    """Run ``model.generate`` with k reverse steps for the first row of ``batch`` and keep every state.
-
-    x_T is drawn with the model's ``inference_seed``, exactly as ``model.score`` (eq. 15) does.
-    """
-    model.eval()
-    device = model.device
-    generator = torch.Generator(device=device).manual_seed(model.config.inference_seed)
-    x0_hat, trajectory, _ = model.generate(batch.to(device), steps=k, generator=generator, return_trajectory=True)
-    states = torch.stack(trajectory)[:, 0].float().cpu().numpy()  # (k, D)
-    return Trajectory(model.schedule.timesteps(k), states, x0_hat[0].float().cpu().numpy())
-
-
-@torch.no_grad()
-def item_points(model: DPGDiff, domain: int) -> np.ndarray:
-    """x_0 of every item of ``domain``: its embedding at the scale the diffusion runs on, (n_items, D)."""
-    lo, hi = model.items.bounds[domain], model.items.bounds[domain + 1]
-    return model.target_embedding(torch.arange(lo, hi, device=model.device)).float().cpu().numpy()
 
 
 def target_rank(scores: Tensor, target: int) -> int:
@@ -416,26 +294,6 @@ class NoisyRanking:
     def injected(self) -> np.ndarray:
         """(len(noisy),) True where inject_noise substituted or inserted the event."""
         return self.labels == PAD
-
-
-def align_noisy(history: np.ndarray, noisy: np.ndarray) -> np.ndarray:
-    """For each event of ``noisy``, the index of the clean ``history`` event it keeps, or PAD where it
-    was substituted or inserted: a longest-common-subsequence alignment of the two sequences."""
-    n, m = len(history), len(noisy)
-    common = np.zeros((n + 1, m + 1), dtype=np.int64)  # common[i, j]: LCS length of history[i:], noisy[j:]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            common[i, j] = (common[i + 1, j + 1] + 1 if history[i] == noisy[j]
-                            else max(common[i + 1, j], common[i, j + 1]))
-    source, i, j = np.full(m, PAD, dtype=np.int64), 0, 0
-    while i < n and j < m:
-        if history[i] == noisy[j]:
-            source[j], i, j = i, i + 1, j + 1
-        elif common[i + 1, j] >= common[i, j + 1]:
-            i += 1
-        else:
-            j += 1
-    return source
 
 
 def topic_name(truth: SyntheticTruth, item: int) -> str:
