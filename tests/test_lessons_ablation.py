@@ -80,8 +80,6 @@ def test_ablation_seeds_table_tests_consecutive_rows_over_seed_and_case(seeded):
                                  {s: r.test for s, r in results["diff+de"].items()})
     assert table.loc["dpgdiff", ["X Δ", "X p"]].tolist() == pytest.approx(expected.loc["X", ["diff", "p"]].tolist())
     assert table.loc["diff", ["X Δ", "X p"]].isna().all() and (table["seeds"] == 2).all()
-    fig = ex.plot_ablation_seeds(table)
-    assert len(fig.axes[0].patches) == 3 * 2 and "2 seeds" in fig.axes[0].get_title()
 
 
 def test_table3_steps_reads_both_worlds_with_intervals_from_delta_and_p():

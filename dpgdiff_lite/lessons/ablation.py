@@ -46,24 +46,6 @@ class AblationParams(SeededParams):
         self.models = tuple(m for m in ABLATION_ORDER if m in self.models)
 
 
-def plot_ablation_seeds(table: pd.DataFrame, metric: str = "NDCG@10") -> Figure:
-    """:func:`dpgdiff_lite.experiments.table3.ablation_seeds_table` as bars with ± std error bars: one group per domain, one bar per variant."""
-    domains = [c[:-len(" mean")] for c in table.columns if c.endswith(" mean")]
-    fig = figure(7, 2.6)
-    ax = fig.subplots()
-    width = 0.8 / len(table)
-    x = np.arange(len(domains))
-    for i, name in enumerate(table.index):
-        means = table.loc[name, [f"{d} mean" for d in domains]].to_numpy(dtype=float)
-        stds = table.loc[name, [f"{d} std" for d in domains]].to_numpy(dtype=float)
-        ax.bar(x + i * width, means, width, yerr=np.nan_to_num(stds), capsize=2, color=f"C{i}", label=name)
-    ax.set_xticks(x + width * (len(table) - 1) / 2, [f"domain {d}" for d in domains])
-    ax.set(ylabel=f"test {metric} (×100)",
-           title=f"Table 3 over {int(table['seeds'].iloc[0])} seeds (bars: mean, whiskers: ± std)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return fig
-
-
 def plot_ablation(table: pd.DataFrame, metric: str = "NDCG@10") -> Figure:
     """Table 3 as bars: one group per domain, one bar per variant (in the paper's order)."""
     domains = [c for c in table.columns if c not in ("DE", "G", "Tri-CL") and " " not in c]

@@ -202,18 +202,6 @@ def steps_widget(result: TrainResult, dataset: CrossDomainDataset, curve: pd.Dat
     return widget(update, k=int_slider("steps k", value, 1, result.config.T))
 
 
-def describe_train_noise(frame: pd.DataFrame) -> str:
-    """One sentence per model and domain: what noisy training did to clean and noisy test NDCG@10."""
-    tests = [c for c in frame.columns if "test" in c]
-    lines = []
-    for (name, domain), rows in frame.groupby(["model", "domain"], sort=False):
-        clean_row, noisy_row = rows.iloc[0], rows.iloc[1]
-        changes = ", ".join(f"{t} {noisy_row[t]:.2f} vs {clean_row[t]:.2f} "
-                            f"({100 * (noisy_row[t] / clean_row[t] - 1):+.0f}%)" for t in tests)
-        lines.append(f"{name} {domain}: trained on noisy vs clean sequences: {changes}")
-    return "\n".join(lines)
-
-
 def describe_train_noise_tests(tests: pd.DataFrame, alpha: float = 0.05) -> str:
     """One sentence per model, test and domain of :func:`train_noise_seeds`' tests: the change noisy
     training made, in points and per cent, its std over seeds and the paired p."""
@@ -280,6 +268,5 @@ def check_robustness_score(fn: Callable, curve: pd.DataFrame) -> str:
         if not math.isclose(float(got), want, rel_tol=1e-9, abs_tol=1e-12):
             mismatches.append(f"{name}: got {float(got):.4f}, expected {want:.4f}")
     return "mismatch: " + "; ".join(mismatches) if mismatches else "correct: " + ", ".join(scores)
-
 
 
