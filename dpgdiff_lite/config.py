@@ -25,6 +25,8 @@ SCORE_WEIGHT_CHOICES = (0.0, 0.25, 0.5, 0.75, 1.0)
 """The λ of eq. (15)'s weighted score that ``Config.select_score_weight`` chooses from."""
 PREFERENCES = ("fused", "own", "gated")
 """Readings of ĝ_d in eq. (12) and (15); see ``Config.preference``."""
+LR_SCHEDULES = ("constant", "linear")
+"""How the learning rate changes over the epochs; see ``Config.lr_schedule``."""
 UNTRAINED = ("pop", "oracle")
 """Scorers that need no training: popularity counts, and the planted oracle."""
 
@@ -123,6 +125,9 @@ class Config:
     # Tried and not kept (synthetic:sparse, SASRec): dropout 0.3, lr 1e-3, dim 32, a learned or a
     # fixed log-popularity item bias, zero-initialised never-trained items (all below popularity).
     weight_decay: float = 3e-4
+    # "linear": the learning rate of epoch e is lr · (1 − (e − 1) / epochs), falling to lr / epochs in
+    # the last epoch; "constant": lr throughout (docs/speed.md measures both)
+    lr_schedule: str = "constant"
     eval_every: int = 1
     patience: int = 3  # early stopping: evaluations without a better validation NDCG@10
     seed: int = 0
@@ -147,6 +152,8 @@ class Config:
                 raise ValueError(f"config field {name!r} must be >= 1, got {getattr(self, name)}")
         if self.cpu_threads < 0:
             raise ValueError(f"config field 'cpu_threads' must be >= 0 (0: chosen by workload), got {self.cpu_threads}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"config field 'lr_schedule' must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.cl_similarity not in ("dot", "cosine"):
             raise ValueError(f"config field 'cl_similarity' must be 'dot' or 'cosine', got {self.cl_similarity!r}")
         if self.preference not in PREFERENCES:
@@ -162,6 +169,10 @@ class Config:
         for name in ("dropout", "crop_rate", "mask_rate", "reorder_rate", "substitute_rate", "insert_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"config field {name!r} must be in [0, 1], got {getattr(self, name)}")
+
+    def learning_rate(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (from 1) under ``lr_schedule``."""
+        return self.lr * (1 - (epoch - 1) / self.epochs) if self.lr_schedule == "linear" else self.lr
 
     def reverse_steps(self, steps: int | None = None) -> int:
         """k, the reverse steps of one scoring (eq. 15): ``steps`` when given, else ``inference_steps``,

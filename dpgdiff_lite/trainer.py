@@ -257,6 +257,8 @@ def _train_epoch(setup: TrainingSetup, epoch: int, step_fn, progress: bool) -> d
     """One pass over the shuffled training sequences; returns the history row (mean loss terms)."""
     config, device = setup.config, setup.device
     setup.model.train()
+    for group in setup.optimizer.param_groups:
+        group["lr"] = config.learning_rate(epoch)
     started = time.perf_counter()
     batch_size = distributed.local_batch_size(config.batch_size)
     order = distributed.shard(distributed.broadcast_from_main(setup.rng.permutation(len(setup.inputs))))

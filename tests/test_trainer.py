@@ -87,3 +87,17 @@ def test_out_of_memory_names_the_setting_to_lower(toy_dataset, monkeypatch):
     monkeypatch.setattr(DPGDiff, "loss_terms", exhausted)
     with pytest.raises(ValueError, match=r"out of device memory with batch_size=128, dim=32: lower --set batch_size"):
         train(toy_dataset, smoke(), progress=False)
+
+
+def test_the_linear_schedule_lowers_the_learning_rate_epoch_by_epoch(toy_dataset, monkeypatch):
+    config = smoke(lr=0.01, epochs=4, patience=9, lr_schedule="linear")
+    assert [config.learning_rate(e) for e in (1, 2, 3, 4)] == pytest.approx([0.01, 0.0075, 0.005, 0.0025])
+    assert smoke(lr=0.01).learning_rate(3) == 0.01  # constant
+    seen = []
+    real_step = trainer.train_step
+    monkeypatch.setattr(trainer, "train_step", lambda setup, *a: seen.append(setup.optimizer.param_groups[0]["lr"])
+                        or real_step(setup, *a))
+    train(toy_dataset, config, progress=False)
+    assert sorted(set(seen), reverse=True) == pytest.approx([0.01, 0.0075, 0.005, 0.0025])
+    with pytest.raises(ValueError, match="'lr_schedule' must be one of constant, linear, got 'cosine'"):
+        smoke(lr_schedule="cosine")
