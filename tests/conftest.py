@@ -12,6 +12,13 @@ import pytest
 from dpgdiff_lite.data.dataset import CrossDomainDataset, EvalSplit
 
 SHARED_FOOD_KITCHEN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "c2dsr" / "Food-Kitchen"
+MAX_TEST_WORKERS = 4
+"""``pytest -n auto`` (pyproject.toml) starts one worker per core up to this many: each holds torch and
+a few trained models, so a many-core laptop is not asked for tens of them."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    return max(1, min(MAX_TEST_WORKERS, os.cpu_count() or 1))
 
 
 def make_toy_dataset(n_users: int = 40, n_items: tuple[int, int] = (12, 18), seed: int = 0) -> CrossDomainDataset:

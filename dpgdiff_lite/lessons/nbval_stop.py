@@ -5,9 +5,16 @@ nbval runs every cell of a notebook as its own test and goes on after a failure,
 the failed cell never defined). JupyterLab's "Run All" and papermill stop at the first error; under
 nbval the cells after a failure are skipped with a line naming the cell that failed, so the claim's
 message is the notebook's only error. ``pyproject.toml`` loads it (``-p dpgdiff_lite.lessons.nbval_stop``); a
-``notebooks/conftest.py`` would shadow ``tests/conftest.py``, which the tests import by name."""
+``notebooks/conftest.py`` would shadow ``tests/conftest.py``, which the tests import by name.
+
+It also starts nbval's kernels on IPC (Unix-domain) sockets, as the course runner does
+(:func:`dpgdiff_lite.course._local_kernel`): kernels started at once by parallel test workers
+(pytest-xdist) can pick the same free TCP port and die before they reply."""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +40,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     notebook = _notebook(item)
     if notebook is not None and outcome.get_result().failed:
         FAILED_CELL.setdefault(notebook, item.name)
+
+
+_SOCKETS = tempfile.TemporaryDirectory(prefix="dpgdiff-nbval-")
+"""This test process's folder of kernel sockets, removed when it exits."""
+
+
+def _start_kernel_on_ipc(startup_timeout: float = 60, kernel_name: str = "python", **kwargs):
+    """``jupyter_client.manager.start_new_kernel`` (what nbval calls), on IPC sockets in a fresh
+    temporary folder where libzmq has them; returns (manager, client)."""
+    from jupyter_client.manager import KernelManager
+
+    from dpgdiff_lite.course import _local_kernel
+
+    manager = KernelManager(kernel_name=kernel_name, **_local_kernel(Path(tempfile.mkdtemp(dir=_SOCKETS.name))))
+    manager.start_kernel(**kwargs)
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=startup_timeout)
+    except RuntimeError:
+        client.stop_channels()
+        manager.shutdown_kernel()
+        raise
+    return manager, client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import nbval.kernel
+
+    nbval.kernel.start_new_kernel = _start_kernel_on_ipc
