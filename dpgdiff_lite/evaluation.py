@@ -88,6 +88,11 @@ def _ranks(scores: Tensor, target: Tensor, negatives: Tensor | None, ties: str) 
     return (others >= t).sum(1) + (0 if negatives is None else 1)
 
 
+def rank_among_all(scores: Tensor, target: int) -> int:
+    """1-based rank of ``target`` among all the items ``scores`` (n_items,) covers, ties counted against it."""
+    return int(_ranks(scores[None], torch.tensor([target], device=scores.device), None, "pessimistic")[0])
+
+
 def _metrics(ranks: np.ndarray, ties: str) -> dict[str, np.ndarray]:
     """Per-case metrics ×100 from 1-based ranks; MRR is uncapped under the C2DSR convention."""
     r = ranks.astype(np.float64)

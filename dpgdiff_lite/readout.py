@@ -26,7 +26,7 @@ def memory_kinds(batch: Batch, labels: np.ndarray) -> np.ndarray:
 
     The memory is [null, Encoder_x outputs, Encoder_y outputs] (``fusion="memory"``): column c of
     domain d is that domain's c-th event (left-padded). ``labels`` (B, L) holds the planted labels
-    aligned with ``batch.items`` (``lessons.guided.label_rows``).
+    aligned with ``batch.items`` (``data.dataset.left_pad``).
     """
     n_pad = (batch.items == PAD).sum(1).cpu().numpy()[:, None]  # (B, 1)
     kinds = [np.zeros((len(batch), 1), dtype=np.int64)]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dpgdiff_lite.data.dataset import PAD, left_pad, make_batch, pad_eval, pad_training
+from dpgdiff_lite.data.dataset import PAD, case_batch, left_pad, make_batch, pad_eval, pad_training
 
 
 def test_left_pad_keeps_most_recent_events():
@@ -51,3 +51,15 @@ def test_a_domain_without_items_is_refused():
     empty = EvalSplit([], np.zeros(0, np.int64), np.zeros(0, np.int64))
     with pytest.raises(ValueError, match="domain 'Y' has no items"):
         CrossDomainDataset("bad", "x", ("X", "Y"), (3, 0), [], empty, empty)
+
+
+def test_case_batch_puts_the_target_last_and_accepts_replacement_histories(tiny):
+    dataset, _ = tiny
+    batch = case_batch(dataset, [3, 5])
+    assert batch.targets[:, -1].tolist() == dataset.test.targets[[3, 5]].tolist()
+    assert (batch.targets[:, :-1] == PAD).all()
+    assert batch.users.tolist() == [3, 5]
+    kept = dataset.test.histories[3][-dataset.max_len:]
+    assert batch.items[0, -len(kept):].tolist() == kept.tolist()
+    other = case_batch(dataset, [3], histories=[np.array([1, 2, 3])])
+    assert other.items[0, -3:].tolist() == [1, 2, 3] and (other.items[0, :-3] == PAD).all()

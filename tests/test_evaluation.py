@@ -14,6 +14,7 @@ from dpgdiff_lite.evaluation import (
     EvalResult,
     evaluate,
     paired_test,
+    rank_among_all,
     results_table,
     sample_negatives,
 )
@@ -306,3 +307,8 @@ def test_paired_difference_pairs_cases_or_seeds():
     assert by_seed["p"] == pytest.approx(paired_p(np.array([2.0, 2.0, 0.0])))
     with pytest.raises(ValueError, match=r"unit must be one of \('case', 'seed'\), got 'user'"):
         paired_difference(a, b, unit="user")
+
+
+def test_rank_among_all_counts_ties_against_the_target():
+    assert rank_among_all(torch.tensor([0.1, 0.5, 0.3, 0.9]), 2) == 3
+    assert rank_among_all(torch.tensor([0.7, 0.7, 0.7]), 0) == 3

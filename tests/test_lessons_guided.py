@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
-from dpgdiff_lite.experiments import eq15
+from dpgdiff_lite.experiments import eq15, robustness, tables
 from dpgdiff_lite.config import preset
 from dpgdiff_lite import readout
 from dpgdiff_lite.data.augment import align_noisy, inject_noise
-from dpgdiff_lite.data.dataset import PAD
+from dpgdiff_lite.data.dataset import PAD, case_batch, left_pad
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, SPECIFIC
 from dpgdiff_lite.denoiser import CrossAttentionDecoder
@@ -62,22 +62,10 @@ def test_pick_user_finds_a_two_domain_history_with_all_three_labels(tiny, user):
         guided.pick_user(dataset, truth, min_len=1000)
 
 
-def test_case_batch_puts_the_target_last_and_accepts_replacement_histories(tiny):
-    dataset, _ = tiny
-    batch = common.case_batch(dataset, [3, 5])
-    assert batch.targets[:, -1].tolist() == dataset.test.targets[[3, 5]].tolist()
-    assert (batch.targets[:, :-1] == PAD).all()
-    assert batch.users.tolist() == [3, 5]
-    kept = dataset.test.histories[3][-dataset.max_len:]
-    assert batch.items[0, -len(kept):].tolist() == kept.tolist()
-    other = common.case_batch(dataset, [3], histories=[np.array([1, 2, 3])])
-    assert other.items[0, -3:].tolist() == [1, 2, 3] and (other.items[0, :-3] == PAD).all()
-
-
 def test_memory_tokens_hold_every_event_once_with_its_planted_label(tiny, user):
     dataset, truth = tiny
-    batch = common.case_batch(dataset, [user])
-    labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
+    batch = case_batch(dataset, [user])
+    labels = left_pad([truth.test_labels.histories[user]], dataset.max_len)
     tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
     history = dataset.test.histories[user][-dataset.max_len:]
     hist_labels = truth.test_labels.histories[user][-dataset.max_len:]
@@ -94,8 +82,8 @@ def test_memory_tokens_hold_every_event_once_with_its_planted_label(tiny, user):
 
 def test_memory_kinds_match_the_labels_for_a_whole_padded_batch(tiny):
     dataset, truth = tiny
-    batch = common.case_batch(dataset, np.arange(20))
-    labels = guided.label_rows(truth.test_labels.histories[:20], dataset.max_len)
+    batch = case_batch(dataset, np.arange(20))
+    labels = left_pad(truth.test_labels.histories[:20], dataset.max_len)
     kinds = readout.memory_kinds(batch, labels)
     assert (kinds[:, 0] == 0).all()
     for row in range(20):
@@ -107,7 +95,7 @@ def test_memory_kinds_match_the_labels_for_a_whole_padded_batch(tiny):
 def test_decoder_attention_is_a_masked_distribution_whose_last_row_is_generates(tiny, models):
     dataset, _ = tiny
     model = models["dpgdiff"]
-    batch = common.case_batch(dataset, np.arange(6))
+    batch = case_batch(dataset, np.arange(6))
     weights = readout.decoder_attention(model, batch)
     guidance = model.guidance(batch)
     assert weights.shape == guidance.memory_allowed.shape
@@ -128,12 +116,12 @@ def test_decoder_attention_is_a_masked_distribution_whose_last_row_is_generates(
 def test_decoder_attention_refuses_an_unguided_model(tiny, models):
     dataset, _ = tiny
     with pytest.raises(ValueError, match="'diff\\+de' has no guidance"):
-        readout.decoder_attention(models["diff+de"], common.case_batch(dataset, [0]))
+        readout.decoder_attention(models["diff+de"], case_batch(dataset, [0]))
 
 
 def test_memory_recency_counts_events_back_from_the_latest(tiny, user):
     dataset, truth = tiny
-    batch = common.case_batch(dataset, [user, 0])
+    batch = case_batch(dataset, [user, 0])
     recency = readout.memory_recency(batch)
     assert (recency[:, 0] == PAD).all()
     for row, case in enumerate([user, 0]):
@@ -163,8 +151,8 @@ def test_attention_by_label_closed_form():
 
 def test_attention_table_has_one_row_per_model_and_masses_summing_to_one(tiny, models):
     dataset, truth = tiny
-    batch = common.case_batch(dataset, np.arange(30))
-    labels = guided.label_rows(truth.test_labels.histories[:30], dataset.max_len)
+    batch = case_batch(dataset, np.arange(30))
+    labels = left_pad(truth.test_labels.histories[:30], dataset.max_len)
     table = readout.attention_table({"a": models["dpgdiff"]}, batch, labels)
     assert list(table.index) == ["a"]
     masses = table[[f"mass: {k}" for k in readout.TOKEN_KINDS]].sum(axis=1)
@@ -175,8 +163,8 @@ def test_attention_table_has_one_row_per_model_and_masses_summing_to_one(tiny, m
 
 def test_plot_attention_labels_every_event_and_colours_noise_red(tiny, models, user):
     dataset, truth = tiny
-    batch = common.case_batch(dataset, [user])
-    labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
+    batch = case_batch(dataset, [user])
+    labels = left_pad([truth.test_labels.histories[user]], dataset.max_len)
     tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
     fig = guided.plot_attention(readout.decoder_attention(models["dpgdiff"], batch)[0], tokens,
                                 batch.items[0].numpy(), labels[0])
@@ -193,7 +181,7 @@ def test_plot_attention_labels_every_event_and_colours_noise_red(tiny, models, u
 def test_reverse_trajectory_has_k_states_and_ends_at_generates_x0(tiny, models, k):
     dataset, _ = tiny
     model = models["dpgdiff"]
-    batch = common.case_batch(dataset, [0])
+    batch = case_batch(dataset, [0])
     path = readout.reverse_trajectory(model, batch, k)
     assert len(path) == k == len(path.states)
     assert path.steps == model.schedule.timesteps(k) and path.steps[0] == model.config.T
@@ -204,7 +192,7 @@ def test_reverse_trajectory_has_k_states_and_ends_at_generates_x0(tiny, models, 
 
 def test_trajectory_widget_redraws_a_chain_of_k_plus_one_points(tiny, models):
     dataset, _ = tiny
-    batch = common.case_batch(dataset, [0])
+    batch = case_batch(dataset, [0])
     widget, update = guided.trajectory_widget(models, batch, default=2)
     figures = {k: update(k) for k in (1, 4)}
     for k, fig in figures.items():
@@ -226,7 +214,7 @@ def test_trajectory_widget_redraws_a_chain_of_k_plus_one_points(tiny, models):
 
 def test_chain_table_reports_the_rank_and_norm_of_each_models_x0(tiny, models):
     dataset, _ = tiny
-    batch = common.case_batch(dataset, [0])
+    batch = case_batch(dataset, [0])
     table = guided.chain_table(models, batch, (1, 4))
     assert list(table.index) == [1, 4]
     model = models["diff+de"]
@@ -249,14 +237,14 @@ def test_steps_table_is_run_evaluation_with_k_reverse_steps_on_the_chosen_split(
     dataset, _ = tiny
     model = models["dpgdiff"]
     config = model.config
-    table = guided.steps_table(_trained(model), dataset, (1, 8))
+    table = robustness.steps_table(_trained(model), dataset, (1, 8))
     assert list(table.index) == [1, 8]
     assert list(table.columns) == ["NDCG@10 X", "NDCG@10 Y", "NDCG@10 mean"]
     for k in (1, 8):
         expected = run_evaluation(model, dataset, config, "valid", steps=k).table["NDCG@10"]
         assert table.loc[k, ["NDCG@10 X", "NDCG@10 Y"]].tolist() == pytest.approx(expected.tolist())
         assert table.loc[k, "NDCG@10 mean"] == pytest.approx(expected.mean())
-    test = guided.steps_table(_trained(model), dataset, (8,), split="test")
+    test = robustness.steps_table(_trained(model), dataset, (8,), split="test")
     assert test.loc[8, "NDCG@10 X"] == pytest.approx(run_evaluation(model, dataset, config, "test", steps=8).table.loc["X", "NDCG@10"])
     assert config.inference_steps == 1 and not model.training  # k reaches score as an argument only
 
@@ -264,7 +252,7 @@ def test_steps_table_is_run_evaluation_with_k_reverse_steps_on_the_chosen_split(
 def test_score_takes_the_number_of_reverse_steps(tiny, models):
     dataset, _ = tiny
     model = models["dpgdiff"]
-    batch = common.case_batch(dataset, np.arange(4))
+    batch = case_batch(dataset, np.arange(4))
     generator = torch.Generator().manual_seed(model.config.inference_seed)
     x0_hat, guidance = model.generate(batch, steps=3, generator=generator)
     by_hand = (x0_hat + guidance.fused[:, -1]) @ model.items.table(1).T  # eq. (15), preference="fused"
@@ -281,7 +269,7 @@ def test_comparison_table_divides_by_the_planted_oracle(tiny, models):
     dataset, truth = tiny
     model = models["dpgdiff"]
     oracle = run_evaluation(truth.oracle_scorer(), dataset, model.config, "test").table["NDCG@10"]
-    table = guided.comparison_table({"a": _trained(model, _result(5.0, 3.0))}, DataSource(dataset, truth))
+    table = tables.comparison_table({"a": _trained(model, _result(5.0, 3.0))}, DataSource(dataset, truth))
     assert list(table.index) == ["a", "oracle"]
     assert table.loc["oracle", "NDCG@10 X"] == pytest.approx(oracle["X"]) and oracle["X"] > 5.0
     assert table.loc["a", "NDCG@10 mean"] == pytest.approx(4.0)
@@ -290,7 +278,7 @@ def test_comparison_table_divides_by_the_planted_oracle(tiny, models):
     assert table.loc["a", "/ oracle mean"] == pytest.approx(4.0 / oracle.mean())
     assert table.loc["oracle", ["/ oracle X", "/ oracle Y", "/ oracle mean"]].tolist() == pytest.approx([1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="comparison_table needs synthetic data"):
-        guided.comparison_table({"a": _trained(model, _result(5.0, 3.0))}, DataSource(dataset, None))
+        tables.comparison_table({"a": _trained(model, _result(5.0, 3.0))}, DataSource(dataset, None))
 
 
 # --- test-time noise ----------------------------------------------------------------------------
@@ -307,12 +295,12 @@ def test_align_noisy(history, noisy, expected):
 def test_noisy_ranking_is_the_clean_one_at_rate_zero_and_grows_with_the_rate(tiny, models, user):
     dataset, truth = tiny
     model = models["dpgdiff"]
-    clean = guided.noisy_ranking(model, dataset, truth, user, 0.0)
+    clean = robustness.noisy_ranking(model, dataset, truth, user, 0.0)
     assert clean.noisy.tolist() == clean.history.tolist() and not clean.injected.any()
     assert clean.labels.tolist() == truth.test_labels.histories[user].tolist()
-    counts = [guided.noisy_ranking(model, dataset, truth, user, r).injected.sum() for r in (0.0, 0.25, 0.5, 1.0)]
+    counts = [robustness.noisy_ranking(model, dataset, truth, user, r).injected.sum() for r in (0.0, 0.25, 0.5, 1.0)]
     assert counts == sorted(counts) and counts[-1] > 0  # the same uniforms at every rate: nested noise
-    noisy = guided.noisy_ranking(model, dataset, truth, user, 0.5)
+    noisy = robustness.noisy_ranking(model, dataset, truth, user, 0.5)
     assert noisy.noisy.tolist() == inject_noise(clean.history, 0.5, dataset.offsets, np.random.default_rng(0)).tolist()
     assert (noisy.top["item"].tolist() != clean.top["item"].tolist()) or noisy.rank != clean.rank
     top = noisy.top
@@ -355,7 +343,7 @@ def test_target_rank_matches_the_package_evaluation_with_ties():
     for case, row in result.per_case.iterrows():
         target = int(dataset.test.targets[case])
         domain = int(dataset.domain_of(np.array([target]))[0])
-        batch = common.case_batch(dataset, [case])
+        batch = case_batch(dataset, [case])
         scores = scorer.score(batch, domain)[0]
         assert guided.target_rank(scores, int(dataset.to_local(np.array([target]))[0])) == row["rank"]
 
@@ -411,7 +399,7 @@ def test_eq15_parts_rank_by_each_term_and_their_sum_is_the_models_score(tiny_sou
     g_only = eq15.PartScorer(result.model, "ĝ_d alone")
     assert run_evaluation(g_only, dataset, result.config, "test", steps=4).table.equals(
         run_evaluation(g_only, dataset, result.config, "test", steps=1).table)
-    batch = dl_case_batch(dataset)
+    batch = case_batch(dataset, np.arange(16))
     x0 = eq15.PartScorer(result.model, "x̂_0 alone").score(batch, 0)
     g = g_only.score(batch, 0)
     assert torch.allclose(x0 + g, result.model.score(batch, 0), atol=1e-5)  # eq. (15) is linear in its two terms
@@ -425,18 +413,12 @@ def test_eq15_parts_rank_by_each_term_and_their_sum_is_the_models_score(tiny_sou
         eq15.PartScorer(unguided.model, "ĝ_d alone")
 
 
-def dl_case_batch(dataset):
-    from dpgdiff_lite.lessons.common import case_batch
-
-    return case_batch(dataset, np.arange(16))
-
-
 def test_attention_figure_hovers_name_item_domain_and_label(tiny):
     dataset, truth = tiny
     model = common.untrained_model(dataset, common.teaching_config("dpgdiff", epochs=1, dim=16, seed=0))
     user = guided.pick_user(dataset, truth, min_len=4)
-    batch = common.case_batch(dataset, [user])
-    labels = guided.label_rows([truth.test_labels.histories[user]], dataset.max_len)
+    batch = case_batch(dataset, [user])
+    labels = left_pad([truth.test_labels.histories[user]], dataset.max_len)
     weights = readout.decoder_attention(model, batch)
     tokens = guided.memory_tokens(batch, 0, labels, dataset.offsets)
     plot, static = guided.attention_figure(weights[0], tokens, batch.items[0].numpy(), labels[0], dataset.offsets,
@@ -455,7 +437,7 @@ def test_noise_summary_counts_what_the_widget_draws(tiny):
     dataset, truth = tiny
     model = common.untrained_model(dataset, common.teaching_config("dpgdiff", epochs=1, dim=16, seed=0))
     user = guided.pick_user(dataset, truth, min_len=4)
-    table = guided.noise_summary(model, dataset, truth, user, (0.0, 1.0), seed=0)
+    table = robustness.noise_summary(model, dataset, truth, user, (0.0, 1.0), seed=0)
     assert table.loc[0.0, "injected"] == 0 and table.loc[0.0, "top-10 places of injected-only topics"] == 0
     assert table.loc[1.0, "injected"] > 0
-    assert table.loc[1.0, "target rank"] == guided.noisy_ranking(model, dataset, truth, user, 1.0, seed=0).rank
+    assert table.loc[1.0, "target rank"] == robustness.noisy_ranking(model, dataset, truth, user, 1.0, seed=0).rank

@@ -254,6 +254,19 @@ def pad_eval(split: EvalSplit, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     return inputs, targets
 
 
+def case_batch(dataset: CrossDomainDataset, cases, split: str = "test",
+               histories: list[np.ndarray] | None = None) -> Batch:
+    """One batch of evaluation cases (target at the last position), with their user indices.
+
+    ``histories`` replaces the cases' histories (e.g. noisy copies), one per case.
+    """
+    split_cases: EvalSplit = getattr(dataset, split)
+    cases = np.atleast_1d(np.asarray(cases, dtype=np.int64))
+    chosen = [split_cases.histories[c] for c in cases] if histories is None else list(histories)
+    inputs, targets = pad_eval(EvalSplit(chosen, split_cases.targets[cases], split_cases.users[cases]), dataset.max_len)
+    return make_batch(inputs, targets, dataset.offsets, split_cases.users[cases])
+
+
 def iterate_batches(
     inputs: np.ndarray,
     targets: np.ndarray,

@@ -361,6 +361,13 @@ class SyntheticTruth:
         """Global ids of the topics that have items in ``domain``: M_d (shared, partial) first, then its own."""
         return np.flatnonzero(self.topic_domains[:, domain])
 
+    def topic_name(self, item: int) -> str:
+        """'topic k (shared)', 'topic k (X only)' or, for a partial topic, 'topic k (X + Z)' for a global item id."""
+        topic = int(self.item_topic[item])
+        held = [name for name, holds in zip(self.config.domain_names, self.topic_domains[topic]) if holds]
+        kind = "shared" if len(held) == self.config.n_domains else " + ".join(held) if len(held) > 1 else f"{held[0]} only"
+        return f"topic {topic} ({kind})"
+
     def topic_distribution(self, users: np.ndarray, domain: int) -> np.ndarray:
         """P_{u,d}(k) over :meth:`domain_topics` (the redraw law), shape (cases, topics in d)."""
         prefs = self.user_preferences

@@ -18,13 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from dpgdiff_lite.config import VARIANT_FLAGS
-from dpgdiff_lite.data.augment import inject_noise_split
-from dpgdiff_lite.data.dataset import CrossDomainDataset
+from dpgdiff_lite.data.augment import align_noisy, inject_noise, inject_noise_split
+from dpgdiff_lite.data.dataset import PAD, CrossDomainDataset, EvalSplit, case_batch
 from dpgdiff_lite.data.sources import DataSource, with_options
-from dpgdiff_lite.evaluation import paired_difference, paired_p
+from dpgdiff_lite.data.synthetic import SyntheticTruth
+from dpgdiff_lite.evaluation import paired_difference, paired_p, rank_among_all
 from dpgdiff_lite.experiments.compare import Setting, seed_arguments, seed_setting
+from dpgdiff_lite.experiments.eq15 import ndcg_row
 from dpgdiff_lite.experiments.runner import Run, train_runs, train_seeds
 from dpgdiff_lite.experiments.tables import write_precomputed
 from dpgdiff_lite.trainer import TrainResult, run_evaluation
@@ -171,6 +174,14 @@ def step_curves(trained: Seeded, dataset: CrossDomainDataset, steps: tuple[int, 
     return over_seeds(trained, lambda runs: step_curve(runs, dataset, steps, split))
 
 
+def steps_table(result: TrainResult, dataset: CrossDomainDataset, steps: tuple[int, ...],
+                split: str = "valid") -> pd.DataFrame:
+    """:func:`step_curve` of one model as NDCG@10 (×100) per domain and their mean, one row per k."""
+    curve = step_curve({result.config.model: result}, dataset, steps, split)
+    ndcg = curve.pivot(index="steps", columns="domain", values="NDCG@10")[list(dataset.domain_names)]
+    return pd.DataFrame.from_dict({k: ndcg_row(row) for k, row in ndcg.iterrows()}, orient="index").rename_axis("k")
+
+
 def best_steps(curve: pd.DataFrame) -> pd.DataFrame:
     """Per model (and seed, when the curve has one): the k with the highest NDCG@10 (mean of domains)."""
     by = ["model", "seed"] if "seed" in curve else ["model"]
@@ -182,6 +193,64 @@ def best_steps(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- the open question: noise in the training sequences ---------------------------------------
+# --- test-time noise on one user (Figure 3, one case at a time) ----------------------------------------
+@dataclass
+class NoisyRanking:
+    """One user's history corrupted at ``rate`` and the eq. (15) ranking it produces."""
+
+    rate: float
+    history: np.ndarray  # the clean history (global ids)
+    noisy: np.ndarray  # after inject_noise
+    labels: np.ndarray  # (len(noisy),) planted label of each kept event, PAD for an injected one
+    target: int  # global id
+    rank: int  # of the target among all items of its domain (pessimistic ties)
+    n_items: int
+    top: pd.DataFrame  # the top 10: rank, item, topic, score, target
+    clean_topics: set[int]  # planted topics of the kept events
+    noise_topics: set[int]  # planted topics only the injected events bring
+
+    @property
+    def injected(self) -> np.ndarray:
+        """(len(noisy),) True where inject_noise substituted or inserted the event."""
+        return self.labels == PAD
+
+
+@torch.no_grad()
+def noisy_ranking(model, dataset: CrossDomainDataset, truth: SyntheticTruth, case: int, rate: float,
+                  seed: int = 0, split: str = "test") -> NoisyRanking:
+    """Corrupt case ``case``'s history with :func:`inject_noise` at ``rate`` (fixed ``seed``, so the
+    same uniforms decide each event at every rate and the corruption grows with it) and rank with eq. (15)."""
+    cases: EvalSplit = getattr(dataset, split)
+    history = cases.histories[case]
+    noisy = inject_noise(history, rate, dataset.offsets, np.random.default_rng(seed))
+    batch = case_batch(dataset, [case], split, histories=[noisy])
+    domain, target = int(batch.target_domains[0, -1]), int(batch.target_local[0, -1])
+    scores = model.score(batch.to(model.device), domain)[0].float().cpu()  # (n_items[domain],)
+    top = scores.topk(10).indices.numpy()
+    offset = int(dataset.offsets[domain])
+    table = pd.DataFrame({"rank": np.arange(1, 11), "item": top + offset,
+                          "topic": [truth.topic_name(int(i) + offset) for i in top],
+                          "score": scores[top].numpy(), "target": top == target})
+    source = align_noisy(history, noisy)
+    labels = np.where(source == PAD, PAD, getattr(truth, f"{split}_labels").histories[case][np.maximum(source, 0)])
+    clean = set(truth.item_topic[noisy[source != PAD]].tolist())
+    return NoisyRanking(rate, history, noisy, labels, int(cases.targets[case]), rank_among_all(scores, target),
+                        len(scores), table, clean, set(truth.item_topic[noisy[source == PAD]].tolist()) - clean)
+
+
+def noise_summary(model, dataset: CrossDomainDataset, truth: SyntheticTruth, case: int, rates: tuple[float, ...],
+                  seed: int = 0) -> pd.DataFrame:
+    """:func:`noisy_ranking` at each rate, as numbers: events injected, the target's rank, and how many
+    top-10 places hold a topic that only injected events brought in."""
+    rows = {}
+    for rate in rates:
+        result = noisy_ranking(model, dataset, truth, case, rate, seed)
+        topics = truth.item_topic[result.top["item"].to_numpy()]
+        rows[rate] = {"injected": int(result.injected.sum()), "events": len(result.noisy), "target rank": result.rank,
+                      "top-10 places of injected-only topics": int(np.isin(topics, list(result.noise_topics)).sum())}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("noise rate r")
+
+
 def train_noise_seeds(source: DataSource, setting: Setting, grid: NoiseGrid, clean: Seeded,
                       out_dir: str | Path | None = None, resume: bool = True,
                       progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

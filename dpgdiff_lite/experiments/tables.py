@@ -1,6 +1,6 @@
 """The results tables: Table 1 (one seed, and mean ± std over seeds with paired tests), the fraction of
-the planted oracle, the per-seed rows, and the one writer and reader of a results folder
-(``<name>.csv`` files beside ``setting.json``).
+the planted oracle (and notebook 04's comparison against it), the per-seed rows, and the one writer and
+reader of a results folder (``<name>.csv`` files beside ``setting.json``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 
 from dpgdiff_lite.data.sources import DataSource
 from dpgdiff_lite.evaluation import METRICS, paired_difference, results_table
-
+from dpgdiff_lite.experiments.eq15 import ndcg_row
 from dpgdiff_lite.trainer import TrainResult, run_evaluation
 
 
@@ -32,6 +32,21 @@ def oracle_fraction(results: dict[str, TrainResult], source: DataSource) -> pd.D
     oracle = run_evaluation(source.truth.oracle_scorer(), source.dataset, config, "test").table["NDCG@10"]
     return pd.DataFrame({"oracle NDCG@10": oracle,
                          **{name: r.test.table["NDCG@10"] / oracle for name, r in results.items()}})
+
+
+def comparison_table(results: dict[str, TrainResult], source: DataSource) -> pd.DataFrame:
+    """Test NDCG@10 (×100) per domain and mean for each model and the planted oracle, and each as a
+    fraction of the oracle's (:func:`oracle_fraction`: the ceiling on synthetic data)."""
+    fractions = oracle_fraction(results, source)  # (domains,): the oracle's NDCG@10, then each model's fraction
+    if fractions is None:
+        raise ValueError("comparison_table needs synthetic data: only there is a planted oracle to divide by")
+    oracle = fractions["oracle NDCG@10"]
+    rows = {}
+    for name, ndcg in {**{n: r.test.table["NDCG@10"] for n, r in results.items()}, "oracle": oracle}.items():
+        ratio = fractions[name] if name in results else ndcg / oracle
+        rows[name] = {**ndcg_row(ndcg), **{f"/ oracle {d}": float(v) for d, v in ratio.items()},
+                      "/ oracle mean": float(ndcg.mean() / oracle.mean())}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
 def per_seed_frame(results: dict[str, dict[int, TrainResult]]) -> pd.DataFrame:

@@ -23,9 +23,10 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from dpgdiff_lite.config import VARIANT_FLAGS
+from dpgdiff_lite.data.dataset import case_batch
 from dpgdiff_lite.evaluation import EvalResult, paired_test
 from dpgdiff_lite.experiments.table3 import ABLATION_ORDER
-from dpgdiff_lite.lessons.common import case_batch, figure, float_slider, not_attempted, not_attempted_message, widget
+from dpgdiff_lite.lessons.common import figure, float_slider, not_attempted, not_attempted_message, widget
 from dpgdiff_lite.parameters import SeededParams
 from dpgdiff_lite.trainer import TrainResult
 

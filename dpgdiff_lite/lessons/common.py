@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from dpgdiff_lite.config import Config, preset
-from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, EvalSplit, make_batch, pad_eval
+from dpgdiff_lite.data.dataset import CrossDomainDataset
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC
 from dpgdiff_lite.experiments.compare import training_objective
 from dpgdiff_lite.experiments.small_world import SASRECS, SmallRun, train_small
@@ -53,6 +53,15 @@ def label_legend(ax, **placement) -> None:
     ax.legend(handles=handles, ncol=3, fontsize=7, frameon=False, **placement)
 
 
+def event_box(ax, x: float, y: float, colour, text: str, edge: str = "white", height: float = 0.7,
+              text_colour: str = "white", fontsize: int = 7, hatch: str | None = None) -> None:
+    """One event of a timeline: a box coloured by domain or planted label at (x, y), its text inside; an
+    edge other than white is drawn thick (an injected, changed or target event)."""
+    ax.add_patch(Rectangle((x - 0.45, y - height / 2), 0.9, height, facecolor=colour, edgecolor=edge,
+                           linewidth=0.5 if edge == "white" else 2.0, hatch=hatch))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=text_colour)
+
+
 def teaching_config(model: str = "dpgdiff", *, epochs: int, dim: int, seed: int, **fields) -> Config:
     """The teaching preset for ``model``, shortened to ``epochs`` and validated once, after the last."""
     return preset("teaching", model=model, epochs=epochs, dim=dim, seed=seed, eval_every=epochs, **fields)
@@ -62,19 +71,6 @@ def untrained_model(dataset: CrossDomainDataset, config: Config) -> DPGDiff:
     """DPG-Diff with exactly the initial weights ``train(dataset, config)`` starts from (same seed)."""
     set_seed(config.seed)
     return DPGDiff(dataset.n_items, config).eval()
-
-
-def case_batch(dataset: CrossDomainDataset, cases, split: str = "test",
-               histories: list[np.ndarray] | None = None) -> Batch:
-    """One batch of evaluation cases (target at the last position), with their user indices.
-
-    ``histories`` replaces the cases' histories (e.g. noisy copies), one per case.
-    """
-    split_cases: EvalSplit = getattr(dataset, split)
-    cases = np.atleast_1d(np.asarray(cases, dtype=np.int64))
-    chosen = [split_cases.histories[c] for c in cases] if histories is None else list(histories)
-    inputs, targets = pad_eval(EvalSplit(chosen, split_cases.targets[cases], split_cases.users[cases]), dataset.max_len)
-    return make_batch(inputs, targets, dataset.offsets, split_cases.users[cases])
 
 
 # --- widgets ------------------------------------------------------------------------------------

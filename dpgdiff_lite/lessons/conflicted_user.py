@@ -13,11 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
-from dpgdiff_lite.data.dataset import CrossDomainDataset
+from dpgdiff_lite.data.dataset import CrossDomainDataset, case_batch
 from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, SyntheticTruth
-from dpgdiff_lite.lessons.common import LABEL_COLOURS, MODEL_LABELS, case_batch, figure, label_legend
+from dpgdiff_lite.lessons.common import LABEL_COLOURS, MODEL_LABELS, event_box, figure, label_legend
 from dpgdiff_lite.recommender import Scorer
 
 def pick_case(dataset: CrossDomainDataset, truth: SyntheticTruth, mixed: pd.DataFrame, single: pd.DataFrame) -> int:
@@ -100,16 +99,13 @@ def plot_case(view: CaseView, truth: SyntheticTruth, domain_names: tuple[str, ..
         d = int(np.searchsorted(offsets, item, side="right") - 1)
         last = i == len(events) - 1
         label = truth.test_labels.targets[view.case] if last else view.labels[i]
-        ax.add_patch(Rectangle((i - 0.45, -0.4), 0.9, 0.8, facecolor=LABEL_COLOURS[int(label)],
-                               edgecolor="black" if last else "white", linewidth=2 if last else 0.5))
-        ax.text(i, 0, f"{domain_names[d]}\nt{truth.item_topic[item]}", ha="center", va="center", fontsize=7,
-                color="white" if int(label) != NOISE else "black")
+        event_box(ax, i, 0, LABEL_COLOURS[int(label)], f"{domain_names[d]}\nt{truth.item_topic[item]}",
+                  edge="black" if last else "white", height=0.8, text_colour="white" if int(label) != NOISE else "black")
     ax.set(xlim=(-0.6, len(events) - 0.4), ylim=(-0.6, 0.6), yticks=[],
            title=f"user {view.user}'s mixed sequence $s_c$ (oldest first), then the test target (outlined, "
                  f"domain {domain_names[view.domain]}); text: domain, topic")
     ax.set_xticks(range(len(events)), [*map(str, range(len(events) - 1)), "target"], fontsize=7)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
+    ax.spines[["top", "right", "left"]].set_visible(False)
     label_legend(ax, loc="upper right", bbox_to_anchor=(1.0, -0.25))
 
     ax = fig.add_subplot(grid[1, 0])

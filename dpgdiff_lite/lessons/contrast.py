@@ -17,9 +17,9 @@ from torch import Tensor
 
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply
-from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, domain_of
+from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, case_batch, domain_of
 from dpgdiff_lite.data.synthetic import NOISE, SyntheticTruth
-from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, figure, float_slider, not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.lessons.common import (DOMAIN_COLOURS, LABEL_LETTERS, event_box, figure, float_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
@@ -91,12 +91,10 @@ def _draw_row(ax, y: float, items: np.ndarray, offsets: np.ndarray, x: np.ndarra
     domains = domain_of(items, offsets)
     for k, (item, dom) in enumerate(zip(items, domains)):
         colour = MASK_COLOUR if item == MASK else DOMAIN_COLOURS[dom % len(DOMAIN_COLOURS)]
-        edge = "red" if changed is not None and changed[k] else "white"
-        ax.add_patch(Rectangle((x[k] - 0.45, y - 0.35), 0.9, 0.7, facecolor=colour, edgecolor=edge,
-                               linewidth=2.0 if edge == "red" else 0.5,
-                               hatch="//" if labels is not None and labels[k] == NOISE else None))
-        ax.text(x[k], y, "M" if item == MASK else str(item), ha="center", va="center", fontsize=6,
-                color="black" if item == MASK else "white")
+        event_box(ax, x[k], y, colour, "M" if item == MASK else str(item),
+                  edge="red" if changed is not None and changed[k] else "white",
+                  text_colour="black" if item == MASK else "white", fontsize=6,
+                  hatch="//" if labels is not None and labels[k] == NOISE else None)
         if labels is not None:
             ax.text(x[k], y - 0.55, LABEL_LETTERS[int(labels[k])], ha="center", va="center", fontsize=6)
 
@@ -107,8 +105,7 @@ def _finish_rows(ax, names: list[str], width: int, domain_names: tuple[str, ...]
     ax.set_yticks([-i for i in range(len(names))], names)
     ax.tick_params(axis="y", length=0, labelsize=8)
     ax.tick_params(axis="x", labelsize=7)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
+    ax.spines[["top", "right", "left"]].set_visible(False)
     handles = [Rectangle((0, 0), 1, 1, facecolor=DOMAIN_COLOURS[d], label=f"domain {name}")
                for d, name in enumerate(domain_names)]
     handles += [Rectangle((0, 0), 1, 1, facecolor=MASK_COLOUR, label="MASK"),

@@ -12,12 +12,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from dpgdiff_lite.config import Config
-from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, left_pad, make_batch
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, case_batch, domain_of, left_pad, make_batch
 from dpgdiff_lite.data.synthetic import LABEL_NAMES, SyntheticTruth
-from dpgdiff_lite.lessons.common import (LABEL_COLOURS, Projection, case_batch, figure, int_slider, label_legend, not_attempted,
+from dpgdiff_lite.lessons.common import (LABEL_COLOURS, Projection, event_box, figure, int_slider, label_legend, not_attempted,
                                          not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.parameters import CheckedParams, integer
@@ -101,12 +100,6 @@ def split_table(batch: Batch, domain_names: tuple[str, ...], row: int = 0) -> pd
     return pd.DataFrame(rows).T.rename_axis("mixed position i", axis=1)
 
 
-def _box(ax, x: float, y: float, label: int, text: str) -> None:
-    ax.add_patch(Rectangle((x - 0.45, y - 0.35), 0.9, 0.7, facecolor=LABEL_COLOURS[int(label)],
-                           edgecolor="white", linewidth=0.5))
-    ax.text(x, y, text, ha="center", va="center", fontsize=7, color="white")
-
-
 def plot_split(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
                domain_names: tuple[str, ...] = ("X", "Y"), title: str = "") -> Figure:
     """The mixed sequence s_c (top row) and each s_d below it, every event at its time position and
@@ -117,8 +110,8 @@ def plot_split(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
     fig = figure(0.42 * max(n, 8) + 1.8, 0.55 * (len(domain_names) + 1) + 0.9)
     ax = fig.subplots()
     for i in range(n):
-        _box(ax, i, 0, labels[i], f"{domain_names[domains[i]]}{local[i]}")
-        _box(ax, i, -1 - domains[i], labels[i], f"{local[i]}")
+        event_box(ax, i, 0, LABEL_COLOURS[int(labels[i])], f"{domain_names[domains[i]]}{local[i]}")
+        event_box(ax, i, -1 - domains[i], LABEL_COLOURS[int(labels[i])], f"{local[i]}")
     for d in range(len(domain_names)):
         ax.axhline(-1 - d - 0.5, color="0.85", linewidth=0.5)
     names = ["$s_c$ (mixed)"] + [f"$s_{name.lower()}$ (domain {name})" for name in domain_names]
@@ -126,8 +119,7 @@ def plot_split(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray,
            xticks=range(n), title=title)
     ax.set_yticks([0] + [-1 - d for d in range(len(domain_names))], names)
     ax.tick_params(axis="both", labelsize=8, length=0)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
+    ax.spines[["top", "right", "left"]].set_visible(False)
     label_legend(ax, loc="lower center", bbox_to_anchor=(0.5, 1.0 if not title else 1.12))
     return fig
 

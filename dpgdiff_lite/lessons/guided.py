@@ -4,7 +4,7 @@ eq. 9) and inference (§Optimization and Inference, eq. 15).
 The figures, widgets, tables and exercises of ``04_guided_denoising.ipynb``: the decoder's cross-attention
 labelled with the planted truth, the reverse trajectory x_T → x̂_0 projected onto the item embeddings,
 guided against unguided, and one user under test-time noise. What they draw is read off the model by
-:mod:`dpgdiff_lite.readout`; NDCG@10 against k is :func:`~dpgdiff_lite.experiments.robustness.step_curve`.
+:mod:`dpgdiff_lite.readout` and :func:`~dpgdiff_lite.experiments.robustness.noisy_ranking`.
 """
 
 from __future__ import annotations
@@ -21,18 +21,13 @@ from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
 from dpgdiff_lite.config import Config
-from dpgdiff_lite.data.augment import align_noisy, inject_noise
-from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of, left_pad
-from dpgdiff_lite.data.sources import DataSource
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
-from dpgdiff_lite.experiments.eq15 import ndcg_row
-from dpgdiff_lite.experiments.robustness import step_curve
-from dpgdiff_lite.lessons.common import (case_batch, DOMAIN_COLOURS, LABEL_LETTERS, Projection, figure, float_slider, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.experiments.robustness import NoisyRanking, noisy_ranking
+from dpgdiff_lite.lessons.common import (DOMAIN_COLOURS, LABEL_LETTERS, Projection, event_box, figure, float_slider, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.readout import ATTENTION_GROUPS, TOKEN_KINDS, item_points, memory_kinds, reverse_trajectory
-from dpgdiff_lite.experiments.tables import oracle_fraction
-from dpgdiff_lite.trainer import TrainResult
 
 LABEL_COLOURS = {INVARIANT: "tab:green", SPECIFIC: "tab:purple", NOISE: "tab:red"}
 
@@ -61,26 +56,16 @@ class LessonParams(CheckedParams):
 
 
 # --- cases and their planted labels ---------------------------------------------------------------
-def split_labels(truth: SyntheticTruth, split: str = "test") -> list[np.ndarray]:
-    """Planted label (INVARIANT / SPECIFIC / NOISE) of every history event of a split."""
-    return getattr(truth, f"{split}_labels").histories
-
-
 def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, split: str = "test", min_len: int = 8) -> int:
     """The first case of ``split`` whose kept history has ≥ ``min_len`` events, visits every domain
     and holds an event of each planted label: one user on whom every figure has something to show."""
     cases: EvalSplit = getattr(dataset, split)
-    for case, (history, labels) in enumerate(zip(cases.histories, split_labels(truth, split))):
+    for case, (history, labels) in enumerate(zip(cases.histories, getattr(truth, f"{split}_labels").histories)):
         history, labels = history[-dataset.max_len:], labels[-dataset.max_len:]
         if (len(history) >= min_len and len(set(dataset.domain_of(history).tolist())) == dataset.n_domains
                 and set(labels.tolist()) == {INVARIANT, SPECIFIC, NOISE}):
             return case
     raise ValueError(f"no {split} case has >= {min_len} events in every domain with all three planted labels")
-
-
-def label_rows(labels: list[np.ndarray], max_len: int) -> np.ndarray:
-    """Planted labels left-padded like the histories in a batch, (cases, max_len); PAD at padding."""
-    return left_pad(labels, max_len)
 
 
 # --- eq. (9): the decoder's cross-attention -----------------------------------------------------
@@ -251,96 +236,7 @@ def trajectory_widget(models: dict[str, DPGDiff], batch: Batch, default: int = 4
     return widget(update, k=int_slider("steps k", default, 1, next(iter(models.values())).config.T))
 
 
-# --- eq. (15) with a chosen k, and guided vs unguided --------------------------------------------------
-def steps_table(result: TrainResult, dataset: CrossDomainDataset, steps: tuple[int, ...],
-                split: str = "valid") -> pd.DataFrame:
-    """NDCG@10 (×100) per domain and their mean for each number of reverse steps k, on ``split``:
-    :func:`dpgdiff_lite.experiments.robustness.step_curve` (Figure 4), one row per k."""
-    curve = step_curve({result.config.model: result}, dataset, steps, split)
-    ndcg = curve.pivot(index="steps", columns="domain", values="NDCG@10")[list(dataset.domain_names)]
-    return pd.DataFrame.from_dict({k: ndcg_row(row) for k, row in ndcg.iterrows()}, orient="index").rename_axis("k")
-
-
-def comparison_table(results: dict[str, TrainResult], source: DataSource) -> pd.DataFrame:
-    """Test NDCG@10 (×100) per domain and mean for each model and the planted oracle, and each as a
-    fraction of the oracle's (:func:`dpgdiff_lite.experiments.tables.oracle_fraction`: the ceiling on synthetic data)."""
-    fractions = oracle_fraction(results, source)  # (domains,): the oracle's NDCG@10, then each model's fraction
-    if fractions is None:
-        raise ValueError("comparison_table needs synthetic data: only there is a planted oracle to divide by")
-    oracle = fractions["oracle NDCG@10"]
-    rows = {}
-    for name, ndcg in {**{n: r.test.table["NDCG@10"] for n, r in results.items()}, "oracle": oracle}.items():
-        ratio = fractions[name] if name in results else ndcg / oracle
-        rows[name] = {**ndcg_row(ndcg), **{f"/ oracle {d}": float(v) for d, v in ratio.items()},
-                      "/ oracle mean": float(ndcg.mean() / oracle.mean())}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
-
-
 # --- test-time noise on one user -----------------------------------------------------------------
-@dataclass
-class NoisyRanking:
-    """One user's history corrupted at ``rate`` and the eq. (15) ranking it produces."""
-
-    rate: float
-    history: np.ndarray  # the clean history (global ids)
-    noisy: np.ndarray  # after inject_noise
-    labels: np.ndarray  # (len(noisy),) planted label of each kept event, PAD for an injected one
-    target: int  # global id
-    rank: int  # of the target among all items of its domain (pessimistic ties)
-    n_items: int
-    top: pd.DataFrame  # the top 10: rank, item, topic, score, target
-
-    @property
-    def injected(self) -> np.ndarray:
-        """(len(noisy),) True where inject_noise substituted or inserted the event."""
-        return self.labels == PAD
-
-
-def topic_name(truth: SyntheticTruth, item: int) -> str:
-    """'topic k (shared)', 'topic k (X only)' or, for a partial topic, 'topic k (X + Z)' for a global item id."""
-    topic = int(truth.item_topic[item])
-    held = [name for name, holds in zip(truth.config.domain_names, truth.topic_domains[topic]) if holds]
-    kind = "shared" if len(held) == truth.config.n_domains else " + ".join(held) if len(held) > 1 else f"{held[0]} only"
-    return f"topic {topic} ({kind})"
-
-
-@torch.no_grad()
-def noisy_ranking(model, dataset: CrossDomainDataset, truth: SyntheticTruth, case: int, rate: float,
-                  seed: int = 0, split: str = "test") -> NoisyRanking:
-    """Corrupt case ``case``'s history with :func:`inject_noise` at ``rate`` (fixed ``seed``, so the
-    same uniforms decide each event at every rate and the corruption grows with it) and rank with eq. (15)."""
-    cases: EvalSplit = getattr(dataset, split)
-    history = cases.histories[case]
-    noisy = inject_noise(history, rate, dataset.offsets, np.random.default_rng(seed))
-    batch = case_batch(dataset, [case], split, histories=[noisy])
-    domain, target = int(batch.target_domains[0, -1]), int(batch.target_local[0, -1])
-    scores = model.score(batch.to(model.device), domain)[0].float().cpu()  # (n_items[domain],)
-    top = scores.topk(10).indices.numpy()
-    offset = int(dataset.offsets[domain])
-    table = pd.DataFrame({"rank": np.arange(1, 11), "item": top + offset,
-                          "topic": [topic_name(truth, int(i) + offset) for i in top],
-                          "score": scores[top].numpy(), "target": top == target})
-    source = align_noisy(history, noisy)
-    labels = np.where(source == PAD, PAD, split_labels(truth, split)[case][np.maximum(source, 0)])
-    return NoisyRanking(rate, history, noisy, labels, int(cases.targets[case]), target_rank(scores, target),
-                        len(scores), table)
-
-
-def noise_summary(model, dataset: CrossDomainDataset, truth: SyntheticTruth, case: int, rates: tuple[float, ...],
-                  seed: int = 0) -> pd.DataFrame:
-    """What :func:`noise_widget` shows at each rate, as numbers: events injected, the target's rank, and how
-    many top-10 places hold a topic that only injected events brought in (the red bars)."""
-    rows = {}
-    for rate in rates:
-        result = noisy_ranking(model, dataset, truth, case, rate, seed)
-        clean = set(truth.item_topic[result.noisy[~result.injected]].tolist())
-        brought = set(truth.item_topic[result.noisy[result.injected]].tolist()) - clean
-        topics = truth.item_topic[result.top["item"].to_numpy()]
-        rows[rate] = {"injected": int(result.injected.sum()), "events": len(result.noisy), "target rank": result.rank,
-                      "top-10 places of injected-only topics": int(np.isin(topics, list(brought)).sum())}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("noise rate r")
-
-
 def plot_noisy_ranking(result: NoisyRanking, truth: SyntheticTruth, offsets: np.ndarray) -> Figure:
     """Top: the corrupted history (domain colours, injected events outlined red, topic under each).
     Bottom: the top 10 of eq. (15) with their planted topic; bars of a topic the original history
@@ -349,20 +245,16 @@ def plot_noisy_ranking(result: NoisyRanking, truth: SyntheticTruth, offsets: np.
     strip, bars = fig.subplots(2, 1, height_ratios=[1, 3])
     domains = domain_of(result.noisy, offsets)
     for x, (item, dom, injected, label) in enumerate(zip(result.noisy, domains, result.injected, result.labels)):
-        strip.add_patch(Rectangle((x - 0.45, -0.35), 0.9, 0.7, facecolor=DOMAIN_COLOURS[dom],
-                                  edgecolor="red" if injected else "white", linewidth=2.0 if injected else 0.5))
-        strip.text(x, 0, str(item), ha="center", va="center", fontsize=6, color="white")
+        event_box(strip, x, 0, DOMAIN_COLOURS[dom], str(item), edge="red" if injected else "white", fontsize=6)
         letter = "+" if injected else LABEL_LETTERS[int(label)]
         strip.text(x, -0.6, f"t{truth.item_topic[item]} {letter}", ha="center", va="center", fontsize=6)
     strip.set(xlim=(-0.6, max(len(result.noisy), 10) - 0.4), ylim=(-0.8, 0.5), yticks=[])
     strip.set_title(f"r = {result.rate:.2f}: {int(result.injected.sum())} of {len(result.noisy)} events injected "
                     f"(red outline, +); below each: planted topic t·, label I/S/N", fontsize=8)
     strip.tick_params(labelsize=6)
-    clean_topics = set(truth.item_topic[result.noisy[~result.injected]].tolist())
-    noise_topics = set(truth.item_topic[result.noisy[result.injected]].tolist()) - clean_topics
     top = result.top
     topics = truth.item_topic[top["item"].to_numpy()]
-    colours = ["tab:blue" if k in clean_topics else "tab:red" if k in noise_topics else "0.6" for k in topics]
+    colours = ["tab:blue" if k in result.clean_topics else "tab:red" if k in result.noise_topics else "0.6" for k in topics]
     y = np.arange(len(top))[::-1]
     drawn = bars.barh(y, top["score"], color=colours)
     for patch, is_target in zip(drawn, top["target"]):
@@ -375,7 +267,7 @@ def plot_noisy_ranking(result: NoisyRanking, truth: SyntheticTruth, offsets: np.
                (("tab:blue", "topic in the original history"), ("tab:red", "topic only injected events bring"),
                 ("0.6", "topic not in the history"))]
     bars.legend(handles=handles, fontsize=7, loc="lower right")
-    bars.set_title(f"top 10 — target item {result.target} ({topic_name(truth, result.target)}) "
+    bars.set_title(f"top 10 — target item {result.target} ({truth.topic_name(result.target)}) "
                    f"at rank {result.rank} of {result.n_items}", fontsize=9)
     bars.tick_params(axis="x", labelsize=7)
     low = float(top["score"].min())
