@@ -62,6 +62,17 @@ def event_box(ax, x: float, y: float, colour, text: str, edge: str = "white", he
     ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=text_colour)
 
 
+def grouped_bars(ax, groups: dict, ticks: list[str], colours: list | None = None, fontsize: float | None = None) -> list[np.ndarray]:
+    """One bar per group side by side at each tick (x = 0, 1, …), each group labelled for the legend;
+    returns the x positions of each group's bars."""
+    width, xs = 0.8 / max(len(groups), 1), []
+    for i, (label, values) in enumerate(groups.items()):
+        xs.append(np.arange(len(ticks)) + (i - (len(groups) - 1) / 2) * width)
+        ax.bar(xs[-1], values, width, label=label, color=None if colours is None else colours[i])
+    ax.set_xticks(range(len(ticks)), ticks, fontsize=fontsize)
+    return xs
+
+
 def teaching_config(model: str = "dpgdiff", *, epochs: int, dim: int, seed: int, **fields) -> Config:
     """The teaching preset for ``model``, shortened to ``epochs`` and validated once, after the last."""
     return preset("teaching", model=model, epochs=epochs, dim=dim, seed=seed, eval_every=epochs, **fields)
@@ -110,13 +121,10 @@ def plot_small(run: SmallRun) -> Figure:
     fig = figure(8.5, 2.8)
     ax, ax_d = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     models = [m for m in run.ndcg.columns if m != "oracle"]
-    domains, width = list(run.ndcg.index), 0.8 / len(models)
-    x = np.arange(len(domains))
-    for i, model in enumerate(models):
-        ax.bar(x + (i - (len(models) - 1) / 2) * width, run.ndcg[model], width, label=MODEL_LABELS.get(model, model),
-               color=f"C{i}")
+    domains = list(run.ndcg.index)
+    ticks, x = [f"domain {d}" for d in domains], np.arange(len(domains))
+    grouped_bars(ax, {MODEL_LABELS.get(m, m): run.ndcg[m] for m in models}, ticks, [f"C{i}" for i in range(len(models))])
     ax.scatter(x, run.ndcg["oracle"], marker="_", s=600, color="black", label="oracle", zorder=3)
-    ax.set_xticks(x, [f"domain {d}" for d in domains])
     ax.set(ylabel="test NDCG@10 (×100)", title=f"opposed conflict rate {run.conflict_rate:g}",
            ylim=(0, max(run.ndcg.max()) * 1.5))
     ax.legend(fontsize=6, ncol=2, loc="upper center")
@@ -125,15 +133,13 @@ def plot_small(run: SmallRun) -> Figure:
         differences["transfer (mixed − single)"], ps["transfer (mixed − single)"] = run.transfer["transfer"], run.transfer["p"]
     for model, gain in run.gains.items():
         differences[f"{model} − best SASRec"], ps[f"{model} − best SASRec"] = gain["gain"], gain["p"]
-    width = 0.8 / max(len(differences), 1)
-    for i, (label, values) in enumerate(differences.items()):
-        xs = x + (i - (len(differences) - 1) / 2) * width
-        ax_d.bar(xs, values.reindex(domains), width, label=label, color=f"C{i + len(models)}")
-        for xi, value, pi in zip(xs, values.reindex(domains), ps[label].reindex(domains)):
+    xs = grouped_bars(ax_d, {label: values.reindex(domains) for label, values in differences.items()}, ticks,
+                      [f"C{i + len(models)}" for i in range(len(differences))])
+    for xs_, (label, values) in zip(xs, differences.items()):
+        for xi, value, pi in zip(xs_, values.reindex(domains), ps[label].reindex(domains)):
             ax_d.text(xi, value, f"{value:+.1f}\np={pi:.1g}", ha="center", va="top" if value < 0 else "bottom",
                       fontsize=6)
     ax_d.axhline(0, color="black", linewidth=0.8)
-    ax_d.set_xticks(x, [f"domain {d}" for d in domains])
     gates = "" if run.gates is None else " · γ " + " / ".join(f"{g:.2f}" for g in run.gates)
     ax_d.set(ylabel="NDCG@10 difference", title=f"{run.seconds:.0f} s to retrain{gates}", ylim=(-8, 8))
     ax_d.legend(fontsize=6, loc="lower center")

@@ -19,7 +19,7 @@ from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, case_batch, domain_of
 from dpgdiff_lite.data.synthetic import NOISE, SyntheticTruth
-from dpgdiff_lite.lessons.common import (DOMAIN_COLOURS, LABEL_LETTERS, event_box, figure, float_slider, not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.lessons.common import (DOMAIN_COLOURS, LABEL_LETTERS, event_box, figure, grouped_bars, float_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
@@ -261,10 +261,7 @@ def plot_geometry(table: pd.DataFrame) -> Figure:
                                  ("alignment  E‖f(x)−f(y)‖²  (lower: positives closer)",
                                   "uniformity  log E exp(−2‖f(x)−f(y)‖²)  (lower: more spread)")):
         columns = [c for c in table.columns if c.startswith(prefix)]
-        width = 0.8 / len(table)
-        for k, (name, row) in enumerate(table.iterrows()):
-            ax.bar(np.arange(len(columns)) + (k - (len(table) - 1) / 2) * width, row[columns], width, label=name)
-        ax.set_xticks(range(len(columns)), [c[len(prefix):] for c in columns], fontsize=8)
+        grouped_bars(ax, {name: row[columns] for name, row in table.iterrows()}, [c[len(prefix):] for c in columns], fontsize=8)
         ax.set_xlabel("positive pair" if prefix == "align" else "view", fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.axhline(0, color="0.3", linewidth=0.5)
@@ -313,12 +310,8 @@ def plot_weight_sweep(table: pd.DataFrame) -> Figure:
     domains = [c for c in table.columns if c.startswith("NDCG@10 ") and c != "NDCG@10 mean"]
     fig = figure(4.6, 2.8)
     ax = fig.subplots()
-    width = 0.8 / len(domains)
-    for k, column in enumerate(domains):
-        x = np.arange(len(table)) + (k - (len(domains) - 1) / 2) * width
-        ax.bar(x, table[column], width, color=DOMAIN_COLOURS[k % len(DOMAIN_COLOURS)],
-               label=f"domain {column.split()[-1]}")
-    ax.set_xticks(range(len(table)), [f"{w:g}" for w in table.index])
+    grouped_bars(ax, {f"domain {column.split()[-1]}": table[column] for column in domains}, [f"{w:g}" for w in table.index],
+                 [DOMAIN_COLOURS[k % len(DOMAIN_COLOURS)] for k in range(len(domains))])
     ax.set(xlabel="weight_cl (weight of L_tri-cl in eq. 14)", ylabel="validation NDCG@10 (×100)")
     ax.legend(fontsize=8)
     return fig

@@ -24,7 +24,7 @@ from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
 from dpgdiff_lite.experiments.robustness import NoisyRanking, noisy_ranking
-from dpgdiff_lite.lessons.common import (DOMAIN_COLOURS, LABEL_LETTERS, Projection, event_box, figure, float_slider, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
+from dpgdiff_lite.lessons.common import (DOMAIN_COLOURS, LABEL_LETTERS, Projection, event_box, figure, grouped_bars, float_slider, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.readout import ATTENTION_GROUPS, TOKEN_KINDS, item_points, memory_kinds, reverse_trajectory
@@ -156,14 +156,11 @@ def plot_attention_by_label(table: pd.DataFrame) -> Figure:
     groups = list(ATTENTION_GROUPS)
     fig = figure(7.0, 2.9)
     ax = fig.subplots()
-    width = 0.8 / len(table)
-    for k, (name, row) in enumerate(table.iterrows()):
-        ax.bar(np.arange(len(groups)) + (k - (len(table) - 1) / 2) * width,
-               [row[f"per token: {group}"] for group in groups], width, label=name)
+    grouped_bars(ax, {name: [row[f"per token: {group}"] for group in groups] for name, row in table.iterrows()}, groups,
+                 fontsize=8)
     ax.axhline(float(table["uniform per token"].iloc[0]), color="0.3", linestyle="--", linewidth=1,
                label="uniform over allowed tokens")
     ax.axvline(len(TOKEN_KINDS) - 0.5, color="0.6", linewidth=0.8)
-    ax.set_xticks(range(len(groups)), groups, fontsize=8)
     ax.set(xlabel="memory tokens: by planted label  |  by recency", ylabel="mean weight per token")
     ax.legend(fontsize=7, loc="upper left")
     return fig
