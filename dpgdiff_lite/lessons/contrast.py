@@ -19,6 +19,7 @@ from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, case_batch, domain_of
 from dpgdiff_lite.data.synthetic import NOISE, SyntheticTruth
+from dpgdiff_lite.experiments.eq15 import ndcg_row
 from dpgdiff_lite.lessons.common import (DOMAIN_COLOURS, LABEL_LETTERS, event_box, figure, grouped_bars, float_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.parameters import CheckedParams, integer
 from dpgdiff_lite.losses import info_nce, tri_view_loss
@@ -222,16 +223,9 @@ TRI_CL_MEASURES = ("inference h_c, all users", "inference h_c, batches of 128", 
 @torch.no_grad()
 def tri_cl_breakdown(model: DPGDiff, dataset: CrossDomainDataset, n_users: int, batch_size: int = 128,
                      seed: int = 0) -> dict[str, float]:
-    """L_tri-cl (eq. 13) of the first ``n_users`` validation users, measured three ways, to show why
-    the value of :func:`geometry_table` differs from the training loss in the history:
-
-    1. ``inference h_c, all users``: h_c generated from x_T ~ N(0, I), all users in one batch (B − 1
-       negatives per anchor): the ``L_tri-cl`` column of :func:`geometry_table`;
-    2. ``inference h_c, batches of 128``: the same views, InfoNCE within batches of ``batch_size`` users
-       (fewer negatives, as in training), averaged over the batches;
-    3. ``training h_c, batches of 128``: ``model.loss_terms`` as training computes it (h_c denoised from
-       a noisy copy of the known target at a random t), dropout off, averaged over the batches.
-    """
+    """L_tri-cl (eq. 13) of the first ``n_users`` validation users, measured the three ways of
+    :data:`TRI_CL_MEASURES`: generated h_c with all users as negatives (:func:`geometry_table`'s value), the
+    same in batches of ``batch_size``, and ``model.loss_terms`` as training computes it (dropout off)."""
     model.eval()
     views = contrastive_views(model, validation_batch(dataset, n_users), seed)
     tau, similarity = model.config.temperature, model.config.cl_similarity
@@ -298,8 +292,7 @@ def sweep_table(results: dict) -> pd.DataFrame:
     weight to a ``TrainResult``)."""
     rows = {}
     for weight, result in results.items():
-        ndcg = result.valid.table["NDCG@10"]
-        rows[weight] = {**{f"NDCG@10 {d}": float(v) for d, v in ndcg.items()}, "NDCG@10 mean": float(ndcg.mean()),
+        rows[weight] = {**ndcg_row(result.valid.table["NDCG@10"]),
                         "L_tri-cl (last epoch, training)": float(result.history["loss_cl"].iloc[-1]),
                         "s/epoch": result.seconds_per_epoch}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("weight_cl")

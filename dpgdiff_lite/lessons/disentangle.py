@@ -24,7 +24,6 @@ from dpgdiff_lite.probes import chance_agreement, neighbour_agreement, probe, sp
 from dpgdiff_lite.sasrec import SASRec
 
 
-
 @dataclass(frozen=True)
 class LessonParams(CheckedParams):
     """The notebook's papermill parameters, checked at once so a bad value names itself."""
@@ -51,8 +50,8 @@ class LessonParams(CheckedParams):
 def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, min_len: int = 12) -> int:
     """The first user whose last ``max_len`` training events number at least ``min_len``, visit every
     domain and hold all three planted labels: a sequence with something of everything to show."""
-    for user, (seq, labels) in enumerate(zip(dataset.train, truth.train_labels)):
-        seq, labels = seq[-dataset.max_len:], labels[-dataset.max_len:]
+    for user in range(len(dataset.train)):
+        seq, labels = user_events(dataset, truth, user)
         if (len(seq) >= min_len and len(set(dataset.domain_of(seq).tolist())) == dataset.n_domains
                 and len(set(labels.tolist())) == len(LABEL_NAMES)):
             return user
@@ -334,14 +333,16 @@ def collapse_statistic(gx: np.ndarray, gy: np.ndarray) -> float:
     return float(cos.mean())
 
 
-def collapse_report(gx: np.ndarray, gy: np.ndarray, centre: bool = False) -> dict[str, float]:
-    """Mean cosine of g_x vs g_y for the same user and for different users, and their gap.
+def centred(gx: np.ndarray, gy: np.ndarray, centre: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """g_x and g_y less each domain's mean over users (when ``centre``): a direction every user shares
+    (e.g. a LayerNorm bias) then no longer counts as agreement."""
+    return (gx - gx.mean(0), gy - gy.mean(0)) if centre else (gx, gy)
 
-    With ``centre`` each domain's mean over users is subtracted first, so a direction every user
-    shares (e.g. a LayerNorm bias) does not count as agreement: what remains is the user-specific part."""
-    if centre:
-        gx, gy = gx - gx.mean(0), gy - gy.mean(0)
-    same, different = cosine_pairs(gx, gy)
+
+def collapse_report(gx: np.ndarray, gy: np.ndarray, centre: bool = False) -> dict[str, float]:
+    """Mean cosine of g_x vs g_y for the same user and for different users, and their gap; ``centre``:
+    of :func:`centred` g_x and g_y (the user-specific part)."""
+    same, different = cosine_pairs(*centred(gx, gy, centre))
     return {"same user": float(same.mean()), "different users": float(different.mean()),
             "gap": float(same.mean() - different.mean())}
 
@@ -354,8 +355,7 @@ def plot_collapse(stages: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
     bins = np.linspace(-1, 1, 41)
     for c, (stage, (gx, gy)) in enumerate(stages.items()):
         for r, centre in enumerate((False, True)):
-            a, b = (gx - gx.mean(0), gy - gy.mean(0)) if centre else (gx, gy)
-            same, different = cosine_pairs(a, b)
+            same, different = cosine_pairs(*centred(gx, gy, centre))
             ax = axes[r, c]
             ax.hist(different, bins=bins, density=True, alpha=0.5, color="0.5", label="different users")
             ax.hist(same, bins=bins, density=True, color="tab:red", histtype="step", linewidth=1.5,
