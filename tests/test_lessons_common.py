@@ -10,7 +10,7 @@ import torch
 
 from dpgdiff_lite import claims
 from dpgdiff_lite.config import MODELS, preset
-from dpgdiff_lite.data.synthetic import PRESETS as SYNTHETIC_PRESETS
+from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, PRESETS as SYNTHETIC_PRESETS, SPECIFIC
 from dpgdiff_lite.lessons import common
 from dpgdiff_lite.parameters import ExperimentParams
 from dpgdiff_lite.trainer import setup_training
@@ -177,3 +177,17 @@ def test_interactive_output_carries_plotly_json_and_a_png_fallback(monkeypatch):
         list(bundle["application/vnd.plotly.v1+json"]["data"][0]["y"]) == [3, 4]
     assert bundle["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
     assert "plotly.js" not in str(bundle)[:100_000] and len(str(bundle)) < 60_000  # no embedded library
+
+
+# --- the lessons' example user ----------------------------------------------------------------
+@pytest.mark.parametrize("split, labels", [("train", (INVARIANT, SPECIFIC, NOISE)), ("train", (NOISE,)),
+                                           ("test", (INVARIANT, SPECIFIC, NOISE))])
+def test_pick_user_finds_a_long_two_domain_history_with_the_planted_labels(tiny, split, labels):
+    dataset, truth = tiny
+    user = common.pick_user(dataset, truth, min_len=6, labels=labels, split=split)
+    history = (dataset.train if split == "train" else dataset.test.histories)[user][-dataset.max_len:]
+    planted = (truth.train_labels if split == "train" else truth.test_labels.histories)[user][-dataset.max_len:]
+    assert len(history) >= 6 and set(dataset.domain_of(history).tolist()) == {0, 1}
+    assert set(labels) <= set(planted.tolist())
+    with pytest.raises(ValueError, match=f"no {split} case has >= 1000 events"):
+        common.pick_user(dataset, truth, min_len=1000, labels=labels, split=split)

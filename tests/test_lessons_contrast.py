@@ -6,8 +6,7 @@ import torch
 
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply, augment, augment_batch
-from dpgdiff_lite.data.dataset import PAD
-from dpgdiff_lite.data.synthetic import NOISE
+from dpgdiff_lite.data.dataset import PAD, case_batch
 from dpgdiff_lite.lessons import common, contrast
 from dpgdiff_lite.losses import info_nce, tri_view_loss
 from dpgdiff_lite.model import DPGDiff
@@ -43,17 +42,6 @@ def test_lesson_params_reject_bad_values_by_name(field, value, message):
 
 
 # --- augmentations ------------------------------------------------------------------------------
-def test_pick_user_finds_a_long_two_domain_sequence_with_noise(tiny):
-    dataset, truth = tiny
-    user = contrast.pick_user(dataset, truth, min_len=6)
-    seq = dataset.train[user]
-    assert len(seq) >= 6
-    assert set(dataset.domain_of(seq).tolist()) == {0, 1}
-    assert (truth.train_labels[user] == NOISE).any()
-    with pytest.raises(ValueError, match="no training sequence of length >= 1000"):
-        contrast.pick_user(dataset, truth, min_len=1000)
-
-
 def test_layout_places_crops_under_their_window_and_finds_insertions():
     original = np.array([1, 2, 3, 4, 5])
     x, changed = contrast.layout(original, np.array([3, 4]))
@@ -116,7 +104,7 @@ def test_augmentation_widget_update_redraws_for_a_new_operator_and_rate():
 def test_contrastive_views_are_the_models_own_last_position_outputs(tiny, tiny_model):
     dataset, _ = tiny
     model, config = tiny_model
-    batch = contrast.validation_batch(dataset, 6)
+    batch = case_batch(dataset, range(6), "valid")
     assert batch.items.shape == (6, dataset.max_len)
     assert batch.targets[:, -1].tolist() == dataset.valid.targets[:6].tolist()
     views = contrast.contrastive_views(model, batch, seed=3)
@@ -132,7 +120,7 @@ def test_contrastive_views_are_the_models_own_last_position_outputs(tiny, tiny_m
 def test_h_aug_is_encoder_c_of_the_augmented_sequence(tiny, tiny_model):
     dataset, _ = tiny
     model, config = tiny_model
-    batch = contrast.validation_batch(dataset, 8)
+    batch = case_batch(dataset, range(8), "valid")
     views = contrast.contrastive_views(model, batch, seed=5)
     # the same seed redraws the same s_aug (the views' only numpy randomness)
     s_aug = torch.from_numpy(augment_batch(batch.items.numpy(), dataset.offsets, np.random.default_rng(5),
@@ -150,7 +138,7 @@ def test_h_aug_is_encoder_c_of_the_augmented_sequence(tiny, tiny_model):
 def test_contrastive_views_refuse_a_model_without_h_d(tiny):
     dataset, _ = tiny
     model = DPGDiff(dataset.n_items, preset("smoke", model="diff", dim=16))
-    batch = contrast.validation_batch(dataset, 2)
+    batch = case_batch(dataset, range(2), "valid")
     with pytest.raises(ValueError, match="model 'diff' has no disentangled encoder"):
         contrast.contrastive_views(model, batch)
 
@@ -210,7 +198,7 @@ def test_checkers_recognise_correct_missing_and_wrong_answers():
 def test_geometry_table_reports_every_pair_and_view_and_the_loss(tiny, tiny_model):
     dataset, _ = tiny
     model, config = tiny_model
-    batch = contrast.validation_batch(dataset, 16)
+    batch = case_batch(dataset, range(16), "valid")
     table = contrast.geometry_table({"a": model, "b": model}, batch, seed=0)
     assert list(table.index) == ["a", "b"]
     assert list(table.columns) == ["align(h_c,h_d)", "align(h_c,h_aug)", "align(h_d,h_aug)",
@@ -290,7 +278,7 @@ def test_tri_cl_breakdown_first_measure_is_the_geometry_tables(tiny, tiny_traine
     n = min(64, len(dataset.valid))
     breakdown = contrast.tri_cl_breakdown(tiny_trained, dataset, n, batch_size=16, seed=0)
     assert list(breakdown) == list(contrast.TRI_CL_MEASURES)
-    table = contrast.geometry_table({"m": tiny_trained}, contrast.validation_batch(dataset, n), seed=0)
+    table = contrast.geometry_table({"m": tiny_trained}, case_batch(dataset, range(n), "valid"), seed=0)
     assert breakdown[contrast.TRI_CL_MEASURES[0]] == pytest.approx(table.loc["m", "L_tri-cl"], abs=1e-5)
     # fewer negatives per anchor: the chance level log B falls from log 64 to log 16, and so does the loss
     assert breakdown[contrast.TRI_CL_MEASURES[1]] < breakdown[contrast.TRI_CL_MEASURES[0]]
@@ -299,7 +287,7 @@ def test_tri_cl_breakdown_first_measure_is_the_geometry_tables(tiny, tiny_traine
 
 def test_exercise_2_checker_reproduces_the_geometry_table(tiny, tiny_trained):
     dataset, _ = tiny
-    batch = contrast.validation_batch(dataset, 32)
+    batch = case_batch(dataset, range(32), "valid")
     models = {"m": tiny_trained}
     table = contrast.geometry_table(models, batch, seed=0)
     answer = contrast.check_alignment_uniformity(contrast.alignment, contrast.uniformity, models=models,

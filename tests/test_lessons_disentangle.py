@@ -4,8 +4,7 @@ import torch
 
 from dpgdiff_lite import probes
 from dpgdiff_lite.config import preset
-from dpgdiff_lite.data.dataset import PAD, make_batch
-from dpgdiff_lite.data.synthetic import LABEL_NAMES
+from dpgdiff_lite.data.dataset import PAD, case_batch, make_batch
 from dpgdiff_lite.lessons import common
 from dpgdiff_lite.lessons import disentangle as dis
 from dpgdiff_lite.sasrec import SASRec
@@ -70,16 +69,6 @@ def test_split_table_reads_the_latest_event_of_each_domain():
     assert table.iloc[2].tolist() == ["0", "0", "0", "1"]
 
 
-def test_pick_user_has_both_domains_and_all_labels(tiny):
-    dataset, truth = tiny
-    user = dis.pick_user(dataset, truth, min_len=6)
-    seq, labels = dis.user_events(dataset, truth, user)
-    assert len(seq) >= 6 and set(dataset.domain_of(seq).tolist()) == {0, 1}
-    assert set(labels.tolist()) == set(range(len(LABEL_NAMES)))
-    with pytest.raises(ValueError, match="no training sequence of length >= 1000"):
-        dis.pick_user(dataset, truth, min_len=1000)
-
-
 def test_plot_split_draws_every_event_twice():
     seq, labels = np.array([12, 3, 4, 20, 9]), np.array([0, 1, 2, 0, 0])
     fig = dis.plot_split(seq, labels, OFFSETS)
@@ -103,7 +92,7 @@ def test_split_widget_update_follows_the_user(tiny):
 # --- guidance ----------------------------------------------------------------------------------
 def test_last_guidance_and_fusion(tiny, tiny_model):
     dataset, _ = tiny
-    batch = dis.user_histories(dataset)
+    batch = case_batch(dataset, range(len(dataset.valid)), "valid")
     assert batch.users.tolist() == dataset.valid.users.tolist()
     assert batch.targets[:, -1].tolist() == dataset.valid.targets.tolist()
     views = dis.last_guidance(tiny_model, batch)
@@ -120,13 +109,13 @@ def test_sasrec_representation_shape(tiny):
     dataset, _ = tiny
     torch.manual_seed(0)
     model = SASRec(dataset.n_items, preset("smoke", model="sasrec", dim=16))
-    batch = dis.user_histories(dataset)
+    batch = case_batch(dataset, range(len(dataset.valid)), "valid")
     assert dis.sasrec_representation(model, batch).shape == (len(dataset.valid), 16)
 
 
 def test_plot_guidance_has_three_panels(tiny, tiny_model):
     dataset, truth = tiny
-    seq, _ = dis.user_events(dataset, truth, dis.pick_user(dataset, truth, min_len=6))
+    seq, _ = dis.user_events(dataset, truth, common.pick_user(dataset, truth, min_len=6))
     fig = dis.plot_guidance(tiny_model, dis.sequence_batch(seq, dataset.offsets, dataset.max_len), n_dims=8)
     panels = [ax for ax in fig.axes if ax.images]
     assert len(panels) == 3
@@ -205,7 +194,7 @@ def test_projection_figure_3d_names_user_topic_and_label_on_hover(tiny):
     dataset, truth = tiny
     config = dis.LessonParams(epochs=1, dim=16).config()
     model = common.untrained_model(dataset, config)
-    views = dis.last_guidance(model, dis.user_histories(dataset))
+    views = dis.last_guidance(model, case_batch(dataset, range(len(dataset.valid)), "valid"))
     topic = truth.user_preferences.shared[dataset.valid.users].argmax(1)
     latest = dis.latest_labels(dataset, truth)
     assert len(latest) == len(dataset.valid) and set(latest) <= {0, 1, 2}

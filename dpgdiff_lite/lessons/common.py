@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 
 from dpgdiff_lite.config import Config, preset
 from dpgdiff_lite.data.dataset import CrossDomainDataset
-from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC
+from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
 from dpgdiff_lite.experiments.compare import training_objective
 from dpgdiff_lite.experiments.small_world import SASRECS, SmallRun, train_small
 from dpgdiff_lite.model import DPGDiff
@@ -71,6 +71,21 @@ def grouped_bars(ax, groups: dict, ticks: list[str], colours: list | None = None
         ax.bar(xs[-1], values, width, label=label, color=None if colours is None else colours[i])
     ax.set_xticks(range(len(ticks)), ticks, fontsize=fontsize)
     return xs
+
+
+def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, min_len: int,
+              labels: tuple[int, ...] = (INVARIANT, SPECIFIC, NOISE), split: str = "train") -> int:
+    """The first case of ``split`` whose last ``max_len`` events (what a model sees) number ≥ ``min_len``,
+    visit every domain and hold every planted label of ``labels``: a user with something to show."""
+    train = split == "train"
+    histories = dataset.train if train else getattr(dataset, split).histories
+    planted = truth.train_labels if train else getattr(truth, f"{split}_labels").histories
+    for case, (seq, marks) in enumerate(zip(histories, planted)):
+        seq, marks = seq[-dataset.max_len:], marks[-dataset.max_len:]
+        if (len(seq) >= min_len and len(set(dataset.domain_of(seq).tolist())) == dataset.n_domains
+                and set(labels) <= set(marks.tolist())):
+            return case
+    raise ValueError(f"no {split} case has >= {min_len} events in every domain with planted labels {list(labels)}")
 
 
 def teaching_config(model: str = "dpgdiff", *, epochs: int, dim: int, seed: int, **fields) -> Config:

@@ -18,7 +18,7 @@ from torch import Tensor
 from dpgdiff_lite.config import Config
 from dpgdiff_lite.data.augment import AUGMENTATIONS, DEFAULT_RATES, MASK, apply
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, case_batch, domain_of
-from dpgdiff_lite.data.synthetic import NOISE, SyntheticTruth
+from dpgdiff_lite.data.synthetic import NOISE
 from dpgdiff_lite.experiments.eq15 import ndcg_row
 from dpgdiff_lite.lessons.common import (DOMAIN_COLOURS, LABEL_LETTERS, event_box, figure, grouped_bars, float_slider, not_attempted, not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.parameters import CheckedParams, integer
@@ -57,16 +57,6 @@ class LessonParams(CheckedParams):
 
 
 # --- augmentations ------------------------------------------------------------------------------
-def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, min_len: int = 10) -> int:
-    """The first user whose training sequence is at least ``min_len`` long, visits every domain and
-    holds a planted noise event: a sequence where every operator has something to show."""
-    for user, (seq, labels) in enumerate(zip(dataset.train, truth.train_labels)):
-        domains = set(dataset.domain_of(seq).tolist())
-        if len(seq) >= min_len and len(domains) == dataset.n_domains and (labels == NOISE).any():
-            return user
-    raise ValueError(f"no training sequence of length >= {min_len} visits every domain with a noise event")
-
-
 def layout(original: np.ndarray, augmented: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where to draw each augmented event and whether it differs from the original there.
 
@@ -148,11 +138,6 @@ def augmentation_widget(seq: np.ndarray, labels: np.ndarray, offsets: np.ndarray
 
 
 # --- the three views of eq. (13) ---------------------------------------------------------------
-def validation_batch(dataset: CrossDomainDataset, n_users: int) -> Batch:
-    """The first ``n_users`` validation histories as one batch (target only at the last position)."""
-    return case_batch(dataset, np.arange(min(n_users, len(dataset.valid))), "valid")
-
-
 @torch.no_grad()
 def contrastive_views(model: DPGDiff, batch: Batch, seed: int = 0, steps: int | None = None) -> dict[str, Tensor]:
     """h_c, h_d and h_aug of eq. (13) at the last position of each row, each (B, D), on the CPU.
@@ -227,7 +212,7 @@ def tri_cl_breakdown(model: DPGDiff, dataset: CrossDomainDataset, n_users: int, 
     :data:`TRI_CL_MEASURES`: generated h_c with all users as negatives (:func:`geometry_table`'s value), the
     same in batches of ``batch_size``, and ``model.loss_terms`` as training computes it (dropout off)."""
     model.eval()
-    views = contrastive_views(model, validation_batch(dataset, n_users), seed)
+    views = contrastive_views(model, case_batch(dataset, np.arange(n_users), "valid"), seed)
     tau, similarity = model.config.temperature, model.config.cl_similarity
     starts = range(0, len(views["h_c"]), batch_size)
     chunks = [tri_view_loss(*(views[v][i:i + batch_size] for v in VIEWS), tau, similarity).item() for i in starts]

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from dpgdiff_lite.config import Config
-from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, case_batch, domain_of, left_pad, make_batch
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of, left_pad, make_batch
 from dpgdiff_lite.data.synthetic import LABEL_NAMES, SyntheticTruth
 from dpgdiff_lite.lessons.common import (LABEL_COLOURS, Projection, event_box, figure, int_slider, label_legend, not_attempted,
                                          not_attempted_message, teaching_config, widget)
@@ -47,17 +47,6 @@ class LessonParams(CheckedParams):
 
 
 # --- s_c, s_x and s_y ---------------------------------------------------------------------------
-def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, min_len: int = 12) -> int:
-    """The first user whose last ``max_len`` training events number at least ``min_len``, visit every
-    domain and hold all three planted labels: a sequence with something of everything to show."""
-    for user in range(len(dataset.train)):
-        seq, labels = user_events(dataset, truth, user)
-        if (len(seq) >= min_len and len(set(dataset.domain_of(seq).tolist())) == dataset.n_domains
-                and len(set(labels.tolist())) == len(LABEL_NAMES)):
-            return user
-    raise ValueError(f"no training sequence of length >= {min_len} visits every domain with all three labels")
-
-
 def user_events(dataset: CrossDomainDataset, truth: SyntheticTruth, user: int) -> tuple[np.ndarray, np.ndarray]:
     """A user's training sequence s_c and its planted labels, cut to the ``max_len`` most recent events
     (what a model sees)."""
@@ -161,11 +150,6 @@ def plot_guidance(model: DPGDiff, batch: Batch, domain_names: tuple[str, ...] = 
     axes[0].set_ylabel(f"dimension (first {n_dims})")
     fig.colorbar(image, ax=axes, shrink=0.8)
     return fig
-
-
-def user_histories(dataset: CrossDomainDataset) -> Batch:
-    """Every validation history (one per user, ``dataset.valid.users`` in order) as one batch."""
-    return case_batch(dataset, np.arange(len(dataset.valid)), "valid")
 
 
 def last_guidance(model: DPGDiff, batch: Batch) -> dict[str, np.ndarray]:

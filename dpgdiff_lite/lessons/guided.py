@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
 from dpgdiff_lite.config import Config
-from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, EvalSplit, domain_of
+from dpgdiff_lite.data.dataset import PAD, Batch, CrossDomainDataset, domain_of
 from dpgdiff_lite.data.synthetic import INVARIANT, LABEL_NAMES, NOISE, SPECIFIC, SyntheticTruth
 from dpgdiff_lite.experiments.robustness import NoisyRanking, noisy_ranking
 from dpgdiff_lite.lessons.common import (DOMAIN_COLOURS, LABEL_LETTERS, Projection, event_box, figure, grouped_bars, float_slider, int_slider, not_attempted, not_attempted_message, teaching_config, widget)
@@ -56,18 +56,6 @@ class LessonParams(CheckedParams):
 
 
 # --- cases and their planted labels ---------------------------------------------------------------
-def pick_user(dataset: CrossDomainDataset, truth: SyntheticTruth, split: str = "test", min_len: int = 8) -> int:
-    """The first case of ``split`` whose kept history has ≥ ``min_len`` events, visits every domain
-    and holds an event of each planted label: one user on whom every figure has something to show."""
-    cases: EvalSplit = getattr(dataset, split)
-    for case, (history, labels) in enumerate(zip(cases.histories, getattr(truth, f"{split}_labels").histories)):
-        history, labels = history[-dataset.max_len:], labels[-dataset.max_len:]
-        if (len(history) >= min_len and len(set(dataset.domain_of(history).tolist())) == dataset.n_domains
-                and set(labels.tolist()) == {INVARIANT, SPECIFIC, NOISE}):
-            return case
-    raise ValueError(f"no {split} case has >= {min_len} events in every domain with all three planted labels")
-
-
 # --- eq. (9): the decoder's cross-attention -----------------------------------------------------
 
 
