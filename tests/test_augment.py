@@ -3,6 +3,7 @@ import pytest
 
 from dpgdiff_lite.data.augment import (
     MASK,
+    align_noisy,
     augment,
     augment_batch,
     crop,
@@ -146,3 +147,13 @@ def test_injected_noise_r_changes_about_r_n_events():
         domain_of(np.concatenate(noisy), OFFSETS), np.repeat(domain_of(events, OFFSETS), lengths)
     )
     assert len(inject_noise(events, r, OFFSETS, rng())) == pytest.approx(n * (1 + r / 2), rel=0.02)
+
+
+@pytest.mark.parametrize("history, noisy, expected", [
+    ([1, 2, 3], [1, 2, 3], [0, 1, 2]),
+    ([1, 2, 3], [1, 9, 3], [0, PAD, 2]),  # substitution
+    ([1, 2, 3], [1, 7, 2, 3, 8], [0, PAD, 1, 2, PAD]),  # insertions
+    ([1, 2, 3], [5, 2, 6, 3], [PAD, 1, PAD, 2]),  # both
+])
+def test_align_noisy(history, noisy, expected):
+    assert align_noisy(np.array(history), np.array(noisy)).tolist() == expected

@@ -3,17 +3,14 @@ import pandas as pd
 import pytest
 import torch
 
-from dpgdiff_lite.experiments import eq15, robustness, tables
+from dpgdiff_lite.experiments import eq15
 from dpgdiff_lite.config import preset
 from dpgdiff_lite import readout
-from dpgdiff_lite.data.augment import align_noisy, inject_noise
 from dpgdiff_lite.data.dataset import PAD, case_batch, left_pad
-from dpgdiff_lite.data.sources import DataSource
-from dpgdiff_lite.data.synthetic import INVARIANT, NOISE, SPECIFIC
+from dpgdiff_lite.data.synthetic import NOISE
 from dpgdiff_lite.denoiser import CrossAttentionDecoder
-from dpgdiff_lite.evaluation import EvalResult, evaluate
+from dpgdiff_lite.evaluation import evaluate
 from dpgdiff_lite.lessons import common, guided
-from dpgdiff_lite.trainer import TrainResult, run_evaluation
 
 from tests.conftest import make_toy_dataset
 
@@ -28,7 +25,7 @@ def models(tiny):
 @pytest.fixture(scope="module")
 def user(tiny):
     dataset, truth = tiny
-    return guided.pick_user(dataset, truth, min_len=6)
+    return common.pick_user(dataset, truth, min_len=6, split="test")
 
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -52,16 +49,6 @@ def test_lesson_params_reject_bad_values_by_name(field, value, message):
 
 
 # --- cases and memory tokens --------------------------------------------------------------------
-def test_pick_user_finds_a_two_domain_history_with_all_three_labels(tiny, user):
-    dataset, truth = tiny
-    history, labels = dataset.test.histories[user], truth.test_labels.histories[user]
-    assert len(history[-dataset.max_len:]) >= 6
-    assert set(dataset.domain_of(history[-dataset.max_len:]).tolist()) == {0, 1}
-    assert set(labels[-dataset.max_len:].tolist()) == {INVARIANT, SPECIFIC, NOISE}
-    with pytest.raises(ValueError, match="no test case has >= 1000 events"):
-        guided.pick_user(dataset, truth, min_len=1000)
-
-
 def test_memory_tokens_hold_every_event_once_with_its_planted_label(tiny, user):
     dataset, truth = tiny
     batch = case_batch(dataset, [user])
@@ -227,28 +214,7 @@ def test_chain_table_reports_the_rank_and_norm_of_each_models_x0(tiny, models):
     assert table.loc[1, "‖x_0‖ of the target"] == pytest.approx(expected, rel=1e-5)
 
 
-# --- eq. (15), steps and the comparison ---------------------------------------------------------
-def _trained(model, test: EvalResult | None = None) -> TrainResult:
-    """A TrainResult around ``model`` (nothing trained; ``test`` stands in for its test evaluation)."""
-    return TrainResult(model, model.config, pd.DataFrame(columns=["epoch"]), None, test, 0.0)
-
-
-def test_steps_table_is_run_evaluation_with_k_reverse_steps_on_the_chosen_split(tiny, models):
-    dataset, _ = tiny
-    model = models["dpgdiff"]
-    config = model.config
-    table = robustness.steps_table(_trained(model), dataset, (1, 8))
-    assert list(table.index) == [1, 8]
-    assert list(table.columns) == ["NDCG@10 X", "NDCG@10 Y", "NDCG@10 mean"]
-    for k in (1, 8):
-        expected = run_evaluation(model, dataset, config, "valid", steps=k).table["NDCG@10"]
-        assert table.loc[k, ["NDCG@10 X", "NDCG@10 Y"]].tolist() == pytest.approx(expected.tolist())
-        assert table.loc[k, "NDCG@10 mean"] == pytest.approx(expected.mean())
-    test = robustness.steps_table(_trained(model), dataset, (8,), split="test")
-    assert test.loc[8, "NDCG@10 X"] == pytest.approx(run_evaluation(model, dataset, config, "test", steps=8).table.loc["X", "NDCG@10"])
-    assert config.inference_steps == 1 and not model.training  # k reaches score as an argument only
-
-
+# --- eq. (15) with k reverse steps -------------------------------------------------------------
 def test_score_takes_the_number_of_reverse_steps(tiny, models):
     dataset, _ = tiny
     model = models["dpgdiff"]
@@ -260,55 +226,7 @@ def test_score_takes_the_number_of_reverse_steps(tiny, models):
     assert not torch.allclose(model.score(batch, 1, steps=3), model.score(batch, 1))  # default k = 1
 
 
-def _result(x: float, y: float) -> EvalResult:
-    table = pd.DataFrame({"NDCG@10": [x, y]}, index=["X", "Y"])
-    return EvalResult(table, pd.DataFrame(), "test", "full", "synthetic")
-
-
-def test_comparison_table_divides_by_the_planted_oracle(tiny, models):
-    dataset, truth = tiny
-    model = models["dpgdiff"]
-    oracle = run_evaluation(truth.oracle_scorer(), dataset, model.config, "test").table["NDCG@10"]
-    table = tables.comparison_table({"a": _trained(model, _result(5.0, 3.0))}, DataSource(dataset, truth))
-    assert list(table.index) == ["a", "oracle"]
-    assert table.loc["oracle", "NDCG@10 X"] == pytest.approx(oracle["X"]) and oracle["X"] > 5.0
-    assert table.loc["a", "NDCG@10 mean"] == pytest.approx(4.0)
-    assert table.loc["a", "/ oracle X"] == pytest.approx(5.0 / oracle["X"])
-    assert table.loc["a", "/ oracle Y"] == pytest.approx(3.0 / oracle["Y"])
-    assert table.loc["a", "/ oracle mean"] == pytest.approx(4.0 / oracle.mean())
-    assert table.loc["oracle", ["/ oracle X", "/ oracle Y", "/ oracle mean"]].tolist() == pytest.approx([1.0, 1.0, 1.0])
-    with pytest.raises(ValueError, match="comparison_table needs synthetic data"):
-        tables.comparison_table({"a": _trained(model, _result(5.0, 3.0))}, DataSource(dataset, None))
-
-
 # --- test-time noise ----------------------------------------------------------------------------
-@pytest.mark.parametrize("history, noisy, expected", [
-    ([1, 2, 3], [1, 2, 3], [0, 1, 2]),
-    ([1, 2, 3], [1, 9, 3], [0, PAD, 2]),  # substitution
-    ([1, 2, 3], [1, 7, 2, 3, 8], [0, PAD, 1, 2, PAD]),  # insertions
-    ([1, 2, 3], [5, 2, 6, 3], [PAD, 1, PAD, 2]),  # both
-])
-def test_align_noisy(history, noisy, expected):
-    assert align_noisy(np.array(history), np.array(noisy)).tolist() == expected
-
-
-def test_noisy_ranking_is_the_clean_one_at_rate_zero_and_grows_with_the_rate(tiny, models, user):
-    dataset, truth = tiny
-    model = models["dpgdiff"]
-    clean = robustness.noisy_ranking(model, dataset, truth, user, 0.0)
-    assert clean.noisy.tolist() == clean.history.tolist() and not clean.injected.any()
-    assert clean.labels.tolist() == truth.test_labels.histories[user].tolist()
-    counts = [robustness.noisy_ranking(model, dataset, truth, user, r).injected.sum() for r in (0.0, 0.25, 0.5, 1.0)]
-    assert counts == sorted(counts) and counts[-1] > 0  # the same uniforms at every rate: nested noise
-    noisy = robustness.noisy_ranking(model, dataset, truth, user, 0.5)
-    assert noisy.noisy.tolist() == inject_noise(clean.history, 0.5, dataset.offsets, np.random.default_rng(0)).tolist()
-    assert (noisy.top["item"].tolist() != clean.top["item"].tolist()) or noisy.rank != clean.rank
-    top = noisy.top
-    assert len(top) == 10 and (np.diff(top["score"]) <= 0).all()
-    assert top["target"].any() == (noisy.rank <= 10)
-    assert top["topic"].iloc[0].startswith(f"topic {truth.item_topic[top['item'].iloc[0]]} (")
-
-
 def test_noise_widget_update_changes_the_top_10_or_rank(tiny, models, user):
     dataset, truth = tiny
     widget, update = guided.noise_widget(models["dpgdiff"], dataset, truth, user)
@@ -416,7 +334,7 @@ def test_eq15_parts_rank_by_each_term_and_their_sum_is_the_models_score(tiny_sou
 def test_attention_figure_hovers_name_item_domain_and_label(tiny):
     dataset, truth = tiny
     model = common.untrained_model(dataset, common.teaching_config("dpgdiff", epochs=1, dim=16, seed=0))
-    user = guided.pick_user(dataset, truth, min_len=4)
+    user = common.pick_user(dataset, truth, min_len=4, split="test")
     batch = case_batch(dataset, [user])
     labels = left_pad([truth.test_labels.histories[user]], dataset.max_len)
     weights = readout.decoder_attention(model, batch)
@@ -431,13 +349,3 @@ def test_attention_figure_hovers_name_item_domain_and_label(tiny):
     assert last[0].endswith("null token (no guidance)") and ", domain " in last[1]
     assert heatmap.z[0][-1] is None  # the first query cannot see the last token: blank, no hover weight
     assert len(static.axes) == 2  # the heatmap and its colour bar, as plot_attention draws it
-
-
-def test_noise_summary_counts_what_the_widget_draws(tiny):
-    dataset, truth = tiny
-    model = common.untrained_model(dataset, common.teaching_config("dpgdiff", epochs=1, dim=16, seed=0))
-    user = guided.pick_user(dataset, truth, min_len=4)
-    table = robustness.noise_summary(model, dataset, truth, user, (0.0, 1.0), seed=0)
-    assert table.loc[0.0, "injected"] == 0 and table.loc[0.0, "top-10 places of injected-only topics"] == 0
-    assert table.loc[1.0, "injected"] > 0
-    assert table.loc[1.0, "target rank"] == robustness.noisy_ranking(model, dataset, truth, user, 1.0, seed=0).rank

@@ -13,7 +13,11 @@ from conftest import TINY_EXPERIMENT
 from dpgdiff_lite.cli import main
 from dpgdiff_lite.experiments import robustness as rob
 from dpgdiff_lite.experiments.compare import Setting
+from dpgdiff_lite.config import preset
+from dpgdiff_lite.data.augment import inject_noise
 from dpgdiff_lite.experiments.runner import train_seeds
+from dpgdiff_lite.lessons.common import pick_user, teaching_config, untrained_model
+from dpgdiff_lite.trainer import TrainResult, run_evaluation
 
 TINY = Setting(data=TINY_EXPERIMENT["data"], preset=TINY_EXPERIMENT["preset"], models=rob.DEFAULT_MODELS,
                epochs=TINY_EXPERIMENT["epochs"], overrides=(TINY_EXPERIMENT["overrides"],))
@@ -97,3 +101,54 @@ def test_the_robustness_command_writes_notebook_07s_folder(tmp_path):
 def test_the_robustness_command_refuses_bad_options(argv, message, tmp_path, capsys):
     assert main(["robustness", "--out", str(tmp_path / "o"), "--runs", str(tmp_path / "r"), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+# --- one model's ranking under test-time noise and its k-step grid ------------------------------
+@pytest.fixture(scope="module")
+def untrained(tiny):
+    """An untrained DPG-Diff on the tiny data (nothing here needs a trained one)."""
+    return untrained_model(tiny[0], preset("smoke", model="dpgdiff", dim=16))
+
+
+def test_steps_table_is_run_evaluation_with_k_reverse_steps_on_the_chosen_split(tiny, untrained):
+    dataset, _ = tiny
+    model = untrained
+    trained = TrainResult(model, model.config, pd.DataFrame(columns=["epoch"]), None, None, 0.0)
+    config = model.config
+    table = rob.steps_table(trained, dataset, (1, 8))
+    assert list(table.index) == [1, 8]
+    assert list(table.columns) == ["NDCG@10 X", "NDCG@10 Y", "NDCG@10 mean"]
+    for k in (1, 8):
+        expected = run_evaluation(model, dataset, config, "valid", steps=k).table["NDCG@10"]
+        assert table.loc[k, ["NDCG@10 X", "NDCG@10 Y"]].tolist() == pytest.approx(expected.tolist())
+        assert table.loc[k, "NDCG@10 mean"] == pytest.approx(expected.mean())
+    test = rob.steps_table(trained, dataset, (8,), split="test")
+    assert test.loc[8, "NDCG@10 X"] == pytest.approx(run_evaluation(model, dataset, config, "test", steps=8).table.loc["X", "NDCG@10"])
+    assert config.inference_steps == 1 and not model.training  # k reaches score as an argument only
+
+
+def test_noisy_ranking_is_the_clean_one_at_rate_zero_and_grows_with_the_rate(tiny, untrained):
+    dataset, truth = tiny
+    model, user = untrained, pick_user(dataset, truth, min_len=6, split="test")
+    clean = rob.noisy_ranking(model, dataset, truth, user, 0.0)
+    assert clean.noisy.tolist() == clean.history.tolist() and not clean.injected.any()
+    assert clean.labels.tolist() == truth.test_labels.histories[user].tolist()
+    counts = [rob.noisy_ranking(model, dataset, truth, user, r).injected.sum() for r in (0.0, 0.25, 0.5, 1.0)]
+    assert counts == sorted(counts) and counts[-1] > 0  # the same uniforms at every rate: nested noise
+    noisy = rob.noisy_ranking(model, dataset, truth, user, 0.5)
+    assert noisy.noisy.tolist() == inject_noise(clean.history, 0.5, dataset.offsets, np.random.default_rng(0)).tolist()
+    assert (noisy.top["item"].tolist() != clean.top["item"].tolist()) or noisy.rank != clean.rank
+    top = noisy.top
+    assert len(top) == 10 and (np.diff(top["score"]) <= 0).all()
+    assert top["target"].any() == (noisy.rank <= 10)
+    assert top["topic"].iloc[0].startswith(f"topic {truth.item_topic[top['item'].iloc[0]]} (")
+
+
+def test_noise_summary_counts_what_the_widget_draws(tiny):
+    dataset, truth = tiny
+    model = untrained_model(dataset, teaching_config("dpgdiff", epochs=1, dim=16, seed=0))
+    user = pick_user(dataset, truth, min_len=4, split="test")
+    table = rob.noise_summary(model, dataset, truth, user, (0.0, 1.0), seed=0)
+    assert table.loc[0.0, "injected"] == 0 and table.loc[0.0, "top-10 places of injected-only topics"] == 0
+    assert table.loc[1.0, "injected"] > 0
+    assert table.loc[1.0, "target rank"] == rob.noisy_ranking(model, dataset, truth, user, 1.0, seed=0).rank
