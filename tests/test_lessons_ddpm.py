@@ -107,19 +107,6 @@ def test_forward_states_follow_eq_4(data, schedule):
     np.testing.assert_allclose(states[5], math.sqrt(abar) * data + math.sqrt(1 - abar) * noise, atol=1e-5)
 
 
-def test_step_count_curve(data, schedule, trained):
-    assert ddpm_toy.default_step_counts(32) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
-    assert ddpm_toy.default_step_counts(21)[-1] == 21
-    curve = ddpm_toy.step_count_curve(trained[0], schedule, data, ks=[1, 16], n=300, repeats=1)
-    assert list(curve.columns) == ["k", "sampler", "sliced W1", "NN distance", "wall ms"]
-    assert len(curve) == 4 and set(curve["sampler"]) == set(ddpm_toy.SAMPLERS)
-    by_k = curve.groupby("k")["sliced W1"].mean()
-    assert by_k[16] < by_k[1]
-    # with k = 1 the DDPM and DDIM samplers coincide: one call, s = 0 returns x̂_0
-    one = curve[curve.k == 1]["sliced W1"].to_numpy()
-    assert one[0] == pytest.approx(one[1])
-
-
 def test_figures_have_expected_axes_and_lines(data, schedule, trained):
     assert len(ddpm_toy.plot_forward(data, schedule, steps=(0, 4, 32)).axes) == 3
     fig = ddpm_toy.plot_schedules(32)
@@ -130,7 +117,7 @@ def test_figures_have_expected_axes_and_lines(data, schedule, trained):
     trajectory = np.zeros((5, 7, 2))
     fig = ddpm_toy.plot_trajectories(data, {"a": trajectory, "b": trajectory}, n_paths=3)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3
-    steps = ddpm_toy.step_count_curve(trained[0], schedule, data, ks=[1, 2], n=100, repeats=1)
+    steps = toy.step_count_curve(trained[0], schedule, data, ks=[1, 2], n=100, repeats=1)
     fig = ddpm_toy.plot_step_count_curve(steps)
     assert len(fig.axes) == 2 and all(len(ax.lines) == 2 for ax in fig.axes)
 
@@ -155,7 +142,7 @@ def test_forward_widget_update_changes_with_t(data, schedule):
 
 def test_step_count_widget_update_changes_with_k(data, schedule, trained):
     pytest.importorskip("ipywidgets")
-    curve = ddpm_toy.step_count_curve(trained[0], schedule, data, ks=[1, 4, 32], n=200, repeats=1)
+    curve = toy.step_count_curve(trained[0], schedule, data, ks=[1, 4, 32], n=200, repeats=1)
     view, update = ddpm_toy.step_count_widget(trained[0], schedule, data, n=200, curve=curve)
     (slider,) = view.children[0].children
     assert (slider.description, slider.value, slider.min, slider.max) == ("steps k", 32, 1, 32)

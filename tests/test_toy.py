@@ -50,3 +50,18 @@ def test_toy_denoiser_learns_and_samples():
     np.testing.assert_array_equal(samples, toy.sample_toy(model, schedule, 300, k=8, eta=0.0))
     noise = np.random.default_rng(0).standard_normal((300, 2))
     assert toy.sliced_wasserstein(samples, data) < toy.sliced_wasserstein(noise, data)
+
+
+def test_step_count_curve():
+    schedule, data = NoiseSchedule("trunc_lin", 32), toy.toy_data(600, "gaussians", seed=0)
+    model, _ = toy.train_toy_denoiser(data, schedule, steps=300, seed=0)
+    assert toy.default_step_counts(32) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+    assert toy.default_step_counts(21)[-1] == 21
+    curve = toy.step_count_curve(model, schedule, data, ks=[1, 16], n=300, repeats=1)
+    assert list(curve.columns) == ["k", "sampler", "sliced W1", "NN distance", "wall ms"]
+    assert len(curve) == 4 and set(curve["sampler"]) == set(toy.SAMPLERS)
+    by_k = curve.groupby("k")["sliced W1"].mean()
+    assert by_k[16] < by_k[1]
+    # with k = 1 the DDPM and DDIM samplers coincide: one call, s = 0 returns x̂_0
+    one = curve[curve.k == 1]["sliced W1"].to_numpy()
+    assert one[0] == pytest.approx(one[1])

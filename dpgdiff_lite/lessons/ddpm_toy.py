@@ -4,7 +4,6 @@ schedule maths :mod:`dpgdiff_lite.diffusion` (``NoiseSchedule``)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,10 +16,7 @@ from torch import Tensor, nn
 from dpgdiff_lite.diffusion import SCHEDULES, NoiseSchedule, beta_schedule
 from dpgdiff_lite.lessons.common import figure, int_slider, not_attempted, not_attempted_message, widget
 from dpgdiff_lite.parameters import CheckedParams, integer
-from dpgdiff_lite.toy import TOY_KINDS, mean_nn_distance, sample_toy, sliced_wasserstein
-
-SAMPLERS = {"DDPM (η=1)": 1.0, "DDIM (η=0)": 0.0}
-
+from dpgdiff_lite.toy import SAMPLERS, TOY_KINDS, sample_toy, sliced_wasserstein, step_count_curve
 
 @dataclass(frozen=True)
 class LessonParams(CheckedParams):
@@ -207,32 +203,7 @@ def plot_trajectories(data: np.ndarray, trajectories: dict[str, np.ndarray], n_p
     return fig
 
 
-# --- sample quality ---------------------------------------------------------------------------
-def default_step_counts(T: int) -> list[int]:
-    """1, 2, 3, 4, 6, 8, 12, 16, 24, 32, … up to T (and T itself): a cheap grid over k."""
-    return sorted({k for base in (1, 3) for k in (base * 2 ** i for i in range(12)) if k <= T} | {T})
-
-
-def step_count_curve(model: nn.Module, schedule: NoiseSchedule, data: np.ndarray, ks: list[int] | None = None,
-                     n: int = 1000, seed: int = 0, repeats: int = 3) -> pd.DataFrame:
-    """Quality and wall time of sampling with k reverse steps, DDPM (η=1) and DDIM (η=0).
-
-    ``ks`` defaults to :func:`default_step_counts`. Columns: k, sampler, sliced W1, NN distance,
-    wall ms (the fastest of ``repeats`` runs).
-    """
-    rows = []
-    for k in ks or default_step_counts(schedule.T):
-        for sampler, eta in SAMPLERS.items():
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                samples = sample_toy(model, schedule, n, k=k, eta=eta, seed=seed)
-                times.append(time.perf_counter() - start)
-            rows.append({"k": k, "sampler": sampler, "sliced W1": sliced_wasserstein(samples, data, seed=seed),
-                         "NN distance": mean_nn_distance(samples, data), "wall ms": 1000 * min(times)})
-    return pd.DataFrame(rows)
-
-
+# --- sample quality (dpgdiff_lite.toy.step_count_curve) -------------------------------------------
 def _plot_curve(ax_quality, ax_time, curve: pd.DataFrame, marker_k: int | None = None) -> None:
     for sampler, group in curve.groupby("sampler", sort=False):
         ax_quality.plot(group["k"], group["sliced W1"], marker=".", label=sampler)
