@@ -96,7 +96,7 @@ def test_most_negative_cell_and_selection_on_a_known_summary(tiny_grid):
     assert list(rt.select(summary, {"conflict_rate": 1.0})["transfer"]) == [-2.0, 0.5]
     assert rt.describe_cell({"conflict_kind": "opposed", "conflict_rate": 1.0, "adhoc_noise": 0.1}) == \
         "conflict 1.0 (opposed), ad-hoc noise 0.1"
-    assert nt.describe_regimes(pre)[0].startswith("most negative transfer: -2.00 ± ")
+    assert rt.describe_regimes(pre)[0].startswith("most negative transfer: -2.00 ± ")
 
 
 def test_world_line_names_the_base_worlds_knobs():
@@ -128,18 +128,18 @@ def test_regime_map_has_one_heatmap_per_quantity_and_domain_with_hover(tiny_grid
 # --- the live re-run ---------------------------------------------------------------------------------
 def test_live_cells_must_be_precomputed(tiny_grid):
     params = nt.TransferParams()
-    assert nt.live_cells(tiny_grid, params) == [{"conflict_kind": "opposed", "conflict_rate": r, "adhoc_noise": 0.1}
+    assert rt.live_cells(tiny_grid, params.live_conflict_rates, params.live_adhoc_noise, params.seed) == [{"conflict_kind": "opposed", "conflict_rate": r, "adhoc_noise": 0.1}
                                                 for r in (0.0, 1.0)]
     with pytest.raises(ParameterError, match=r"cell conflict 0.5 \(opposed\), ad-hoc noise 0.1 is not in the precomputed grid"):
-        nt.live_cells(tiny_grid, nt.TransferParams(live_conflict_rates="0,0.5"))
+        rt.live_cells(tiny_grid, (0.0, 0.5), 0.1, 0)
     with pytest.raises(ParameterError, match=r"^seed: 7 was not precomputed \(seeds \[0, 1\]\)$"):
-        nt.live_cells(tiny_grid, nt.TransferParams(seed=7))
+        rt.live_cells(tiny_grid, (0.0, 1.0), 0.1, 7)
 
 
 def test_a_live_rerun_reproduces_the_precomputed_rows_exactly(tiny_grid, tmp_path):
     params = nt.TransferParams(output=str(tmp_path), seed=1)
-    cells = nt.live_cells(tiny_grid, params)
-    live = nt.run_live(cells, nt.LIVE_MODELS, params, tiny_grid)
+    cells = rt.live_cells(tiny_grid, params.live_conflict_rates, params.live_adhoc_noise, params.seed)
+    live = rt.run_live(tiny_grid, cells, rt.LIVE_MODELS, params.seed, params.output_path, params.resume)
     match = rt.compare_live(live.rows, tiny_grid.rows, tiny_grid.knobs)
     assert len(match) == 2 * 2 * 2 and match["max |difference|"].max() == 0.0
     assert (tmp_path / "live" / "regimes.csv").exists()
@@ -150,11 +150,11 @@ def test_a_live_rerun_reproduces_the_precomputed_rows_exactly(tiny_grid, tmp_pat
 
     # the trained runs reload for the timeline; the chosen case is a conflicted user the single model hits
     cell = cells[-1]
-    dataset, truth = nt.live_world(tiny_grid, cell, 1)
+    dataset, truth = rt.live_world(tiny_grid, cell, 1)
     folder = live.per_case_folder(cell, 1)
-    tables = {name: regimes.read_per_case(folder, name) for name in ("oracle", *nt.LIVE_MODELS)}
-    models = nt.live_models(live, cell, 1, dataset)
-    again = nt.run_live(cells, ("sasrec",), params, tiny_grid).rows  # re-read, not retrained
+    tables = {name: regimes.read_per_case(folder, name) for name in ("oracle", *rt.LIVE_MODELS)}
+    models = rt.live_models(live, cell, 1, dataset)
+    again = rt.run_live(tiny_grid, cells, ("sasrec",), params.seed, params.output_path, params.resume).rows  # re-read, not retrained
     pd.testing.assert_frame_equal(again.reset_index(drop=True), live.rows.query("model == 'sasrec'").reset_index(drop=True))
     case = cu.pick_case(dataset, truth, tables["sasrec"], tables["sasrec-single"])
     assert truth.user_preferences.conflicted[dataset.test.users[case]] and tables["sasrec-single"].loc[case, "rank"] <= 10
@@ -240,7 +240,8 @@ def test_the_committed_results_are_consistent_with_what_the_notebook_claims():
     assert {k: ablation.settings[k] for k in ("data_preset", "preset")} == \
            {k: pre.settings[k] for k in ("data_preset", "preset")}
     # the notebook's live cells and seed are in the grid
-    nt.live_cells(pre, nt.TransferParams())
+    params = nt.TransferParams()
+    rt.live_cells(pre, params.live_conflict_rates, params.live_adhoc_noise, params.seed)
     assert set(paired["variant"]) == set(nt.ABLATION_ORDER)
     # the README's commands come from the registry: the grid, its ablation on the most negative cell, the tables
     assert "<!-- commands" in (COMMITTED / "README.md").read_text()

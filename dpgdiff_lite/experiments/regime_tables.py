@@ -1,6 +1,7 @@
 """A regimes folder read back: what ``python -m dpgdiff_lite regimes`` wrote (``regimes.csv``,
 ``summary.csv``, ``grid.json``) and ``table3-paired`` / ``shortfall`` added to its ablation, as the
-tables notebook 02 prints (:mod:`dpgdiff_lite.lessons.negative_transfer` draws them)."""
+tables notebook 02 prints (:mod:`dpgdiff_lite.lessons.negative_transfer` draws them), their summary in
+words, and the live re-run of some of its cells at one seed."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
-from dpgdiff_lite.experiments import regimes
+from dpgdiff_lite.data.dataset import CrossDomainDataset
+from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, SyntheticTruth
+from dpgdiff_lite.experiments import regimes, transfer
 from dpgdiff_lite.experiments.table3_paired import ABLATION_ORDER
+from dpgdiff_lite.parameters import ParameterError
+from dpgdiff_lite.recommender import Scorer
+from dpgdiff_lite.trainer import load_run
 
 
 @dataclass
@@ -201,3 +206,81 @@ def per_seed_gap(a: pd.DataFrame, b: pd.DataFrame, model: str = "dpgdiff", metri
 
     gap = (table(a) - table(b)).dropna()
     return pd.concat([gap, gap.agg(["mean", "std"])])
+
+
+# --- the summary in words -------------------------------------------------------------------------
+QUANTITIES = {"transfer": "SASRec: mixed − single", "dpg_gain": "DPG-Diff − best of the two SASRecs"}
+"""The summary's two effects by column: the transfer (:mod:`dpgdiff_lite.experiments.transfer`) and DPG-Diff's
+gain over the better SASRec."""
+
+
+def describe_regimes(pre: Precomputed) -> list[str]:
+    """Sentences read from the summary: the most negative cell, the verdicts of the transfer and of
+    DPG-Diff's gain over the better SASRec, counted over cells and domains."""
+    s = pre.summary
+    worst = s.loc[s["transfer"].idxmin()]
+    cell = {k: worst[k] for k in pre.knobs}
+    lines = [f"most negative transfer: {worst['transfer']:+.2f} ± {worst['transfer_std']:.2f} in domain "
+             f"{worst['domain']} at {describe_cell(cell)} (p = {worst['transfer_p']:.2g})"]
+    for quantity in [q for q in QUANTITIES if q in s]:
+        counts = s[f"{quantity}_verdict"].value_counts().reindex(transfer.VERDICTS, fill_value=0)
+        lines.append(f"{QUANTITIES[quantity]}: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+                     + f" of {len(s)} cell-domains")
+    return lines
+
+
+# --- a live re-run of part of the grid, one seed --------------------------------------------------
+LIVE_MODELS = ("sasrec", "sasrec-single")
+"""The two models whose difference is the transfer, re-trained live in every live cell."""
+
+
+def live_cells(pre: Precomputed, conflict_rates: tuple[float, ...], adhoc_noise: float, seed: int) -> list[dict]:
+    """The live cells: the precomputed grid's knobs, conflict and noise as given, every other knob
+    at its one precomputed value; a ParameterError when a cell or the seed is not precomputed."""
+    cells = []
+    for rate in conflict_rates:
+        cell = {}
+        for knob in pre.knobs:
+            values = pre.summary[knob].unique().tolist()
+            if knob == "conflict_rate":
+                cell[knob] = rate
+            elif knob == "adhoc_noise":
+                cell[knob] = adhoc_noise
+            elif knob == "conflict_kind" and "opposed" in values:
+                cell[knob] = "opposed"
+            elif len(values) == 1:
+                cell[knob] = values[0].item() if hasattr(values[0], "item") else values[0]
+            else:
+                raise ParameterError(f"the precomputed grid varies {knob!r}; the live re-run cannot choose a value")
+        if select(pre.summary, cell).empty:
+            raise ParameterError(f"live_conflict_rates / live_adhoc_noise: cell {describe_cell(cell)} is not in the "
+                                 f"precomputed grid ({pre.label()})")
+        cells.append(cell)
+    if seed not in pre.seeds:
+        raise ParameterError(f"seed: {seed} was not precomputed (seeds {pre.seeds})")
+    return cells
+
+
+def run_live(pre: Precomputed, cells: list[dict], models: tuple[str, ...], seed: int, output: Path,
+             resume: bool = True) -> regimes.GridResult:
+    """:func:`dpgdiff_lite.experiments.regimes.run_grid` on ``cells`` with one seed and the precomputed grid's
+    settings, into ``output/live`` (one folder for every live run, so a cell's oracle and Bayes
+    evaluations are computed once)."""
+    settings = pre.settings
+    grid = {knob: tuple(dict.fromkeys(cell[knob] for cell in cells)) for knob in cells[0]}
+    if len(regimes.grid_cells(grid)) != len(cells):
+        raise ValueError("live cells must form a grid (vary one knob)")
+    return regimes.run_grid(grid, [seed], Path(output) / "live", data_preset=settings["data_preset"],
+                            preset_name=settings["preset"], overrides=settings["overrides"], models=models,
+                            bayes_samples=settings["bayes_samples"], resume=resume, progress=False)
+
+
+def live_world(pre: Precomputed, cell: dict, seed: int) -> tuple[CrossDomainDataset, SyntheticTruth]:
+    """(dataset, truth) of one cell and seed: exactly the data its models were trained on."""
+    return regimes.draw_cell(pre.settings["data_preset"], cell, seed)
+
+
+def live_models(live: regimes.GridResult, cell: dict, seed: int, dataset: CrossDomainDataset,
+                models: tuple[str, ...] = LIVE_MODELS) -> dict[str, Scorer]:
+    """The trained live models of one cell and seed, reloaded from their run folders."""
+    return {model: load_run(live.run_dir(cell, seed, model), dataset)[0] for model in models}

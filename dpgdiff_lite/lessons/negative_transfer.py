@@ -7,9 +7,8 @@ guidance is said to overcome it. :mod:`dpgdiff_lite.experiments.transfer` define
     transfer_d = NDCG@10(SASRec on s_c) − NDCG@10(SASRec on s_d alone)   (``sasrec`` − ``sasrec-single``),
 
 negative when below zero at p < 0.05 (paired over (seed, test case)). Here: notebook 02's parameters,
-the live re-run of the precomputed grid, the regime map, the ablation's bars, the third domain's bars,
-the exercise and the summary. The committed tables (``notebooks/results/regimes/README.md``) are read
-back by :mod:`dpgdiff_lite.experiments.regime_tables`.
+the regime map, the ablation's bars, the third domain's bars, the exercise and the summary. The committed tables (``notebooks/results/regimes/README.md``) are read
+back, and some cells re-run live, by :mod:`dpgdiff_lite.experiments.regime_tables`.
 """
 
 from __future__ import annotations
@@ -25,20 +24,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from dpgdiff_lite.data.dataset import CrossDomainDataset
-from dpgdiff_lite.data.synthetic import SyntheticTruth
 from dpgdiff_lite.experiments import regimes, transfer as transfer_module
-from dpgdiff_lite.experiments.regime_tables import (Precomputed, describe_cell, largest_step, regime_matrices,
-                                                  select)
+from dpgdiff_lite.experiments.regime_tables import (LIVE_MODELS, QUANTITIES, Precomputed, describe_cell, largest_step,
+                                                  regime_matrices, select)
 from dpgdiff_lite.experiments.table3_paired import ABLATION_ORDER
 from dpgdiff_lite.lessons.common import MODEL_LABELS, figure, not_attempted, not_attempted_message, resolve
-from dpgdiff_lite.parameters import CheckedParams, ParameterError, integer, names, numbers
-from dpgdiff_lite.recommender import Scorer
-from dpgdiff_lite.trainer import load_run
-
-LIVE_MODELS = ("sasrec", "sasrec-single")
-"""The two models whose difference is the transfer, re-trained live in every live cell."""
-
+from dpgdiff_lite.parameters import CheckedParams, integer, names, numbers
 
 # --- parameters ------------------------------------------------------------------------------------
 @dataclass
@@ -106,64 +97,7 @@ class TransferParams(CheckedParams):
 
 
 
-# --- the live re-run -------------------------------------------------------------------------------
-def live_cells(pre: Precomputed, params: TransferParams) -> list[dict]:
-    """The live cells: the precomputed grid's knobs, conflict and noise from ``params``, every other knob
-    at its one precomputed value; a ParameterError when a cell or the seed is not precomputed."""
-    cells = []
-    for rate in params.live_conflict_rates:
-        cell = {}
-        for knob in pre.knobs:
-            values = pre.summary[knob].unique().tolist()
-            if knob == "conflict_rate":
-                cell[knob] = rate
-            elif knob == "adhoc_noise":
-                cell[knob] = params.live_adhoc_noise
-            elif knob == "conflict_kind" and "opposed" in values:
-                cell[knob] = "opposed"
-            elif len(values) == 1:
-                cell[knob] = values[0].item() if hasattr(values[0], "item") else values[0]
-            else:
-                raise ParameterError(f"the precomputed grid varies {knob!r}; the live re-run cannot choose a value")
-        if select(pre.summary, cell).empty:
-            raise ParameterError(f"live_conflict_rates / live_adhoc_noise: cell {describe_cell(cell)} is not in the "
-                                 f"precomputed grid ({pre.label()})")
-        cells.append(cell)
-    if params.seed not in pre.seeds:
-        raise ParameterError(f"seed: {params.seed} was not precomputed (seeds {pre.seeds})")
-    return cells
-
-
-def run_live(cells: list[dict], models: tuple[str, ...], params: TransferParams,
-             pre: Precomputed) -> regimes.GridResult:
-    """:func:`dpgdiff_lite.experiments.regimes.run_grid` on ``cells`` with one seed and the precomputed grid's
-    settings, into ``output/live`` (one folder for every live run, so a cell's oracle and Bayes
-    evaluations are computed once)."""
-    settings = pre.settings
-    grid = {knob: tuple(dict.fromkeys(cell[knob] for cell in cells)) for knob in cells[0]}
-    if len(regimes.grid_cells(grid)) != len(cells):
-        raise ValueError("live cells must form a grid (vary one knob)")
-    return regimes.run_grid(grid, [params.seed], params.output_path / "live", data_preset=settings["data_preset"],
-                            preset_name=settings["preset"], overrides=settings["overrides"], models=models,
-                            bayes_samples=settings["bayes_samples"], resume=params.resume, progress=False)
-
-
-def live_world(pre: Precomputed, cell: dict, seed: int) -> tuple[CrossDomainDataset, SyntheticTruth]:
-    """(dataset, truth) of one cell and seed: exactly the data its models were trained on."""
-    return regimes.draw_cell(pre.settings["data_preset"], cell, seed)
-
-
-def live_models(live: regimes.GridResult, cell: dict, seed: int, dataset: CrossDomainDataset,
-                models: tuple[str, ...] = LIVE_MODELS) -> dict[str, Scorer]:
-    """The trained live models of one cell and seed, reloaded from their run folders."""
-    return {model: load_run(live.run_dir(cell, seed, model), dataset)[0] for model in models}
-
-
 # --- the regime map ------------------------------------------------------------------------------------
-QUANTITIES = {"transfer": "SASRec: mixed − single", "dpg_gain": "DPG-Diff − best of the two SASRecs"}
-
-
-
 def _cell_text(mean: float, std: float, p: float, verdict: str) -> str:
     spread = "" if np.isnan(std) else f" ± {std:.2f}"
     return f"{mean:+.2f}{spread}<br>p = {p:.2g} ({verdict})"
@@ -213,21 +147,6 @@ def regime_map(pre: Precomputed, quantities: tuple[str, ...] = tuple(QUANTITIES)
                        height=300 * len(quantities) + 60, width=380 * len(domains) + 120,
                        margin={"t": 60, "b": 40, "l": 40, "r": 40}, template="simple_white")
     return plot, fig
-
-
-def describe_regimes(pre: Precomputed) -> list[str]:
-    """Sentences read from the summary: the most negative cell, the verdicts of the transfer and of
-    DPG-Diff's gain over the better SASRec, counted over cells and domains."""
-    s = pre.summary
-    worst = s.loc[s["transfer"].idxmin()]
-    cell = {k: worst[k] for k in pre.knobs}
-    lines = [f"most negative transfer: {worst['transfer']:+.2f} ± {worst['transfer_std']:.2f} in domain "
-             f"{worst['domain']} at {describe_cell(cell)} (p = {worst['transfer_p']:.2g})"]
-    for quantity in [q for q in QUANTITIES if q in s]:
-        counts = s[f"{quantity}_verdict"].value_counts().reindex(transfer_module.VERDICTS, fill_value=0)
-        lines.append(f"{QUANTITIES[quantity]}: " + ", ".join(f"{n} {v}" for v, n in counts.items())
-                     + f" of {len(s)} cell-domains")
-    return lines
 
 
 # --- Table 3 on the most negative regime -------------------------------------------------------------
