@@ -124,27 +124,13 @@ def test_plot_guidance_has_three_panels(tiny, tiny_model):
 
 # --- PCA --------------------------------------------------------------------------------------
 # --- the probe ---------------------------------------------------------------------------------
-def test_probe_table_and_its_description(tiny):
+def test_planted_targets_and_the_topic_histogram_reference(tiny):
     dataset, truth = tiny
     targets = dis.planted_targets(truth, dataset.valid.users)
     assert list(targets) == ["θ shared", "φ specific X", "φ specific Y"]
     assert targets["θ shared"].shape == (len(dataset.valid), truth.config.n_shared_topics)
-    rng = np.random.default_rng(0)
     reference = dis.topic_histogram(dataset, truth, dataset.max_len)
     assert np.array_equal(reference.sum(1), [min(len(h), dataset.max_len) for h in dataset.valid.histories])
-    shared = targets["θ shared"]
-    representations = {"noise": rng.normal(size=(len(shared), 8)),
-                       "θ itself": np.column_stack([shared, rng.normal(size=(len(shared), 2))]),
-                       "reference": reference}
-    table = dis.probe_table(representations, targets, alpha=1.0)
-    assert list(table.columns) == ["R² θ shared", "top-1 shared topic", "R² φ specific X", "R² φ specific Y"]
-    assert table.loc["θ itself", "R² θ shared"] > 0.95 and table.loc["θ itself", "top-1 shared topic"] > 0.9
-    assert table.loc["noise", "R² θ shared"] < 0.03
-    assert 0 < table.attrs["top-1 chance"] < 1
-    text = dis.describe_probe(table, reference="reference")
-    assert text.splitlines()[0].startswith("θ shared: found in θ itself")
-    assert "nothing above 0.03 in noise" in text.splitlines()[0]
-    assert "dominant shared topic: best θ itself" in text
 
 
 # --- collapse (exercise 2) ---------------------------------------------------------------------

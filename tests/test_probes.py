@@ -42,3 +42,22 @@ def test_neighbour_agreement_is_one_for_clean_regions_and_chance_for_mixed_ones(
     assert probes.chance_agreement(classes) == pytest.approx(1 / 3)
     mixed = rng.normal(size=(150, 3))
     assert abs(probes.neighbour_agreement(mixed, classes, k=10) - 1 / 3) < 0.1
+
+
+
+def test_probe_table_and_its_description():
+    rng = np.random.default_rng(0)
+    shared = rng.dirichlet(np.full(6, 0.3), size=400)  # (users, topics): one dominant topic each, mostly
+    targets = {"θ shared": shared, "φ specific X": rng.dirichlet(np.ones(3), size=400)}
+    representations = {"noise": rng.normal(size=(400, 8)),
+                       "θ itself": np.column_stack([shared, rng.normal(size=(400, 2))]),
+                       "reference": shared + 0.05 * rng.normal(size=shared.shape)}
+    table = probes.probe_table(representations, targets, alpha=1.0)
+    assert list(table.columns) == ["R² θ shared", "top-1 shared topic", "R² φ specific X"]
+    assert table.loc["θ itself", "R² θ shared"] > 0.95 and table.loc["θ itself", "top-1 shared topic"] > 0.9
+    assert table.loc["noise", "R² θ shared"] < 0.03
+    assert 0 < table.attrs["top-1 chance"] < 1
+    text = probes.describe_probe(table, reference="reference")
+    assert text.splitlines()[0].startswith("θ shared: found in θ itself")
+    assert "nothing above 0.03 in noise" in text.splitlines()[0]
+    assert "dominant shared topic: best θ itself" in text

@@ -20,7 +20,7 @@ from dpgdiff_lite.lessons.common import (LABEL_COLOURS, Projection, event_box, f
                                          not_attempted_message, teaching_config, widget)
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.parameters import CheckedParams, integer
-from dpgdiff_lite.probes import chance_agreement, neighbour_agreement, probe, split_users
+from dpgdiff_lite.probes import chance_agreement, neighbour_agreement
 from dpgdiff_lite.sasrec import SASRec
 
 
@@ -236,7 +236,7 @@ def neighbour_table(stages: dict[str, dict[str, np.ndarray]], topic: np.ndarray,
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("representation")
 
 
-# --- the linear probe (dpgdiff_lite.probes) -------------------------------------------------------
+# --- the linear probe (dpgdiff_lite.probes: probe_table, describe_probe) ---------------------------
 def planted_targets(truth: SyntheticTruth, users: np.ndarray) -> dict[str, np.ndarray]:
     """What the probe should recover, per user: the shared-topic mix θ_u (invariant preference) and,
     per domain, the specific-topic mix φ_{u,d} (domain-specific preference)."""
@@ -252,49 +252,6 @@ def topic_histogram(dataset: CrossDomainDataset, truth: SyntheticTruth, max_len:
     n_topics = len(truth.topic_domain)
     rows = [np.bincount(truth.item_topic[h[-max_len:]], minlength=n_topics) for h in dataset.valid.histories]
     return np.stack(rows).astype(np.float64)
-
-
-def probe_table(representations: dict[str, np.ndarray], targets: dict[str, np.ndarray],
-                test_fraction: float = 0.3, alpha: float = 1.0, seed: int = 0) -> pd.DataFrame:
-    """Held-out R² of a ridge probe from each representation (rows) to each planted target (columns),
-    plus the held-out accuracy of the argmax of the predicted θ against the true dominant shared topic."""
-    n = len(next(iter(targets.values())))
-    train, test = split_users(n, test_fraction, seed)
-    shared = next(iter(targets))
-    rows = {}
-    for name, features in representations.items():
-        row = {}
-        for target_name, target in targets.items():
-            row[f"R² {target_name}"], predicted = probe(features, target, train, test, alpha)
-            if target_name == shared:
-                row["top-1 shared topic"] = float((predicted.argmax(1) == target[test].argmax(1)).mean())
-        rows[name] = row
-    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("representation")
-    # chance level of the top-1 column: always guess the most common dominant topic of the probe's train users
-    majority = np.bincount(targets[shared][train].argmax(1)).argmax()
-    table.attrs["top-1 chance"] = float((targets[shared][test].argmax(1) == majority).mean())
-    return table
-
-
-def describe_probe(table: pd.DataFrame, reference: str | None = None, threshold: float = 0.03) -> str:
-    """Plain-language reading of :func:`probe_table`, computed from the numbers so it cannot drift:
-    per target, which representations beat ``threshold`` (pure-noise features score slightly *below*
-    0 here, about −D/N, so 0.03 is a small margin above chance) and the ``reference`` row's R² for scale."""
-    lines = []
-    for column in [c for c in table.columns if c.startswith("R² ")]:
-        rows = table.drop(index=reference) if reference in table.index else table
-        found = [f"{name} {value:.2f}" for name, value in rows[column].items() if value > threshold]
-        none = [name for name, value in rows[column].items() if value <= threshold]
-        line = f"{column[3:]}: " + (f"found in {', '.join(found)}" if found else "found in none")
-        line += f"; nothing above {threshold:g} in {', '.join(none)}" if none else ""
-        if reference in table.index:
-            line += f" (reference '{reference}': {table.loc[reference, column]:.2f})"
-        lines.append(line)
-    if "top-1 shared topic" in table.columns and "top-1 chance" in table.attrs:
-        best = table["top-1 shared topic"].drop(index=reference, errors="ignore")
-        lines.append(f"dominant shared topic: best {best.idxmax()} {best.max():.2f}, "
-                     f"chance (most common topic) {table.attrs['top-1 chance']:.2f}")
-    return "\n".join(lines)
 
 
 # --- guidance collapse --------------------------------------------------------------------------
