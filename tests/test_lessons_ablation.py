@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpgdiff_lite.experiments import table3 as t3, tables
+from dpgdiff_lite.experiments import eq15, regime_tables, table3 as t3, table3_paired, tables
 from dpgdiff_lite.lessons import ablation as ex
 
 
@@ -85,12 +85,12 @@ def test_ablation_seeds_table_tests_consecutive_rows_over_seed_and_case(seeded):
 def test_table3_steps_reads_both_worlds_with_intervals_from_delta_and_p():
     teaching = pd.read_csv(tables.results_dir("08") / "table3_seeds.csv")
     conflict = pd.read_csv(tables.results_dir("regimes") / "ablation" / "paired.csv")
-    steps = ex.table3_steps(teaching, conflict)
+    steps = table3_paired.table3_steps(teaching, conflict)
     assert set(steps["world"]) == {"teaching data", "opposed conflict"} and len(steps) == 16
     de = steps.query("world == 'opposed conflict' and step == 'diff → diff+de'").set_index("domain")
     assert de.loc["X", "Δ"] == pytest.approx(7.8767, abs=1e-3)
     # the interval implied by Δ and p: at p = 0.05 the 95 % interval just reaches 0
-    half = ex._interval(pd.Series([0.6, -0.6, 0.0]), pd.Series([0.05, 0.05, 1.0]))
+    half = table3_paired._interval(pd.Series([0.6, -0.6, 0.0]), pd.Series([0.05, 0.05, 1.0]))
     assert half.iloc[0] == pytest.approx(0.6, rel=1e-6) and half.iloc[1] == pytest.approx(0.6, rel=1e-6)
     assert np.isnan(half.iloc[2])
     plot, static = ex.plot_table3_steps(steps)
@@ -100,7 +100,7 @@ def test_table3_steps_reads_both_worlds_with_intervals_from_delta_and_p():
 
 def test_collapse_table_puts_diff_next_to_popularity_and_sasrec():
     summary = pd.read_csv(tables.results_dir("regimes") / "summary.csv")
-    table = ex.collapse_table(summary)
+    table = regime_tables.collapse_table(summary)
     assert len(table) == 18
     row = table.loc[(1.0, 0.0, "X")]
     assert row["diff − pop"] == pytest.approx(row["diff"] - row["pop"])
@@ -110,7 +110,7 @@ def test_collapse_table_puts_diff_next_to_popularity_and_sasrec():
 def test_preference_weight_one_is_eq15_and_the_slider_marks_its_value(seeded, tiny_source):
     _, results = seeded
     run = results["dpgdiff"][0]
-    curve = ex.preference_weight_curve(run, tiny_source.dataset, [0.0, 1.0])
+    curve = eq15.preference_weight_curve(run, tiny_source.dataset, [0.0, 1.0])
     assert (curve.loc[1.0] - run.test.table["NDCG@10"]).abs().max() < 1e-9
     view, update = ex.weight_widget(run, tiny_source.dataset, curve, value=0.5)
     fig = update(0.5)

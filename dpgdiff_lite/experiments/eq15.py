@@ -3,7 +3,7 @@
 The model owns both parts (:meth:`dpgdiff_lite.model.DPGDiff.score_parts`, which its own
 ``item_scores`` adds); :class:`PartScorer` ranks by one of them, so the evaluation function scores it
 like any model. Notebook 04 shows the table, notebook 08's precomputed ``eq15.csv`` and the regime
-grid's shortfall are built from it.
+grid's shortfall are built from it. :class:`WeightedScorer` weighs ĝ_d by λ (notebook 08's slider).
 """
 
 from __future__ import annotations
@@ -76,3 +76,21 @@ def eq15_table(results: dict[str, TrainResult], dataset: CrossDomainDataset, spl
 def eq15_gain(table: pd.DataFrame) -> pd.Series:
     """What adding x̂_0 to ĝ_d buys, per column of :func:`eq15_parts`: NDCG@10 of the sum minus that of ĝ_d alone."""
     return table.loc[EQ15_PARTS[2]] - table.loc[EQ15_PARTS[1]]
+
+
+class WeightedScorer:
+    """Ranks by (x̂_0 + λ ĝ_d)ᵀE_d of a trained model: λ = 1 is eq. (15), λ = 0 ranks by x̂_0 alone. x̂_0 is
+    generated as ``model.score`` does (same ``inference_seed``), so λ = 1 reproduces the model's scores."""
+
+    def __init__(self, model: DPGDiff, weight: float):
+        self.x0, self.g = PartScorer(model, EQ15_PARTS[0]), PartScorer(model, EQ15_PARTS[1])
+        self.weight, self.device = float(weight), model.device
+
+    def score(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
+        return self.x0.score(batch, domain, steps) + self.weight * self.g.score(batch, domain, steps)
+
+
+def preference_weight_curve(result: TrainResult, dataset: CrossDomainDataset, weights, split: str = "test") -> pd.DataFrame:
+    """Test NDCG@10 (×100) per domain when ranking by (x̂_0 + λ ĝ_d)ᵀE_d, one row per λ of ``weights``."""
+    return pd.DataFrame({float(w): run_evaluation(WeightedScorer(result.model, w), dataset, result.config, split)
+                         .table["NDCG@10"] for w in weights}).T.rename_axis("λ")

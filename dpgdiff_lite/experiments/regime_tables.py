@@ -208,6 +208,15 @@ def per_seed_gap(a: pd.DataFrame, b: pd.DataFrame, model: str = "dpgdiff", metri
     return pd.concat([gap, gap.agg(["mean", "std"])])
 
 
+def collapse_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per regime cell and domain (``results/regimes/summary.csv``): test NDCG@10 of popularity, ``diff``,
+    the mixed SASRec and DPG-Diff, means over seeds, and ``diff`` minus popularity and minus SASRec."""
+    table = summary.set_index(["conflict_rate", "adhoc_noise", "domain"])[["pop", "diff", "sasrec", "dpgdiff"]].copy()
+    table["diff − pop"] = table["diff"] - table["pop"]
+    table["diff − sasrec"] = table["diff"] - table["sasrec"]
+    return table
+
+
 # --- the summary in words -------------------------------------------------------------------------
 QUANTITIES = {"transfer": "SASRec: mixed − single", "dpg_gain": "DPG-Diff − best of the two SASRecs"}
 """The summary's two effects by column: the transfer (:mod:`dpgdiff_lite.experiments.transfer`) and DPG-Diff's

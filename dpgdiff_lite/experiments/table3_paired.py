@@ -8,6 +8,7 @@ change against its *parent* (the variant it extends by one component, :data:`ADD
 better SASRec, each with its paired p over every (seed, test case) pair
 (:mod:`dpgdiff_lite.experiments.transfer`). ``python -m dpgdiff_lite table3-paired --ablation DIR
 [--runs RUNS]`` writes ``DIR/paired.csv`` from the per-case files under RUNS (the grid's ``--runs``).
+:func:`table3_steps` sets its steps beside those of the teaching data's Table 3 (notebook 08).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS
@@ -97,3 +99,34 @@ def command(args: argparse.Namespace) -> pd.DataFrame:
                                                      "best SASRec", "vs best SASRec", "vs best SASRec p"]]
     print(shown.round(4).to_string())
     return table
+
+
+# --- the steps between Table 3 rows, on two worlds (notebook 08) ---------------------------------------
+Z95 = float(stats.norm.isf(0.025))
+"""z_{0.025}: the half-width of a 95 % normal interval in standard errors."""
+
+
+def _interval(delta: pd.Series, p: pd.Series) -> pd.Series:
+    """Half-width of the 95 % interval implied by a paired test's difference and two-sided p, with the normal
+    approximation (thousands of (seed, case) pairs): |Δ| / z_{p/2} × 1.96."""
+    z = pd.Series(stats.norm.isf(p.to_numpy(dtype=float) / 2), index=p.index)
+    return (delta.abs() / z * Z95).where(z > 0)
+
+
+def table3_steps(teaching: pd.DataFrame, conflict: pd.DataFrame) -> pd.DataFrame:
+    """One row per step between Table 3 rows, per world and domain: from, to, Δ NDCG@10, p and the 95 %
+    interval. ``teaching`` is ``results/08/table3_seeds.csv`` (each row against the row above), ``conflict``
+    is ``results/regimes/ablation/paired.csv`` (each variant against the one it adds a component to)."""
+    rows = []
+    order = list(teaching["variant"])
+    for i, row in teaching.iloc[1:].iterrows():
+        for d in [c[:-len(" Δ")] for c in teaching.columns if c.endswith(" Δ")]:
+            rows.append({"world": "teaching data", "from": order[i - 1], "to": row["variant"], "domain": d,
+                         "Δ": row[f"{d} Δ"], "p": row[f"{d} p"]})
+    for _, row in conflict.dropna(subset=["parent"]).iterrows():
+        rows.append({"world": "opposed conflict", "from": row["parent"], "to": row["variant"], "domain": row["domain"],
+                     "Δ": row["vs parent"], "p": row["vs parent p"]})
+    steps = pd.DataFrame(rows)
+    steps["± 95 %"] = _interval(steps["Δ"], steps["p"])
+    steps["step"] = steps["from"] + " → " + steps["to"]
+    return steps

@@ -25,6 +25,7 @@ from scipy import stats
 from dpgdiff_lite.config import VARIANT_FLAGS
 from dpgdiff_lite.data.dataset import case_batch
 from dpgdiff_lite.evaluation import EvalResult, paired_test
+from dpgdiff_lite.experiments.eq15 import preference_weight_curve
 from dpgdiff_lite.experiments.table3 import ABLATION_ORDER
 from dpgdiff_lite.lessons.common import figure, float_slider, not_attempted, not_attempted_message, widget
 from dpgdiff_lite.parameters import SeededParams
@@ -77,38 +78,7 @@ def summarize_ablation(table: pd.DataFrame, params: AblationParams, metric: str 
     return summary
 
 
-# --- the steps between rows, on two worlds ----------------------------------------------------------
-Z95 = float(stats.norm.isf(0.025))
-CONFLICT_CELL = {"conflict_kind": "opposed", "conflict_rate": 1.0, "adhoc_noise": 0.0}
-"""The regime grid's most negative cell, where ``results/regimes/ablation/`` trained Table 3."""
-
-
-def _interval(delta: pd.Series, p: pd.Series) -> pd.Series:
-    """Half-width of the 95 % interval implied by a paired test's difference and two-sided p, with the normal
-    approximation (thousands of (seed, case) pairs): |Δ| / z_{p/2} × 1.96."""
-    z = pd.Series(stats.norm.isf(p.to_numpy(dtype=float) / 2), index=p.index)
-    return (delta.abs() / z * Z95).where(z > 0)
-
-
-def table3_steps(teaching: pd.DataFrame, conflict: pd.DataFrame) -> pd.DataFrame:
-    """One row per step between Table 3 rows, per world and domain: from, to, Δ NDCG@10, p and the 95 %
-    interval. ``teaching`` is ``results/08/table3_seeds.csv`` (each row against the row above), ``conflict``
-    is ``results/regimes/ablation/paired.csv`` (each variant against the one it adds a component to)."""
-    rows = []
-    order = list(teaching["variant"])
-    for i, row in teaching.iloc[1:].iterrows():
-        for d in [c[:-len(" Δ")] for c in teaching.columns if c.endswith(" Δ")]:
-            rows.append({"world": "teaching data", "from": order[i - 1], "to": row["variant"], "domain": d,
-                         "Δ": row[f"{d} Δ"], "p": row[f"{d} p"]})
-    for _, row in conflict.dropna(subset=["parent"]).iterrows():
-        rows.append({"world": "opposed conflict", "from": row["parent"], "to": row["variant"], "domain": row["domain"],
-                     "Δ": row["vs parent"], "p": row["vs parent p"]})
-    steps = pd.DataFrame(rows)
-    steps["± 95 %"] = _interval(steps["Δ"], steps["p"])
-    steps["step"] = steps["from"] + " → " + steps["to"]
-    return steps
-
-
+# --- the steps between rows, on two worlds (experiments.table3_paired.table3_steps) --------------------
 def plot_table3_steps(steps: pd.DataFrame):
     """Each step between Table 3 rows as its difference with a 95 % interval, one panel per world (own
     x scale), one colour per domain; a line at 0. Returns (plotly figure, matplotlib figure) for
@@ -144,14 +114,9 @@ def plot_table3_steps(steps: pd.DataFrame):
     return plot, static
 
 
-# --- why diff collapses on the regime grid's world ---------------------------------------------------
-def collapse_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per regime cell and domain (``results/regimes/summary.csv``): test NDCG@10 of popularity, ``diff``,
-    the mixed SASRec and DPG-Diff, means over seeds, and ``diff`` minus popularity and minus SASRec."""
-    table = summary.set_index(["conflict_rate", "adhoc_noise", "domain"])[["pop", "diff", "sasrec", "dpgdiff"]].copy()
-    table["diff − pop"] = table["diff"] - table["pop"]
-    table["diff − sasrec"] = table["diff"] - table["sasrec"]
-    return table
+# --- why diff collapses on the regime grid's world (experiments.regime_tables.collapse_table) ----------
+CONFLICT_CELL = {"conflict_kind": "opposed", "conflict_rate": 1.0, "adhoc_noise": 0.0}
+"""The regime grid's most negative cell, where ``results/regimes/ablation/`` trained Table 3."""
 
 
 def train_on_cell(models: tuple[str, ...], cell: dict = CONFLICT_CELL, seed: int = 0, data_preset: str = "transfer"):
@@ -198,29 +163,7 @@ def plot_valid_curves(results: dict[str, TrainResult], popularity: float | None 
     return fig
 
 
-# --- a knob of eq. (15): the weight of ĝ_d ------------------------------------------------------------
-class WeightedScorer:
-    """Ranks by (x̂_0 + λ ĝ_d)ᵀE_d of a trained model: λ = 1 is eq. (15), λ = 0 ranks by x̂_0 alone. x̂_0 is
-    generated as ``model.score`` does (same ``inference_seed``), so λ = 1 reproduces the model's scores."""
-
-    def __init__(self, model, weight: float):
-        from dpgdiff_lite.experiments.eq15 import EQ15_PARTS, PartScorer
-
-        self.x0, self.g = PartScorer(model, EQ15_PARTS[0]), PartScorer(model, EQ15_PARTS[1])
-        self.weight, self.device = float(weight), model.device
-
-    def score(self, batch, domain: int, steps: int | None = None):
-        return self.x0.score(batch, domain, steps) + self.weight * self.g.score(batch, domain, steps)
-
-
-def preference_weight_curve(result: TrainResult, dataset, weights, split: str = "test") -> pd.DataFrame:
-    """Test NDCG@10 (×100) per domain when ranking by (x̂_0 + λ ĝ_d)ᵀE_d, one row per λ of ``weights``."""
-    from dpgdiff_lite.trainer import run_evaluation
-
-    return pd.DataFrame({float(w): run_evaluation(WeightedScorer(result.model, w), dataset, result.config, split)
-                         .table["NDCG@10"] for w in weights}).T.rename_axis("λ")
-
-
+# --- a knob of eq. (15): the weight of ĝ_d (experiments.eq15.preference_weight_curve) ------------------
 def weight_widget(result: TrainResult, dataset, curve: pd.DataFrame, value: float = 1.0):
     """A slider on λ in (x̂_0 + λ ĝ_d)ᵀE_d that re-scores the test split of a trained DPG-Diff (a second or two
     on a CPU) and marks it on ``curve`` (:func:`preference_weight_curve`); returns (widget, update)."""
