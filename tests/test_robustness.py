@@ -152,3 +152,12 @@ def test_noise_summary_counts_what_the_widget_draws(tiny):
     assert table.loc[0.0, "injected"] == 0 and table.loc[0.0, "top-10 places of injected-only topics"] == 0
     assert table.loc[1.0, "injected"] > 0
     assert table.loc[1.0, "target rank"] == rob.noisy_ranking(model, dataset, truth, user, 1.0, seed=0).rank
+
+
+def test_describe_train_noise_tests_reads_each_row_in_points_per_cent_and_p():
+    tests = pd.DataFrame([{"model": "dpgdiff", "domain": "X", "test": "clean test", "noisy-trained": 9.0,
+                           "clean-trained": 10.0, "diff": -1.0, "std": 0.5, "n_seeds": 3, "p": 0.01}])
+    assert rob.describe_train_noise_tests(tests) == (
+        "dpgdiff X, clean test: noisy-trained 9.00 vs clean-trained 10.00 (-1.00, -10%, std 0.50 over 3 seeds; "
+        "paired p = 0.01, significant at 5%)")
+    assert rob.describe_train_noise_tests(tests.assign(p=0.2)).endswith("paired p = 0.2, not significant at 5%)")

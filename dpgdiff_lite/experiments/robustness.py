@@ -298,6 +298,19 @@ def train_noise_seeds(source: DataSource, setting: Setting, grid: NoiseGrid, cle
     return pd.DataFrame(rows), pd.DataFrame(test_rows), noisy_runs
 
 
+def describe_train_noise_tests(tests: pd.DataFrame, alpha: float = 0.05) -> str:
+    """One sentence per model, test and domain of :func:`train_noise_seeds`' tests: the change noisy
+    training made, in points and per cent, its std over seeds and the paired p."""
+    lines = []
+    for _, row in tests.iterrows():
+        verdict = "significant" if row["p"] < alpha else "not significant"
+        lines.append(f"{row['model']} {row['domain']}, {row['test']}: noisy-trained {row['noisy-trained']:.2f} vs "
+                     f"clean-trained {row['clean-trained']:.2f} ({row['diff']:+.2f}, "
+                     f"{100 * row['diff'] / row['clean-trained']:+.0f}%, std {row['std']:.2f} over "
+                     f"{row['n_seeds']} seeds; paired p = {row['p']:.2g}, {verdict} at {alpha:.0%})")
+    return "\n".join(lines)
+
+
 def train_noise_experiment(source: DataSource, setting: Setting, grid: NoiseGrid, clean: dict[str, TrainResult],
                            seed: int = 0, out_dir: str | Path | None = None,
                            resume: bool = True) -> tuple[pd.DataFrame, dict[str, TrainResult]]:

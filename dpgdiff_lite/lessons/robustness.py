@@ -202,19 +202,6 @@ def steps_widget(result: TrainResult, dataset: CrossDomainDataset, curve: pd.Dat
     return widget(update, k=int_slider("steps k", value, 1, result.config.T))
 
 
-def describe_train_noise_tests(tests: pd.DataFrame, alpha: float = 0.05) -> str:
-    """One sentence per model, test and domain of :func:`train_noise_seeds`' tests: the change noisy
-    training made, in points and per cent, its std over seeds and the paired p."""
-    lines = []
-    for _, row in tests.iterrows():
-        verdict = "significant" if row["p"] < alpha else "not significant"
-        lines.append(f"{row['model']} {row['domain']}, {row['test']}: noisy-trained {row['noisy-trained']:.2f} vs "
-                     f"clean-trained {row['clean-trained']:.2f} ({row['diff']:+.2f}, "
-                     f"{100 * row['diff'] / row['clean-trained']:+.0f}%, std {row['std']:.2f} over "
-                     f"{row['n_seeds']} seeds; paired p = {row['p']:.2g}, {verdict} at {alpha:.0%})")
-    return "\n".join(lines)
-
-
 def summarize_robustness(curve: pd.DataFrame, steps: pd.DataFrame, train_noise: pd.DataFrame,
                          params: RobustnessParams) -> dict:
     """The numbers notebook 07 ends with (``summary.json``), and a one-line ``headline`` (means over
