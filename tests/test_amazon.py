@@ -189,3 +189,13 @@ def test_the_c2dsr_format_refuses_a_third_domain(three_csvs, tmp_path):
 
 def as_lists(arrays) -> list[list[int]]:
     return [a.tolist() for a in arrays]
+
+
+def test_a_header_with_a_huge_field_is_refused_in_a_short_message(tmp_path):
+    from dpgdiff_lite.data.amazon import read_amazon
+
+    (tmp_path / "x.csv").write_text("9" * 500 + ",item,rating,timestamp\nu,i,5,1\n")
+    (tmp_path / "y.csv").write_text("user,item,rating,timestamp\nu,j,5,1\n")
+    with pytest.raises(ValueError, match=r"^x\.csv line 1: header \['9{20,}.*… lacks column\(s\) \['user'\]") as error:
+        read_amazon([tmp_path / "x.csv", tmp_path / "y.csv"])
+    assert len(str(error.value)) < 200

@@ -263,7 +263,7 @@ def _parse_ratings(path: Path, user_codes: dict[str, int]) -> tuple[np.ndarray, 
                 twice = sorted({c for c in COLUMNS if header.count(c) > 1})
                 if missing or twice:
                     fault = f"lacks column(s) {missing}" if missing else f"names column(s) {twice} twice"
-                    raise ValueError(f"{path.name} line 1: header {first} {fault}; expected {','.join(COLUMNS)}")
+                    raise ValueError(f"{path.name} line 1: header {_shown(first)} {fault}; expected {','.join(COLUMNS)}")
                 columns, rows = [header.index(c) for c in COLUMNS], reader
             else:
                 columns, rows = list(range(len(COLUMNS))), _chain(first, reader)
