@@ -52,3 +52,21 @@ def test_cpu_threads_chosen_by_workload():
     assert cpu_threads(0, (29_207, 34_886), 64) in (1, os.cpu_count())  # timed
     with pytest.raises(ValueError, match="'cpu_threads' must be >= 0"):
         Config(cpu_threads=-1)
+
+
+def test_a_worker_thread_limit_caps_whatever_a_config_asks(monkeypatch):
+    import torch
+
+    from dpgdiff_lite import runtime
+
+    monkeypatch.setattr(runtime, "_thread_limit", None)
+    before = torch.get_num_threads()
+    try:
+        runtime.limit_threads(1)
+        assert torch.get_num_threads() == 1
+        assert runtime.cpu_threads(3, (100, 100), 64) == 1  # a config asking for 3 gets the worker's 1
+        assert runtime.cpu_threads(0, (400, 500), 64) == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setattr(runtime, "_thread_limit", None)
+    assert runtime.cpu_threads(3, (100, 100), 64) == 3
