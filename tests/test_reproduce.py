@@ -5,6 +5,7 @@ aside), and a tiny registered folder regenerates, checks and writes end to end."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -95,19 +96,25 @@ def test_the_readme_block_replaces_the_marker_then_itself():
         reproduce.updated_readme("# no marker\n", entry)
 
 
+def tiny_folder(tmp_path, monkeypatch, models: str, seeds: str) -> tuple[Path, list[str]]:
+    """Register a folder "tiny" of one `compare` step on the tiny data (the given models and seeds), with its
+    committed tables under ``tmp_path/results``; returns that results folder and the scratch arguments."""
+    results = tmp_path / "results"
+    entry = Folder("tiny", "none", (("compare", "--data", "synthetic:tiny", "--preset", "smoke", "--set", "dim=16",
+                                     "--set", "epochs=1", "--models", models, "--seeds", seeds,
+                                     "--runs", "{runs}", "--out", "{out}"),))
+    for module in (registry, reproduce):
+        monkeypatch.setattr(module, "FOLDERS", {"tiny": entry})
+    monkeypatch.setattr(reproduce, "RESULTS", results)
+    monkeypatch.setattr(reproduce, "TIMES", results / "times.csv")
+    (results / "tiny").mkdir(parents=True)
+    return results, ["--scratch", str(tmp_path / "scratch"), "--quiet"]
+
+
 def test_a_tiny_folder_regenerates_checks_and_writes(tmp_path, monkeypatch, capsys):
     """A registered folder of one `compare` step on the tiny data: regenerate, check against itself
     (reproduced), perturb a committed number (refused, exit 2), then --write restores it and records the time."""
-    results = tmp_path / "results"
-    entry = Folder("tiny", "none", (("compare", "--data", "synthetic:tiny", "--preset", "smoke", "--set", "dim=16",
-                                     "--set", "epochs=1", "--models", "sasrec,pop", "--seeds", "0,1",
-                                     "--runs", "{runs}", "--out", "{out}"),))
-    monkeypatch.setattr(registry, "FOLDERS", {"tiny": entry})
-    monkeypatch.setattr(reproduce, "FOLDERS", {"tiny": entry})
-    monkeypatch.setattr(reproduce, "RESULTS", results)
-    monkeypatch.setattr(reproduce, "TIMES", results / "times.csv")
-    scratch = ["--scratch", str(tmp_path / "scratch"), "--quiet"]
-    (results / "tiny").mkdir(parents=True)
+    results, scratch = tiny_folder(tmp_path, monkeypatch, "sasrec,pop", "0,1")
     assert main(["reproduce", "tiny", "--write", *scratch]) == 0
     written = sorted(p.name for p in (results / "tiny").iterdir())
     assert {"per_seed.csv", "setting.json"} <= set(written)
@@ -122,3 +129,20 @@ def test_a_tiny_folder_regenerates_checks_and_writes(tmp_path, monkeypatch, caps
     out, err = capsys.readouterr()
     assert "✗  per_seed.csv: column 'value' (largest difference 1)" in out
     assert "not reproduced within 0.05: tiny" in err
+
+
+def test_set_trains_every_step_with_an_option_apart_and_says_what_it_moves(tmp_path, monkeypatch, capsys):
+    """`reproduce NAME --check --set KEY=VALUE`: every step that takes --set gets the override, the run folders go
+    apart (scratch/NAME[KEY=VALUE]/), the recorded override is no difference, a moved number is; --write refuses."""
+    _, scratch = tiny_folder(tmp_path, monkeypatch, "dpgdiff", "0")
+    assert main(["reproduce", "tiny", "--write", *scratch]) == 0
+    assert main(["reproduce", "tiny", "--write", "--set", "preference=fused", *scratch]) == 2
+    assert "--set cannot be combined with --write" in capsys.readouterr().err
+    assert main(["reproduce", "tiny", "--check", "--set", "preference=own", *scratch]) == 0  # the default: no move
+    assert "tiny: reproduced" in capsys.readouterr().out
+    assert main(["reproduce", "tiny", "--check", "--set", "preference=fused", *scratch]) == 2
+    out = capsys.readouterr().out
+    assert "--set preference=fused" in out and "per_seed.csv: column 'value'" in out and "overrides" not in out
+    config = json.loads((tmp_path / "scratch" / "tiny[preference=fused]" / "runs" / "dpgdiff" / "seed0" / "config.json")
+                        .read_text())
+    assert config["preference"] == "fused" and config["dim"] == 16

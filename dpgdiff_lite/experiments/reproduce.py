@@ -6,7 +6,10 @@ scratch folder (``runs/reproduce/NAME/out``, run folders beside it in ``runs/rep
 reused on a second call unless ``--fresh``); ``--check`` compares every regenerated CSV and JSON
 with the committed one within :data:`REPRODUCTION_TOLERANCE` (metrics, p-values and every other
 number; seconds are wall time and never compared) and prints each difference; ``--write`` replaces
-the committed files and records the run time in ``notebooks/results/times.csv``. ``--readme``
+the committed files and records the run time in ``notebooks/results/times.csv``. ``--set KEY=VALUE`` trains
+every step with that config override (a kit option such as ``preference=fused``, or the flag of a
+departure): ``--check`` then says how far the option moves the committed numbers; ``--write`` is refused,
+since the committed folders hold the defaults. ``--readme``
 rewrites the commands section of every results README from the registry.
 """
 
@@ -19,6 +22,7 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -152,23 +156,28 @@ def scratch_paths(name: str, scratch: Path) -> tuple[Path, Path]:
     return scratch / name / "out", scratch / name / "runs"
 
 
-def regenerate(entry: Folder, scratch: Path, fresh: bool = False, quiet: bool = False) -> tuple[Path, float]:
+def regenerate(entry: Folder, scratch: Path, fresh: bool = False, quiet: bool = False,
+               overrides: Sequence[str] = ()) -> tuple[Path, float]:
     """Run ``entry``'s steps into ``scratch/<name>/out`` (emptied first; run folders reused unless
-    ``fresh``); returns the folder and the wall-clock seconds."""
+    ``fresh``), each training step with ``overrides`` (``KEY=VALUE``) added, into
+    ``scratch/<name>[KEY=VALUE,…]/``; returns the folder and the wall-clock seconds."""
     from dpgdiff_lite.cli import main, parser
 
-    quiet_ok = {name for name, sub in _subparsers(parser()).items() if "--quiet" in sub._option_string_actions}
+    subparsers = _subparsers(parser())
+    quiet_ok = {name for name, sub in subparsers.items() if "--quiet" in sub._option_string_actions}
+    set_ok = {name for name, sub in subparsers.items() if "--set" in sub._option_string_actions}
     if entry.needs and not Path(entry.needs).exists():
         raise FileNotFoundError(f"results folder {entry.name!r} needs {entry.needs}, which is not there "
                                 "(run from the repository root, with the data beside it)")
-    out, runs = scratch_paths(entry.name, scratch)
+    out, runs = scratch_paths(entry.name + (f"[{','.join(overrides)}]" if overrides else ""), scratch)
     shutil.rmtree(out, ignore_errors=True)
     if fresh:
         shutil.rmtree(runs, ignore_errors=True)
     started = time.perf_counter()
     for argv in entry.argv(str(out), str(runs)):
-        print("$ python -m dpgdiff_lite " + " ".join(argv), flush=True)
-        code = main([*argv, *(["--quiet"] if quiet and argv[0] in quiet_ok else [])])
+        extra = [arg for o in overrides for arg in ("--set", o)] if argv[0] in set_ok else []
+        print("$ python -m dpgdiff_lite " + " ".join([*argv, *extra]), flush=True)
+        code = main([*argv, *extra, *(["--quiet"] if quiet and argv[0] in quiet_ok else [])])
         if code:
             raise ValueError(f"step `{argv[0]}` of results folder {entry.name!r} exited with code {code}")
     return out, time.perf_counter() - started
@@ -241,6 +250,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--readme", action="store_true", help="regenerate the commands section of every results README")
     parser.add_argument("--scratch", default="runs/reproduce", help="where regenerated folders and run folders go")
     parser.add_argument("--fresh", action="store_true", help="retrain the scratch run folders instead of reusing them")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="train every step with this config override (e.g. preference=fused, a kit option); "
+                             "with --check, how far it moves the committed numbers; not with --write")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -271,15 +283,20 @@ def command(args: argparse.Namespace) -> pd.DataFrame | None:
     entries = list(FOLDERS.values()) if args.all else [folder(name) for name in args.names]
     if not entries:
         raise ValueError("name a results folder (or --all, --list, --readme); folders: " + ", ".join(FOLDERS))
+    if args.set and args.write:
+        raise ValueError("--set cannot be combined with --write: the committed folders hold the defaults; "
+                         "use --check to measure what the override moves")
     failed = []
     for entry in entries:
         if args.all and entry.needs and not Path(entry.needs).exists():
             print(f"skipped {entry.name}: needs {entry.needs}")
             continue
-        out, seconds = regenerate(entry, Path(args.scratch), fresh=args.fresh, quiet=args.quiet)
+        out, seconds = regenerate(entry, Path(args.scratch), fresh=args.fresh, quiet=args.quiet, overrides=args.set)
         print(f"regenerated {entry.name} into {out} in {seconds:.0f} s")
         if args.check:
             differences = compare_folders(RESULTS / entry.name, out)
+            if args.set:  # the settings files record the override itself: expected, not a difference
+                differences = [d for d in differences if not d.what.startswith("overrides")]
             for difference in differences:
                 mark = "ok " if difference.within(REPRODUCTION_TOLERANCE) else "✗  "
                 print(f"  {mark}{difference}")
