@@ -63,17 +63,16 @@ class Config:
     dropout: float = 0.1
     max_len: int = 15  # C2DSR's maximum sequence length: the most recent 15 events are kept
     fusion: str = "memory"  # see encoders.DisentangledEncoder: per-position guidance tokens + pooled g_x + g_y
-    # ĝ_d in eq. (12) and (15): "own" = the target domain's encoder output (ĝ_x for X, ĝ_y for
-    # Y, as eq. 15 writes it); "fused" = g_x + g_y (the paper's "fused single-domain preference",
-    # item 4 of its list). Test NDCG@10 X / Y, mean of 3 seeds at these defaults: teaching data
-    # (the domains agree) own 19.65 / 18.65, fused 20.77 / 19.92; an opposed-conflict world
-    # (regimes cell conflict 1, eta 0) own 16.36 / 14.82, fused 14.36 / 13.33, single-domain
-    # SASRec 16.07 / 14.74 (notebook 02, section 6). Fused is the default because the teaching data
-    # and Food-Kitchen show positive transfer; use "own" for domains known to conflict.
-    # "gated" (the kit's dpgdiff-gated, beyond the paper) learns between the two, per user and
-    # position: ĝ_d = ĝ_own + Σ_e γ_{d,e} ĝ_e over the other domains e, γ = σ(a·cos(ĝ_d, ĝ_e) + b) with
-    # one learned (a, b) per ordered pair of domains; γ = 0 is "own", γ = 1 is "fused" (model.py).
-    preference: str = "fused"
+    # ĝ_d in eq. (12) and (15). "own" (the paper as written) = the target domain's own encoder
+    # output: ĝ_y for Y in eq. (15), "the single-domain preference from Encoder_y", and eq. (12) read
+    # the same way so that training scores what inference scores (notebooks/equations.md). "fused"
+    # (a kit option, KIT_OPTIONS) = g_x + g_y, the paper's "fused single-domain preference" of eq.
+    # (9) and (13), added to every domain's score. "gated" (the kit's dpgdiff-gated, beyond the
+    # paper) learns between the two, per user and position: ĝ_d = ĝ_own + Σ_e γ_{d,e} ĝ_e over the
+    # other domains e, γ = σ(a·cos(ĝ_d, ĝ_e) + b) with one learned (a, b) per ordered pair of
+    # domains; γ = 0 is "own", γ = 1 is "fused" (model.py). The two readings are measured side by
+    # side in notebooks/results/regimes/ablation/shortfall.csv and preference_fused_teaching.csv.
+    preference: str = "own"
     # λ of the score (x̂_0 + λ ĝ_d)ᵀE_d (eq. 15 with a weight; 1 = the paper's sum, 0 = x̂_0 alone)
     score_weight: float = 1.0
     # choose λ after training from SCORE_WEIGHT_CHOICES by validation NDCG@10 (trainer.select_score_weight;
@@ -85,8 +84,9 @@ class Config:
     T: int = 32  # DiffuRec: 32 diffusion steps
     schedule: str = "trunc_lin"  # DiffuRec's truncated linear β schedule
     # k reverse steps at inference (0 means k = T). Measured on the synthetic teaching data and
-    # Food-Kitchen: NDCG@10 is best at k = 1 and drifts down as k grows (the denoiser, trained on
-    # crisp item embeddings, over-trusts its own blurry intermediate x̂_0), so k = 1 is the default;
+    # Food-Kitchen: NDCG@10 is best at k = 1 (at one seed of 3 k = 2, by 0.1) and drifts down as k
+    # grows (the denoiser, trained on crisp item embeddings, over-trusts its own blurry intermediate
+    # x̂_0), so k = 1 is the default;
     # notebook 07 draws the whole curve (the paper's Figure 4).
     inference_steps: int = 1
     eta: float = 0.0  # 0: deterministic DDIM-style updates (repeatable scores); 1: DDPM sampling

@@ -26,6 +26,7 @@ TEST = re.compile(r"`(tests/test_\w+\.py)::(\w+)`")
 NOTEBOOK = re.compile(r"`(\d\d_\w+\.ipynb)` § ([^|;]+)")
 IMPLEMENTS = re.compile(r"Implements eq\. \(([\d–,() ]+)\)")
 DEVIATIONS = "Deviations from the paper's literal text"
+KIT_OPTIONS = "Kit options beside the paper"
 FLAGS = re.compile(r"`([^`]*--set [^`]*)`")  # one backticked group of flags, applied together
 FLAG = re.compile(r"--set (\w+)=(\S+)")
 DEFAULT = re.compile(r"`(\w+)=([^`\s]+)`")  # a default quoted as `key=value`
@@ -121,11 +122,12 @@ def test_every_implementing_docstring_is_indexed():
     assert missing == [], f"implementing functions not in notebooks/equations.md: {missing}"
 
 
-def deviation_flags() -> list[tuple[str, list[tuple[str, str]]]]:
-    """(row's equation, [(key, value), …]) for each backticked group of ``--set`` flags of the deviations table."""
+def flag_groups(heading: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(row's first cell, [(key, value), …]) for each backticked group of ``--set`` flags in the last
+    column of the table under ``heading`` (the deviations, the kit options)."""
     groups = []
-    for row in table_rows(DEVIATIONS):
-        for group in FLAGS.findall(row[4]):
+    for row in table_rows(heading):
+        for group in FLAGS.findall(row[-1]):
             groups.append((row[0], FLAG.findall(group)))
     return groups
 
@@ -138,8 +140,9 @@ def test_every_deviation_has_a_reason_and_a_flag_or_says_there_is_none():
         assert FLAGS.search(row[4]) or "no flag" in row[4], f"deviation {row[0]}: name a flag or say 'no flag'"
 
 
-@pytest.mark.parametrize("equation, flags", deviation_flags(), ids=lambda v: v if isinstance(v, str) else None)
-def test_every_flag_of_the_deviations_is_a_real_field_with_a_new_accepted_value(equation, flags):
+@pytest.mark.parametrize("equation, flags", flag_groups(DEVIATIONS) + flag_groups(KIT_OPTIONS),
+                         ids=lambda v: v if isinstance(v, str) else None)
+def test_every_flag_of_the_deviations_and_options_is_a_real_field_with_a_new_accepted_value(equation, flags):
     default = Config()
     assert flags, f"deviation {equation}: a backticked '--set' group without key=value"
     for key, _ in flags:
@@ -153,9 +156,35 @@ def test_every_flag_of_the_deviations_is_a_real_field_with_a_new_accepted_value(
 def test_every_default_the_deviations_quote_is_the_current_default():
     default = Config()
     quoted = [(row[0], key, value) for row in table_rows(DEVIATIONS) for key, value in DEFAULT.findall(row[2])]
-    assert {key for _, key, _ in quoted} >= {"cl_similarity", "temperature", "preference", "inference_steps", "eta",
-                                              "weight_cl"}
+    assert {key for _, key, _ in quoted} >= {"cl_similarity", "temperature", "inference_steps", "eta", "weight_cl"}
     for equation, key, value in quoted:
         assert hasattr(default, key), f"deviation {equation}: `{key}=…`: no such Config field"
         assert getattr(default.with_overrides([f"{key}={value}"]), key) == getattr(default, key), (
             f"deviation {equation}: the table quotes {key}={value}, the default is {getattr(default, key)!r}")
+
+
+def test_the_paper_model_reads_eq15_literally_and_the_fused_reading_is_a_kit_option():
+    """Eq. (12) and (15) with the own-domain ĝ_d are no deviation; the fused g_x + g_y is an option with its flag."""
+    assert Config(model="dpgdiff").preference == "own"
+    assert not any("(15)" in row[0] and "preference" in row[-1] for row in table_rows(DEVIATIONS))
+    options = [row for row in table_rows(KIT_OPTIONS)]
+    assert len(options) >= 3 and all(len(row) == 5 and all(row) for row in options), options
+    assert ("preference", "fused") in [flag for _, flags in flag_groups(KIT_OPTIONS) for flag in flags]
+
+
+STALE_READINGS = (re.compile(r"fused (?:ĝ_d|\$\\hat g_d\$|preference) of eq\. ?\(?15"),
+                  re.compile(r"default,? (?:is )?`?(?:Config\.)?preference ?= ?\"?fused"),
+                  re.compile(r"default stays `?fused"))
+"""Sentences that would say eq. (15) uses the fused preference, or that fused is the default."""
+
+
+def test_no_page_says_eq15_uses_the_fused_preference():
+    root = INDEX.parents[1]
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md")), *sorted((root / "notebooks").glob("*.md"))]
+    texts = {str(p.relative_to(root)): p.read_text() for p in pages}
+    for notebook in sorted((root / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        texts[str(notebook.relative_to(root))] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    found = [(name, match.group(0)) for name, text in texts.items() for pattern in STALE_READINGS
+             for match in pattern.finditer(" ".join(text.split()))]
+    assert not found, f"pages that read eq. (15) with the fused preference: {found}"

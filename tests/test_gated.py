@@ -73,7 +73,7 @@ def test_the_gates_gradient_reaches_its_parameters(tiny_batch):
 
 def test_dpgdiff_gated_is_dpgdiff_with_the_gate():
     gated, paper = preset("teaching", "dpgdiff-gated"), preset("teaching", "dpgdiff")
-    assert gated.preference == "gated" and paper.preference == "fused"
+    assert gated.preference == "gated" and paper.preference == "own"
     assert gated.variant_flags == paper.variant_flags == (True, True, True)
     differs = {f.name for f in dataclasses.fields(gated) if getattr(gated, f.name) != getattr(paper, f.name)}
     assert differs == {"model", *BEYOND_THE_PAPER["dpgdiff-gated"]}

@@ -221,7 +221,7 @@ def test_score_takes_the_number_of_reverse_steps(tiny, models):
     batch = case_batch(dataset, np.arange(4))
     generator = torch.Generator().manual_seed(model.config.inference_seed)
     x0_hat, guidance = model.generate(batch, steps=3, generator=generator)
-    by_hand = (x0_hat + guidance.fused[:, -1]) @ model.items.table(1).T  # eq. (15), preference="fused"
+    by_hand = (x0_hat + guidance.per_domain[1][:, -1]) @ model.items.table(1).T  # eq. (15): (x̂_0 + ĝ_y)ᵀE_y
     torch.testing.assert_close(model.score(batch, 1, steps=3), by_hand)
     assert not torch.allclose(model.score(batch, 1, steps=3), model.score(batch, 1))  # default k = 1
 

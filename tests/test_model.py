@@ -80,6 +80,34 @@ def test_inference_is_seeded_and_uses_k_steps(toy_dataset):
     assert not torch.equal(model.score(batch, 1, steps=1), model.score(batch, 1, steps=32))
 
 
+def test_dpgdiff_scores_with_the_own_domain_preference_of_eq15_by_hand(toy_dataset):
+    """Eq. (15) as the paper writes it for Y: (x̂_0 + ĝ_y)ᵀE_y, ĝ_y from Encoder_y alone, dot product by dot
+    product; the fused reading (g_x + g_y, a kit option) scores differently."""
+    model = make(toy_dataset).eval()
+    assert model.config.preference == "own" and Config().preference == "own"
+    batch = first_batch(toy_dataset, toy_dataset.test, size=4)
+    x0_hat, guidance = model.generate(batch, generator=torch.Generator().manual_seed(model.config.inference_seed))
+    g_x, g_y = (per_domain[:, -1] for per_domain in guidance.per_domain)
+    table_y = model.items.table(1).detach()
+    by_hand = torch.tensor([[float(sum((x0_hat[b, k] + g_y[b, k]) * table_y[i, k] for k in range(16)))
+                             for i in range(len(table_y))] for b in range(len(batch))])
+    torch.testing.assert_close(model.score(batch, 1), by_hand, rtol=1e-4, atol=1e-4)
+    fused = dataclasses.replace(model.config, preference="fused")
+    model.config = fused
+    torch.testing.assert_close(model.score(batch, 1), (x0_hat + g_x + g_y) @ table_y.T, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(model.score(batch, 1), by_hand, atol=1e-3)
+
+
+def test_eq12_trains_the_preference_that_eq15_scores(toy_dataset):
+    """ĝ_d of eq. (12) and (15) come from one method: own → Encoder_d's output, fused → g_x + g_y for every d."""
+    model = make(toy_dataset).eval()
+    guidance = model.guidance(first_batch(toy_dataset))
+    for d, own in enumerate(model.preferences(guidance)):
+        assert torch.equal(own, guidance.per_domain[d])
+    model.config = dataclasses.replace(model.config, preference="fused")
+    assert all(torch.equal(p, guidance.fused) for p in model.preferences(guidance))
+
+
 def test_sasrec_scores_every_item_of_the_domain(toy_dataset):
     model = SASRec(toy_dataset.n_items, Config(model="sasrec", dim=16, max_len=toy_dataset.max_len)).eval()
     batch = first_batch(toy_dataset, toy_dataset.test)

@@ -1,6 +1,6 @@
-"""experiments/shortfall.py: DPG-Diff against the better SASRec by part of eq. (15) and retrained with the
-own-domain ĝ_d on a one-cell ablation (its runs under --runs), and the own-domain model on the teaching
-data as compare --seeds --set preference=own would train and tabulate it."""
+"""experiments/shortfall.py: DPG-Diff (the paper's own-domain ĝ_d) against the better SASRec by part of
+eq. (15) and retrained with the kit's fused ĝ_d on a one-cell ablation (its runs under --runs), and the
+fused model on the teaching data as compare --seeds --set preference=fused would train and tabulate it."""
 
 from __future__ import annotations
 
@@ -27,38 +27,42 @@ def ablation(tmp_path_factory):
     root = tmp_path_factory.mktemp("shortfall")
     regimes.run_grid(CELL, 2, root / "out", models=["sasrec", "sasrec-single", "dpgdiff"], runs_dir=root / "runs",
                      **TINY)
-    assert main(["shortfall", "--ablation", str(root / "out"), "--runs", str(root / "runs"), "--own-runs",
-                 str(root / "own"), "--teaching-data", "synthetic:tiny", "--teaching-preset", "smoke", "--quiet"]) == 0
+    assert main(["shortfall", "--ablation", str(root / "out"), "--runs", str(root / "runs"), "--fused-runs",
+                 str(root / "fused"), "--teaching-data", "synthetic:tiny", "--teaching-preset", "smoke", "--quiet"]) == 0
     return root
 
 
-def test_the_sum_of_the_parts_is_the_model_and_the_own_preference_is_retrained(ablation):
+def test_the_sum_of_the_parts_is_the_model_and_the_fused_preference_is_retrained(ablation):
     table = pd.read_csv(ablation / "out" / "shortfall.csv")
     assert list(dict.fromkeys(table["dpgdiff"])) == [
-        "fused ĝ_d, ranked by x̂_0 alone", "fused ĝ_d, ranked by ĝ_d alone", "fused ĝ_d, ranked by x̂_0 + ĝ_d", shortfall.OWN]
+        "own ĝ_d, ranked by x̂_0 alone", "own ĝ_d, ranked by ĝ_d alone", "own ĝ_d, ranked by x̂_0 + ĝ_d", shortfall.KIT_ROW]
     assert list(table.columns[:3]) == list(CELL) and (table["n_seeds"] == 2).all()
     stored = pd.read_csv(ablation / "out" / "summary.csv")
-    summed = table[table["dpgdiff"] == "fused ĝ_d, ranked by x̂_0 + ĝ_d"].set_index("domain")
+    summed = table[table["dpgdiff"] == "own ĝ_d, ranked by x̂_0 + ĝ_d"].set_index("domain")
     for domain, row in stored.set_index("domain").iterrows():  # the sum of the parts is the model itself
         assert summed.loc[domain, "ours"] == pytest.approx(row["dpgdiff"])
         assert summed.loc[domain, "gain"] == pytest.approx(row["dpg_gain"])
-    own = json.loads((ablation / "own" / "seed1" / "dpgdiff-own" / "config.json").read_text())
-    assert own["preference"] == "own" and own["seed"] == 1
+        # against the mixed SASRec alone: the paired mean is the difference of the two means
+        assert row["dpg_vs_mixed"] == pytest.approx(row["dpgdiff"] - row["sasrec"], abs=1e-9)
+        assert row["dpg_vs_mixed_vs"] == "sasrec" and 0 <= row["dpg_vs_mixed_p"] <= 1
+    fused = json.loads((ablation / "fused" / "seed1" / "dpgdiff-fused" / "config.json").read_text())
+    assert fused["preference"] == "fused" and fused["seed"] == 1
+    assert table[table["dpgdiff"] == shortfall.KIT_ROW]["ours"].tolist() != summed["ours"].tolist()
 
 
 def test_the_teaching_runs_are_what_compare_would_train(ablation):
-    """preference_own_teaching.csv: per_seed.csv of dpgdiff with --set preference=own, trained by hand."""
-    written = pd.read_csv(ablation / "out" / "preference_own_teaching.csv")
+    """preference_fused_teaching.csv: per_seed.csv of dpgdiff with --set preference=fused, trained by hand."""
+    written = pd.read_csv(ablation / "out" / "preference_fused_teaching.csv")
     source = load_data("synthetic:tiny")
-    config = preset("smoke", model="dpgdiff").with_overrides(["preference=own"])
+    config = preset("smoke", model="dpgdiff").with_overrides(["preference=fused"])
     by_hand = {"dpgdiff": {seed: train(source.dataset, dataclasses.replace(config, seed=seed), progress=False)
                            for seed in (0, 1)}}
     expected = per_seed_frame(by_hand)
     columns = ["model", "seed", "domain", "metric", "value", "epochs_run"]
     pd.testing.assert_frame_equal(written[columns], expected[columns], check_dtype=False)
-    assert (ablation / "own" / "teaching" / "dpgdiff" / "seed1" / "metrics.json").exists()
+    assert (ablation / "fused" / "teaching" / "dpgdiff" / "seed1" / "metrics.json").exists()
 
 
 def test_the_grid_runs_are_looked_for_under_runs(ablation):
     with pytest.raises(FileNotFoundError, match="pass --runs"):
-        shortfall.shortfall(ablation / "out", ablation / "own")
+        shortfall.shortfall(ablation / "out", ablation / "fused")

@@ -77,3 +77,23 @@ def test_the_kits_own_model_has_its_rows_apart_from_the_papers_claims():
     page = PAGE.read_text()
     assert page.index("## Beyond the paper") > page.index("| **The protocol** |")
     assert "dpgdiff-gated" in page.split("## Beyond the paper")[1]
+
+
+def test_the_title_sentences_come_from_one_function_in_the_readme_notebook_02_and_the_table():
+    """The title's verdict is said once, by ``title_sentences``: the README quotes it, notebook 02 prints it, the
+    verdict table's row contains it."""
+    import json
+
+    sentences = verdicts.title_sentences()
+    assert set(sentences) == {"mitigates", "beyond", "fused"}
+    root = PAGE.parents[1]
+    readme = " ".join((root / "README.md").read_text().split())
+    notebook = json.loads((root / "notebooks" / "02_negative_transfer.ipynb").read_text())
+    printed = " ".join(" ".join("".join(output.get("text", "")) for cell in notebook["cells"]
+                                for output in cell.get("outputs", [])).split())
+    row = verdicts.verdict_table().loc["The title: beyond negative transfer", "the kit measured"]
+    for name, sentence in sentences.items():
+        assert sentence in readme, f"the README does not say the title's {name!r} sentence: {sentence}"
+        assert sentence in printed, f"notebook 02 does not print the title's {name!r} sentence"
+        assert sentence in row
+    assert "fused ĝ_d of eq. (15)" not in readme

@@ -58,6 +58,8 @@ DEFAULT_GRID: dict[str, tuple] = {"conflict_kind": ("opposed",), "conflict_rate"
 """Conflict × noise, 3 × 3; a one-value knob just fixes it (and is still a column of the CSV)."""
 DEFAULT_MODELS = ("pop", "sasrec", "sasrec-single", "diff", "dpgdiff")
 GAIN_COLUMNS = {"dpgdiff": "dpg_gain", "dpgdiff-gated": "gated_gain"}
+MIXED_COLUMNS = {"dpgdiff": "dpg_vs_mixed", "dpgdiff-gated": "gated_vs_mixed"}
+"""Prefixes of each model's gain over the mixed SASRec alone (does it mitigate what mixing costs?)."""
 """summary.csv's columns of each DPG-Diff's gain over the better SASRec (when the grid ran it)."""
 DEFAULT_SEEDS = 3
 REFERENCES = ("oracle", "bayes")
@@ -376,7 +378,8 @@ def summarise(runs_dir: Path, cells: list[dict], seeds: list[int], models: list[
               domains: list[str]) -> pd.DataFrame:
     """``summary.csv``: per cell × domain, each model's mean and std over seeds of NDCG@10, the two
     ceilings, the transfer of SASRec (sasrec − sasrec-single) and the gain of DPG-Diff and of dpgdiff-gated
-    over the better SASRec, each with its paired p over (seed, case) and its verdict (when those models were run)."""
+    over the better SASRec and over the mixed SASRec (:data:`MIXED_COLUMNS`), each with its paired p over
+    (seed, case) and its verdict (when those models were run)."""
     rows = []
     for cell in cells:
         folders = {seed: per_case_folder(runs_dir, cell, seed) for seed in seeds}
@@ -389,6 +392,8 @@ def summarise(runs_dir: Path, cells: list[dict], seeds: list[int], models: list[
         moved = transfer(per_case["sasrec"], per_case["sasrec-single"]) if len(sasrecs) == 2 else None
         gains = {prefix: gain_over_best(per_case[ours], {m: per_case[m] for m in sasrecs})
                  for ours, prefix in GAIN_COLUMNS.items() if ours in models and sasrecs}
+        gains |= {prefix: gain_over_best(per_case[ours], {"sasrec": per_case["sasrec"]})
+                  for ours, prefix in MIXED_COLUMNS.items() if ours in models and "sasrec" in models}
         for domain in domains:
             row = {**cell, "domain": domain}
             for name in models:

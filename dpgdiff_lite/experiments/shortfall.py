@@ -1,20 +1,20 @@
-"""Where DPG-Diff falls short: eq. (15)'s parts and the own-domain preference on the most negative cell.
+"""Where DPG-Diff falls short: eq. (15)'s parts, and the kit's fused reading of ĝ_d, on the most negative cell.
 
-On the one-cell ablation grid (``regimes --most-negative-of``), DPG-Diff is below the better SASRec.
-Which reading of eq. (15), ŷ = (x̂_0 + ĝ_d)ᵀE_d, closes the gap? :func:`shortfall` ranks the grid's
-trained DPG-Diff runs by each part (:class:`~dpgdiff_lite.experiments.eq15.PartScorer`) and retrains
-DPG-Diff with ĝ_d read as the target domain's own encoder output (``preference="own"``, eq. 15
-literally) instead of the default fused g_x + g_y; each against the better SASRec, paired over
-(seed, case). :func:`own_preference_teaching` trains the same ``preference="own"`` model on the
-teaching data (where the domains agree), the comparison notebook 02 makes with notebook 06's fused
-DPG-Diff. Both train through :mod:`dpgdiff_lite.experiments.runner`::
+On the one-cell ablation grid (``regimes --most-negative-of``), how does DPG-Diff stand against the better
+SASRec, and which part of eq. (15), ŷ = (x̂_0 + ĝ_d)ᵀE_d, carries it? :func:`shortfall` ranks the grid's
+trained DPG-Diff runs (the paper's own-domain ĝ_d) by each part
+(:class:`~dpgdiff_lite.experiments.eq15.PartScorer`) and retrains DPG-Diff with the kit's other reading of
+ĝ_d, the fused g_x + g_y (``preference="fused"``, :data:`KIT_READING`); each against the better SASRec,
+paired over (seed, case). :func:`kit_reading_teaching` trains the same fused model on the teaching data
+(where the domains agree), the comparison notebook 02 makes with notebook 06's DPG-Diff. Both train
+through :mod:`dpgdiff_lite.experiments.runner`::
 
-    python -m dpgdiff_lite shortfall --ablation DIR [--runs RUNS] [--own-runs OWN]
+    python -m dpgdiff_lite shortfall --ablation DIR [--runs RUNS] [--fused-runs FUSED]
 
-writes ``DIR/shortfall.csv`` and ``DIR/preference_own_teaching.csv`` (the layout of ``compare
+writes ``DIR/shortfall.csv`` and ``DIR/preference_fused_teaching.csv`` (the layout of ``compare
 --seeds``'s ``per_seed.csv``); the grid's run folders and per-case files are read from RUNS (its
-``--runs``, default DIR), the retrained runs go to OWN (default ``RUNS/preference-own``):
-``OWN/seed<k>/dpgdiff-own/`` on the cell and ``OWN/teaching/dpgdiff/seed<k>/`` on the teaching data.
+``--runs``, default DIR), the retrained runs go to FUSED (default ``RUNS/preference-fused``):
+``FUSED/seed<k>/dpgdiff-fused/`` on the cell and ``FUSED/teaching/dpgdiff/seed<k>/`` on the teaching data.
 """
 
 from __future__ import annotations
@@ -36,24 +36,28 @@ from dpgdiff_lite.experiments.table3_paired import BASELINES, one_cell
 from dpgdiff_lite.experiments.transfer import gain_over_best
 from dpgdiff_lite.trainer import load_run, run_evaluation
 
-OWN = "own ĝ_d, ranked by x̂_0 + ĝ_d"
-"""The row of the retrained own-domain DPG-Diff; the fused rows are ``fused ĝ_d, ranked by <part>``."""
+KIT_READING = "fused"
+"""The reading of ĝ_d that :func:`shortfall` retrains beside the paper's own-domain one (``Config.preference``)."""
+KIT_ROW = f"{KIT_READING} ĝ_d, ranked by x̂_0 + ĝ_d"
+"""The row of the retrained fused DPG-Diff; the grid's own rows are ``own ĝ_d, ranked by <part>``."""
+TEACHING_FILE = f"preference_{KIT_READING}_teaching.csv"
+"""The per-seed table of the fused DPG-Diff on the teaching data, written beside ``shortfall.csv``."""
 TEACHING_DATA = "synthetic"
 """The teaching data's spec (notebook 06's committed DPG-Diff is trained on it)."""
 TEACHING_PRESET = "teaching"
 """The config preset of ``compare``, with which notebook 06's per_seed.csv was trained."""
 
 
-def shortfall(ablation_dir: str | Path, own_dir: str | Path, runs_dir: str | Path | None = None,
+def shortfall(ablation_dir: str | Path, fused_dir: str | Path, runs_dir: str | Path | None = None,
               progress: bool = False) -> pd.DataFrame:
     """On a one-cell ablation folder (its run folders and per-case files under ``runs_dir``, default the
     folder): DPG-Diff's gain over the better SASRec (paired over seed and case) when it ranks by each
-    part of eq. (15) and when ĝ_d is the target domain's own encoder output (``preference="own"``,
-    retrained into ``own_dir/seed<k>/dpgdiff-own``): which reading of eq. (15) closes the gap."""
-    folder, own_root = Path(ablation_dir), Path(own_dir)
+    part of eq. (15) with the grid's reading of ĝ_d, and when ĝ_d is the fused g_x + g_y
+    (:data:`KIT_READING`, retrained into ``fused_dir/seed<k>/dpgdiff-fused``)."""
+    folder, fused_root = Path(ablation_dir), Path(fused_dir)
     grid, runs = regimes.read_grid(folder, runs_dir)
     cell = one_cell(grid, folder.name)
-    own_root.mkdir(parents=True, exist_ok=True)
+    fused_root.mkdir(parents=True, exist_ok=True)
     baselines = {b: {s: pd.read_csv(regimes.per_case_folder(runs, cell, s) / f"{b}.csv.gz") for s in grid["seeds"]}
                  for b in BASELINES}
     variants: dict[str, dict[int, pd.DataFrame]] = {}
@@ -62,11 +66,11 @@ def shortfall(ablation_dir: str | Path, own_dir: str | Path, runs_dir: str | Pat
         model, config = load_run(regimes.run_dir(runs, cell, seed, "dpgdiff"), dataset)
         for part in EQ15_PARTS:
             scored = run_evaluation(PartScorer(model, part), dataset, config, "test")
-            variants.setdefault(f"fused ĝ_d, ranked by {part}", {})[seed] = scored.per_case
-        own = dataclasses.replace(config, preference="own")
-        result = train_or_load(dataset, own, own_root / f"seed{seed}" / "dpgdiff-own",
+            variants.setdefault(f"{config.preference} ĝ_d, ranked by {part}", {})[seed] = scored.per_case
+        fused = dataclasses.replace(config, preference=KIT_READING)
+        result = train_or_load(dataset, fused, fused_root / f"seed{seed}" / f"dpgdiff-{KIT_READING}",
                                regimes.data_spec(grid["data_preset"], cell, seed), progress=progress, truth=truth)
-        variants.setdefault(OWN, {})[seed] = result.test.per_case
+        variants.setdefault(KIT_ROW, {})[seed] = result.test.per_case
     rows = []
     for name, by_seed in variants.items():
         gain = gain_over_best(by_seed, baselines)
@@ -74,14 +78,14 @@ def shortfall(ablation_dir: str | Path, own_dir: str | Path, runs_dir: str | Pat
     return pd.DataFrame(rows)
 
 
-def own_preference_teaching(seeds: Sequence[int], runs_dir: str | Path, data: str = TEACHING_DATA,
-                            preset_name: str = TEACHING_PRESET, progress: bool = False) -> pd.DataFrame:
-    """DPG-Diff with ``preference="own"`` on the teaching data, one run per seed in
+def kit_reading_teaching(seeds: Sequence[int], runs_dir: str | Path, data: str = TEACHING_DATA,
+                         preset_name: str = TEACHING_PRESET, progress: bool = False) -> pd.DataFrame:
+    """DPG-Diff with the fused ĝ_d (:data:`KIT_READING`) on the teaching data, one run per seed in
     ``runs_dir/dpgdiff/seed<k>/``: the ``per_seed.csv`` rows of ``compare --data synthetic --models
-    dpgdiff --seeds … --set preference=own`` (same configs, same data, same table)."""
-    configs = {"dpgdiff": preset(preset_name, model="dpgdiff").with_overrides(["preference=own"])}
+    dpgdiff --seeds … --set preference=fused`` (same configs, same data, same table)."""
+    configs = {"dpgdiff": preset(preset_name, model="dpgdiff").with_overrides([f"preference={KIT_READING}"])}
     runs = seed_runs(configs, list(seeds), data, runs_dir)
-    results = train_runs(runs, load=load_data, progress=progress, desc="preference=own, teaching data")
+    results = train_runs(runs, load=load_data, progress=progress, desc=f"preference={KIT_READING}, teaching data")
     return per_seed_frame(by_model_and_seed(runs, results, list(configs)))
 
 
@@ -90,30 +94,30 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     """The options of ``python -m dpgdiff_lite shortfall``."""
     parser.add_argument("--ablation", required=True,
                         help="the one-cell regimes folder of Table 3 on the most negative cell; shortfall.csv "
-                             "and preference_own_teaching.csv are written there")
+                             f"and {TEACHING_FILE} are written there")
     parser.add_argument("--runs", help="the --runs folder that grid was run with (default: --ablation)")
-    parser.add_argument("--own-runs", help="folder for the preference='own' trainings (default: RUNS/preference-own)")
-    parser.add_argument("--teaching-data", default=TEACHING_DATA, help="data spec of preference_own_teaching.csv")
+    parser.add_argument("--fused-runs", help=f"folder for the preference='{KIT_READING}' trainings "
+                                             f"(default: RUNS/preference-{KIT_READING})")
+    parser.add_argument("--teaching-data", default=TEACHING_DATA, help=f"data spec of {TEACHING_FILE}")
     parser.add_argument("--teaching-preset", default=TEACHING_PRESET, choices=list(PRESETS),
-                        help="config preset of preference_own_teaching.csv")
+                        help=f"config preset of {TEACHING_FILE}")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
 def command(args: argparse.Namespace) -> pd.DataFrame:
-    """Write ``shortfall.csv`` and ``preference_own_teaching.csv`` into the ablation folder; print both."""
+    """Write ``shortfall.csv`` and :data:`TEACHING_FILE` into the ablation folder; print both."""
     folder = Path(args.ablation)
     runs = Path(args.runs) if args.runs else folder
-    own_dir = Path(args.own_runs) if args.own_runs else runs / "preference-own"
-    table = shortfall(folder, own_dir, runs, progress=not args.quiet)
+    fused_dir = Path(args.fused_runs) if args.fused_runs else runs / f"preference-{KIT_READING}"
+    table = shortfall(folder, fused_dir, runs, progress=not args.quiet)
     table.to_csv(folder / "shortfall.csv", index=False)
     print(table.round(3).to_string(index=False))
     seeds = regimes.read_grid(folder, runs)[0]["seeds"]
-    teaching = own_preference_teaching(seeds, own_dir / "teaching", args.teaching_data, args.teaching_preset,
-                                       progress=not args.quiet)
-    teaching.to_csv(folder / "preference_own_teaching.csv", index=False)
-    print(f"preference='own' on the teaching data, test NDCG@10 ×100 per seed "
-          f"({folder / 'preference_own_teaching.csv'}):")
+    teaching = kit_reading_teaching(seeds, fused_dir / "teaching", args.teaching_data, args.teaching_preset,
+                                    progress=not args.quiet)
+    teaching.to_csv(folder / TEACHING_FILE, index=False)
+    print(f"preference='{KIT_READING}' on the teaching data, test NDCG@10 ×100 per seed ({folder / TEACHING_FILE}):")
     print(teaching[teaching["metric"] == "NDCG@10"].pivot(index="seed", columns="domain", values="value")
           .round(2).to_string())
     return table

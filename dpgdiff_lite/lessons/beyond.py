@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from dpgdiff_lite.config import preset
 from dpgdiff_lite.encoders import Guidance
+from dpgdiff_lite.experiments.shortfall import KIT_ROW, TEACHING_FILE
 from dpgdiff_lite.experiments.tables import results_dir
 from dpgdiff_lite.lessons.common import figure, not_attempted, not_attempted_message
 from dpgdiff_lite.parameters import CheckedParams, integer
@@ -57,22 +58,23 @@ def part_effects(parts: pd.DataFrame) -> pd.DataFrame:
 
 def hints() -> dict:
     """The three hints of the course, read from the committed tables: the paper grid's conflicted cells
-    (DPG-Diff − the better SASRec), the own-domain preference on the most conflicted cell and its cost on
-    the teaching data, and eq. (15) by part on the teaching data (notebook 08's precomputed table)."""
+    (the paper's DPG-Diff − the better SASRec), the kit's fused reading of ĝ_d on the most conflicted cell
+    and on the teaching data (fused − the paper's own reading), and eq. (15) by part on the teaching data
+    (notebook 08's precomputed table)."""
     paper = pd.read_csv(results_dir("regimes") / "summary.csv")
     conflicted = paper[paper["conflict_rate"] > 0]
     shortfall = pd.read_csv(results_dir("regimes") / "ablation" / "shortfall.csv")
-    own = shortfall[shortfall["dpgdiff"].str.startswith("own")].set_index("domain").sort_index()
-    fused = pd.read_csv(results_dir("06") / "per_seed.csv").query("model == 'dpgdiff' and metric == 'NDCG@10'")
-    own_teaching = pd.read_csv(results_dir("regimes") / "ablation" / "preference_own_teaching.csv").query(
-        "metric == 'NDCG@10'")
-    cost = fused.groupby("domain")["value"].mean() - own_teaching.groupby("domain")["value"].mean()
+    fused = shortfall[shortfall["dpgdiff"] == KIT_ROW].set_index("domain").sort_index()
+    own_teaching = pd.read_csv(results_dir("06") / "per_seed.csv").query("model == 'dpgdiff' and metric == 'NDCG@10'")
+    fused_teaching = pd.read_csv(results_dir("regimes") / "ablation" / TEACHING_FILE).query("metric == 'NDCG@10'")
+    fused_gain = fused_teaching.groupby("domain")["value"].mean() - own_teaching.groupby("domain")["value"].mean()
     parts = pd.read_csv(results_dir("08") / "eq15.csv").query("variant == 'dpgdiff'")
     by_part = parts.groupby("ranked by")["NDCG@10 mean"].mean()
     return {"grid": conflicted[CELL + ["dpgdiff", "dpg_gain_vs", "dpg_gain", "dpg_gain_p", "dpg_gain_verdict"]].round(3),
             "conflicted": len(conflicted), "paper_below_conflicted": int((conflicted["dpg_gain_verdict"] == "negative").sum()),
-            "own_gains": own["gain"].round(2).to_dict(), "own_verdicts": own["verdict"], "own_cost": cost.round(2),
-            "x0_alone": float(by_part["x̂_0 alone"]), "sum": float(by_part["x̂_0 + ĝ_d"])}
+            "fused_gains": fused["gain"].round(2).to_dict(), "fused_verdicts": fused["verdict"],
+            "fused_gain_teaching": fused_gain.round(2), "x0_alone": float(by_part["x̂_0 alone"]),
+            "sum": float(by_part["x̂_0 + ĝ_d"])}
 
 
 def grid() -> pd.DataFrame:
