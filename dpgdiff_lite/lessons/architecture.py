@@ -7,8 +7,9 @@ the code that implements it (relative to ``dpgdiff_lite``, in monospace).
     python -m dpgdiff_lite docs
 
 Where the kit departs from the paper's literal text the box says "kit": Encoder_c reads the clean
-s_c and x_t joins through a √ᾱ_t-gated residual (eq. 9), ĝ_d is the fused g_x + g_y (eq. 12, 15),
-InfoNCE is cosine with τ = 0.2 (eq. 13), inference takes k = 1 reverse step. The reasons and the
+s_c and x_t joins through a √ᾱ_t-gated residual (eq. 9), InfoNCE is cosine with τ = 0.2 (eq. 13),
+inference takes k = 1 reverse step. ĝ_d of eq. (12) and (15) is the paper's: the target domain's own
+encoder output (ĝ_y for Y). The reasons and the
 flags that restore the literal form: ``notebooks/equations.md``, "Deviations from the paper's literal text".
 """
 
@@ -83,7 +84,7 @@ BOXES: dict[str, Box] = {
     "fusion": _box(C3, R1, r"fusion into $g_d$ (Alg. 1, line 4)", r"memory: $g_x$, $g_y$ tokens + a null;"
                    "\n" r"pooled $g_d = g_x + g_y$", "encoders.Guidance"),
     "rec": _box(C4, R1, r"$\mathcal{L}_{rec}$ — eq. (10)–(12)", r"CE($\hat x_0^\top E_d$) + CE($\hat g_d^\top E_d$);"
-                "\n" r"kit: $\hat g_d$ = fused $g_x + g_y$", "losses.domain_cross_entropy"),
+                "\n" r"$\hat g_d$: Encoder$_d$'s own output", "losses.domain_cross_entropy"),
     # DPG denoiser rows
     "s_c": _box(C1, R2, r"$s_c$: mixed sequence", "both domains' events in\ntime order, the last 15",
                 "data.dataset.Batch"),
