@@ -28,7 +28,9 @@ def test_dpgdiff_learns_far_more_than_popularity(teaching_results):
     assert (ndcg["dpgdiff"] / oracle > 0.6).all(), (ndcg["dpgdiff"] / oracle).to_dict()
 
 
-def test_dpgdiff_is_on_par_with_sasrec(teaching_results):
+def test_dpgdiff_is_within_a_tenth_of_sasrec_and_below_it(teaching_results):
     ndcg, _ = teaching_results
-    # measured over 3 seeds: DPG-Diff 20.77 / 19.92 vs SASRec 21.08 / 20.22 (README, Results); within 5 %
-    assert (ndcg["dpgdiff"] > 0.95 * ndcg["sasrec"]).all(), (ndcg["dpgdiff"], ndcg["sasrec"])
+    # measured over 3 seeds (notebooks/results/06): DPG-Diff 19.65 / 18.65 against SASRec 21.08 / 20.22, 6.8 % / 7.8 %
+    # below it (p < 0.001): the paper's own-domain ĝ_d costs where the teaching data's domains agree
+    assert (ndcg["dpgdiff"] > 0.9 * ndcg["sasrec"]).all(), (ndcg["dpgdiff"], ndcg["sasrec"])
+    assert (ndcg["dpgdiff"] < ndcg["sasrec"]).all(), (ndcg["dpgdiff"], ndcg["sasrec"])
