@@ -66,6 +66,7 @@ def _scatter(ax, points: np.ndarray | None, title: str, ghost: np.ndarray | None
     if points is not None:
         ax.scatter(points[:, 0], points[:, 1], s=2, color="tab:blue", alpha=0.6)
     ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal", title=title, xticks=[], yticks=[])
+    ax.set_xlabel("coordinate 1", fontsize=7, labelpad=1), ax.set_ylabel("coordinate 2", fontsize=7, labelpad=1)
 
 
 def plot_forward(data: np.ndarray, schedule: NoiseSchedule, steps: tuple[int, ...] = (0, 1, 4, 8, 16, 32),

@@ -213,6 +213,8 @@ def projection_figure_3d(stages: dict[str, dict[str, np.ndarray]], users: np.nda
             ax.scatter(*xyz.T, c=topic[shown], cmap="turbo", vmin=0, vmax=int(topic.max()), s=3, linewidths=0)
             ax.set_title(f"{name} ({stage})", fontsize=8)
             ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+            ax.set_xlabel("PC 1", fontsize=7, labelpad=-12), ax.set_ylabel("PC 2", fontsize=7, labelpad=-12)
+            ax.set_zlabel("PC 3", fontsize=7, labelpad=-12)
     caption = f"3-D PCA; colour = the user's dominant planted shared topic; {len(shown)} of {len(users)} users drawn"
     static.suptitle(caption, fontsize=9)
     plot.update_layout(title={"text": caption, "font": {"size": 12}}, height=330 * len(stages), width=960,
