@@ -21,6 +21,7 @@ from typing import Callable
 
 import pandas as pd
 
+from dpgdiff_lite.experiments.shortfall import KIT_ROW
 from dpgdiff_lite.paper import PAPER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +29,8 @@ RESULTS = ROOT / "notebooks" / "results"
 DOCS_PAGE = ROOT / "docs" / "verdicts.md"
 ALPHA = 0.05
 """The significance level every verdict sentence states and uses."""
+PAPER_ROW = "own ĝ_d, ranked by x̂_0 + ĝ_d"
+"""The row of ``shortfall.csv`` for the paper's DPG-Diff (own-domain ĝ_d, eq. 15's sum)."""
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "cannot be tested here")
 """The verdicts a row may give; "partly" names which half holds in its ``why``."""
 
@@ -195,13 +198,21 @@ def _tally(frame: pd.DataFrame, prefix: str, where: str) -> str:
     """How the gains ``prefix`` of ``frame``'s rows (``where``: "12 conflicted cell-domains") split by verdict:
     "significantly above it in all 12 …", or "… in 3, level with it (p ≥ 0.05) in 8 and significantly below it in 1"."""
     counts = frame[f"{prefix}_verdict"].value_counts()
-    parts = [(f"significantly above it", counts.get("positive", 0)), (f"level with it (p ≥ {ALPHA})", counts.get("none", 0)),
+    parts = [("significantly above it", counts.get("positive", 0)), (f"level with it (p ≥ {ALPHA})", counts.get("none", 0)),
              ("significantly below it", counts.get("negative", 0))]
     for name, count in parts:
         if count == len(frame):
             return f"{name} in all {where}"
     listed = [f"{name} in {count}" for name, count in parts if count]
     return f"{', '.join(listed[:-1])} and {listed[-1]} of the {where}"
+
+
+def _readings(results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The most negative cell's rows of ``shortfall.csv`` (indexed by domain) for eq. (15)'s sum with the paper's
+    own-domain ĝ_d and with the kit's fused one (:data:`~dpgdiff_lite.experiments.shortfall.KIT_ROW`)."""
+    short = _read(results, "regimes/ablation/shortfall.csv").set_index("dpgdiff")
+    paper, fused = (short.loc[row].set_index("domain").sort_index() for row in (PAPER_ROW, KIT_ROW))
+    return paper, fused
 
 
 def title_sentences(results: Path = RESULTS) -> dict[str, str]:
@@ -211,9 +222,7 @@ def title_sentences(results: Path = RESULTS) -> dict[str, str]:
     most negative cell. Notebook 02, the README and the verdict table say these sentences."""
     grid = _read(results, "regimes/summary.csv")
     conflicted = grid[grid["conflict_rate"] > 0]
-    short = _read(results, "regimes/ablation/shortfall.csv").set_index("dpgdiff")
-    paper, fused = (short.loc[short.index.str.startswith(reading) & short.index.str.endswith("x̂_0 + ĝ_d")]
-                    .set_index("domain").sort_index() for reading in ("own", "fused"))
+    paper, fused = _readings(results)
     n = len(conflicted)
     return {
         "mitigates": (f"Against the mixed SASRec, what naively mixing the domains gives, DPG-Diff as the paper writes it is "
@@ -244,8 +253,7 @@ def title_negative_transfer(results: Path) -> Finding:
            "part: above the single-domain SASRec in a few conflicted cells, level in most, below in the noisiest fully "
            "conflicted one (notebook 02 §3). The kit's fused reading puts the conflict back into every score (§6). "
            "Synthetic data: on the kit's Food-Kitchen runs mixing the domains helps, so the test needs the planted world.")
-    short = _read(results, "regimes/ablation/shortfall.csv")
-    fused = short[short["dpgdiff"].str.startswith("fused") & short["dpgdiff"].str.endswith("x̂_0 + ĝ_d")]
+    fused = _readings(results)[1]
     checks = {"transfer negative in every conflicted cell-domain": planted == len(conflicted),
               "the better SASRec is the single-domain one in every conflicted cell-domain":
               bool((conflicted["dpg_gain_vs"] == "sasrec-single").all()),
