@@ -51,11 +51,6 @@ GATED_ABLATION = {"no gate": ("nogate", "dpgdiff", "select_score_weight=true"),
 """The gated model with one part removed: variant → (its run folder's suffix, model, its --set)."""
 
 
-FUSED_UNTIL_REGENERATED = ("--set", "preference=fused")
-"""The kit's fused reading of ĝ_d (``Config.preference``), with which the committed food-kitchen and sparse
-folders were trained: their commands name it, so that ``reproduce --check`` re-trains what they hold."""
-
-
 def _gated_world(world: str, spec: str, models: str, ablation: bool = False) -> tuple[tuple[str, ...], ...]:
     """The steps of one world of ``gated/``: the compare run over seeds 0-2 (and, with ``ablation``, one
     per removed part), then ``gated`` writing evidence.csv, table1_seeds.csv, per_seed.csv (ablation.csv)."""
@@ -83,20 +78,18 @@ FOLDERS: dict[str, Folder] = {folder.name: folder for folder in (
     Folder("08", "08_ablation, 04_guided_denoising", (
         ("table3", "--seeds", "0,1,2", "--runs", "{runs}", "--out", "{out}"),
     )),
-    # food-kitchen and sparse were trained when DPG-Diff's default was the fused ĝ_d; until they are
-    # regenerated with the paper's own-domain ĝ_d their commands say so (FUSED_UNTIL_REGENERATED)
     Folder("food-kitchen", "06_full_training", (
         ("compare", "--data", f"c2dsr:{FOOD_KITCHEN}", "--models", "dpgdiff,diff,sasrec,sasrec-single,pop",
-         "--seeds", "0,1,2", *FUSED_UNTIL_REGENERATED, "--runs", "{runs}", "--out", "{out}"),
+         "--seeds", "0,1,2", "--runs", "{runs}", "--out", "{out}"),
     ), needs=FOOD_KITCHEN),
     Folder("sparse", "06_full_training", (
         ("compare", "--data", "synthetic:sparse", "--models", "dpgdiff,sasrec,pop", "--seeds", "0,1,2",
-         *FUSED_UNTIL_REGENERATED, "--runs", "{runs}/synthetic", "--out", "{out}/synthetic"),
+         "--runs", "{runs}/synthetic", "--out", "{out}/synthetic"),
         ("compare", "--data", "synthetic:sparse", "--models", "dpgdiff,sasrec", "--seeds", "0,1,2",
-         "--set", "weight_decay=0", *FUSED_UNTIL_REGENERATED, "--runs", "{runs}/synthetic-wd0",
+         "--set", "weight_decay=0", "--runs", "{runs}/synthetic-wd0",
          "--out", "{out}/synthetic-wd0"),
         ("compare", "--data", f"c2dsr:{FOOD_KITCHEN}[users=0.4]", "--models", "dpgdiff,sasrec,pop",
-         "--seeds", "0,1,2", *FUSED_UNTIL_REGENERATED, "--runs", "{runs}/food-kitchen-users40",
+         "--seeds", "0,1,2", "--runs", "{runs}/food-kitchen-users40",
          "--out", "{out}/food-kitchen-users40"),
     ), needs=FOOD_KITCHEN),
     Folder("third-domain", "02_negative_transfer", (
