@@ -15,8 +15,8 @@ from pathlib import Path
 
 from dpgdiff_lite.data.augment import DEFAULT_RATES
 
-MODELS = ("dpgdiff", "diff", "diff+de", "diff+de+g", "diff+de+tricl", "dpgdiff-gated", "sasrec", "sasrec-single",
-          "pop", "oracle")
+MODELS = ("dpgdiff", "diff", "diff+de", "diff+de+g", "diff+de+tricl", "dpgdiff-gated", "dpgdiff-anchored", "sasrec",
+          "sasrec-single", "pop", "oracle")
 """Trainable and baseline models; the five diffusion variants are the rows of the paper's Table 3;
 ``dpgdiff-gated`` is the kit's model beyond the paper (:data:`BEYOND_THE_PAPER`);
 ``sasrec-single`` is SASRec on each domain's own subsequence (C2DSR's single-domain rows);
@@ -25,6 +25,8 @@ SCORE_WEIGHT_CHOICES = (0.0, 0.25, 0.5, 0.75, 1.0)
 """The λ of eq. (15)'s weighted score that ``Config.select_score_weight`` chooses from."""
 PREFERENCES = ("fused", "own", "gated")
 """Readings of ĝ_d in eq. (12) and (15); see ``Config.preference``."""
+MIX_SPACES = ("logit", "prob")
+"""How dpgdiff-anchored mixes its two paths (``Config.mix_space``, ``anchored.mix``)."""
 LR_SCHEDULES = ("constant", "linear")
 """How the learning rate changes over the epochs; see ``Config.lr_schedule``."""
 UNTRAINED = ("pop", "oracle")
@@ -44,10 +46,13 @@ BEYOND_THE_PAPER: dict[str, dict] = {
     # (``preference="gated"``), one setting for every dataset; notebook 10 and
     # notebooks/results/gated/ give the evidence and what each part contributes
     "dpgdiff-gated": dict(preference="gated", select_score_weight=True),
+    # DPG-Diff as the paper writes it beside a single-domain SASRec, mixed by weights fit on validation
+    # (dpgdiff_lite/anchored.py); notebook 10 and notebooks/results/anchored/ give the evidence
+    "dpgdiff-anchored": dict(),
 }
 """Models the kit adds beyond the paper: the architecture of a Table 3 row (:data:`BASE_VARIANT`) and
 the settings that differ from that row's defaults (:func:`preset` applies them)."""
-BASE_VARIANT = {"dpgdiff-gated": "dpgdiff"}
+BASE_VARIANT = {"dpgdiff-gated": "dpgdiff", "dpgdiff-anchored": "dpgdiff"}
 """The Table 3 variant each model of :data:`BEYOND_THE_PAPER` is built on."""
 
 
@@ -80,6 +85,11 @@ class Config:
     # 0.5 / 1): teaching data 22.40 / 21.94 / 21.35, the most conflicted regime cell 13.68 / 14.78 / 14.85
     # (dpgdiff-gated): no single λ is best on both, so dpgdiff-gated selects it.
     select_score_weight: bool = False
+    # dpgdiff-anchored (anchored.py): how its three paths' log-probabilities are mixed ("logit": a weighted sum
+    # of log-probabilities; "prob": the log of a weighted sum of probabilities) and into how many user groups
+    # (by the target domain's share of the window) the weights fit on validation are split
+    mix_space: str = "logit"
+    mix_groups: int = 3
     # --- diffusion (paper silent; DiffuRec's choices) ---
     T: int = 32  # DiffuRec: 32 diffusion steps
     schedule: str = "trunc_lin"  # DiffuRec's truncated linear β schedule
@@ -147,7 +157,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        for name in ("dim", "layers", "heads", "max_len", "T", "epochs", "batch_size", "eval_every", "patience"):
+        for name in ("dim", "layers", "heads", "max_len", "T", "epochs", "batch_size", "eval_every", "patience",
+                     "mix_groups"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config field {name!r} must be >= 1, got {getattr(self, name)}")
         if self.cpu_threads < 0:
@@ -158,6 +169,8 @@ class Config:
             raise ValueError(f"config field 'cl_similarity' must be 'dot' or 'cosine', got {self.cl_similarity!r}")
         if self.preference not in PREFERENCES:
             raise ValueError(f"config field 'preference' must be one of {', '.join(PREFERENCES)}, got {self.preference!r}")
+        if self.mix_space not in MIX_SPACES:
+            raise ValueError(f"config field 'mix_space' must be one of {', '.join(MIX_SPACES)}, got {self.mix_space!r}")
         if self.score_weight < 0:
             raise ValueError(f"config field 'score_weight' must be >= 0, got {self.score_weight}")
         if self.dim % self.heads:

@@ -9,7 +9,7 @@ each row, on batches moved to ``scorer.device``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from dpgdiff_lite.data.dataset import DOMAIN_LETTERS, CrossDomainDataset, EvalSplit, make_batch, pad_eval
+from dpgdiff_lite.data.dataset import DOMAIN_LETTERS, Batch, CrossDomainDataset, EvalSplit, make_batch, pad_eval
 from dpgdiff_lite.recommender import Scorer
 
 METRICS = ("MRR@10", "NDCG@5", "NDCG@10", "HR@5", "HR@10")
@@ -129,10 +129,34 @@ def evaluate(
     seeded by (seed, domain) — identical for every model; ``full`` ranks against the whole domain.
     ``ties="c2dsr"`` reproduces the C2DSR code (negatives with replacement, a 1e-5 tie margin in the
     target's favour, uncapped MRR). ``histories`` replaces the split's histories (e.g. noisy ones);
-``steps`` is the number of reverse diffusion steps k handed to ``scorer.score``.
+    ``steps`` is the number of reverse diffusion steps k handed to ``scorer.score``.
 
     Implements eq. (7).
     """
+    return evaluate_variants(scorer, dataset, [lambda scores, batch, domain: scores], split, protocol,
+                             n_negatives, seed, ties, batch_size, histories, steps)[0]
+
+
+Variant = Callable[[Tensor, Batch, int], Tensor]
+"""Turns what ``scorer.score(batch, domain)`` returned into (batch, n_items[domain]) scores."""
+
+
+def evaluate_variants(
+    scorer: Scorer,
+    dataset: CrossDomainDataset,
+    variants: Sequence[Variant],
+    split: str = "test",
+    protocol: str = "sampled",
+    n_negatives: int = 999,
+    seed: int = 0,
+    ties: str = "pessimistic",
+    batch_size: int = 512,
+    histories: list[np.ndarray] | None = None,
+    steps: int | None = None,
+) -> list[EvalResult]:
+    """:func:`evaluate` for several ways of ranking one scoring pass: ``scorer.score`` runs once per batch
+    and each variant turns its output into scores (e.g. mixtures of a model's parts with several weights);
+    one result per variant, all on the same cases and negatives."""
     _choice("split", split, SPLITS)
     _choice("protocol", protocol, PROTOCOLS)
     _choice("ties", ties, TIES)
@@ -147,9 +171,8 @@ def evaluate(
     offsets = dataset.offsets
     target_domain = dataset.domain_of(cases.targets)
     local_target = dataset.to_local(cases.targets)
-
     device = scorer.device
-    ranks = np.zeros(len(cases), dtype=np.int64)
+    ranks = np.zeros((len(variants), len(cases)), dtype=np.int64)
     for d, n_items in enumerate(dataset.n_items):
         idx = np.flatnonzero(target_domain == d)
         negatives = None
@@ -164,31 +187,35 @@ def evaluate(
             rows = idx[start:start + batch_size]
             batch = make_batch(inputs[rows], targets[rows], offsets, cases.users[rows]).to(device)
             with torch.no_grad():
-                scores = scorer.score(batch, d, steps=steps)  # (batch, n_items[d])
-            if tuple(scores.shape) != (len(rows), n_items):
-                raise ValueError(
-                    f"scorer.score(batch, {d}) returned shape {tuple(scores.shape)}, "
-                    f"expected ({len(rows)}, {n_items}) for domain {dataset.domain_names[d]!r}"
-                )
-            finite = torch.isfinite(scores).all(1)
-            bad += int((~finite).sum())
-            neg = None if negatives is None else torch.from_numpy(negatives[start:start + len(rows)]).to(scores.device)
-            target = torch.from_numpy(local_target[rows]).to(scores.device)
-            ranks[rows] = _ranks(scores, target, neg, ties).cpu().numpy()
+                raw = scorer.score(batch, d, steps=steps)
+                for k, variant in enumerate(variants):
+                    scores = variant(raw, batch, d)  # (batch, n_items[d])
+                    if tuple(scores.shape) != (len(rows), n_items):
+                        raise ValueError(
+                            f"scorer.score(batch, {d}) returned shape {tuple(scores.shape)}, "
+                            f"expected ({len(rows)}, {n_items}) for domain {dataset.domain_names[d]!r}"
+                        )
+                    finite = torch.isfinite(scores).all(1)
+                    bad += int((~finite).sum())
+                    neg = None if negatives is None else torch.from_numpy(negatives[start:start + len(rows)]).to(scores.device)
+                    target = torch.from_numpy(local_target[rows]).to(scores.device)
+                    ranks[k, rows] = _ranks(scores, target, neg, ties).cpu().numpy()
         if bad:
             raise ValueError(
                 f"scorer produced NaN/inf scores in domain {dataset.domain_names[d]!r} "
-                f"for {bad} of {len(idx)} {split} cases"
+                f"for {bad} of {len(idx) * len(variants)} {split} cases"
             )
-
-    per_case = pd.DataFrame({
-        "case": np.arange(len(cases)),
-        "domain": np.asarray(dataset.domain_names, dtype=object)[target_domain],
-        "rank": ranks,
-        **_metrics(ranks, ties),
-    })
-    table = per_case.groupby("domain")[list(METRICS)].mean().reindex(list(dataset.domain_names))
-    return EvalResult(table, per_case, split, protocol, dataset.protocol)
+    results = []
+    for case_ranks in ranks:
+        per_case = pd.DataFrame({
+            "case": np.arange(len(cases)),
+            "domain": np.asarray(dataset.domain_names, dtype=object)[target_domain],
+            "rank": case_ranks,
+            **_metrics(case_ranks, ties),
+        })
+        table = per_case.groupby("domain")[list(METRICS)].mean().reindex(list(dataset.domain_names))
+        results.append(EvalResult(table, per_case, split, protocol, dataset.protocol))
+    return results
 
 
 def paired_p(differences: np.ndarray) -> float:

@@ -44,6 +44,10 @@ class Recommender(nn.Module):
         """The scores behind :meth:`score`, computed in eval mode without gradients."""
         raise NotImplementedError
 
+    def fit_on_validation(self, dataset, settings: dict) -> None:
+        """Choose what the model fits on held-out validation cases, before each validation of training
+        (``settings``: the evaluation protocol); most models fit nothing."""
+
     def score(self, batch: Batch, domain: int, steps: int | None = None) -> Tensor:
         """:class:`Scorer` scores with dropout off; the model's train/eval mode is restored after."""
         training = self.training

@@ -114,6 +114,15 @@ def read_config(path: Path) -> Config:
         raise RunFolderError(f"{path}: {error}") from None
 
 
+def _same_config(recorded, config: Config) -> bool:
+    """True when the config dict a checkpoint recorded reads as ``config`` (fields added since take their
+    defaults, as in ``config.json``)."""
+    try:
+        return isinstance(recorded, dict) and Config.from_dict(recorded) == config
+    except (TypeError, ValueError):  # a field this version no longer has, or a value it refuses
+        return False
+
+
 def load_checkpoint(path: Path, config: Config) -> dict:
     """The resume state in ``path``, checked to be a checkpoint of this format and of ``config``."""
     remedy = "Delete it to train from the first epoch, or run again with --fresh to start over."
@@ -122,7 +131,7 @@ def load_checkpoint(path: Path, config: Config) -> dict:
         found = saved.get("format", "none") if isinstance(saved, dict) else type(saved).__name__
         raise RunFolderError(f"{path} is not a dpgdiff_lite checkpoint of format {CHECKPOINT_FORMAT} "
                              f"(found format {found}). {remedy}")
-    if saved.get("config") != dataclasses.asdict(config):
+    if not _same_config(saved.get("config"), config):
         raise RunFolderError(f"{path} belongs to another configuration than config.json beside it. {remedy}")
     return saved
 

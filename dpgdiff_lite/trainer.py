@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dpgdiff_lite import distributed, run_folder
+from dpgdiff_lite.anchored import AnchoredDPGDiff
 from dpgdiff_lite.config import SCORE_WEIGHT_CHOICES, Config
 from dpgdiff_lite.data.dataset import Batch, CrossDomainDataset, iterate_batches, pad_training
 from dpgdiff_lite.evaluation import EvalResult, evaluate
@@ -54,6 +55,8 @@ def build_model(dataset: CrossDomainDataset, config: Config, truth=None) -> Scor
         return SASRec(dataset.n_items, config)
     if config.model == "sasrec-single":
         return SingleDomainSASRec(dataset.n_items, config)
+    if config.model == "dpgdiff-anchored":
+        return AnchoredDPGDiff(dataset.n_items, config)
     return DPGDiff(dataset.n_items, config)
 
 
@@ -85,6 +88,8 @@ class TrainResult:
     def metrics(self) -> dict:
         """The ``metrics.json`` layout."""
         chosen = {"score_weight": float(self.model.chosen_score_weight)} if self.config.select_score_weight else {}
+        if isinstance(self.model, AnchoredDPGDiff):
+            chosen["mix_weight"] = self.model.mix_weight.tolist()  # w per (domain, user group), fit on validation
         return metrics_record(self.config, self.test, self.valid, self.data,
                               seconds_per_epoch=self.seconds_per_epoch, epochs_run=self.epochs_run, **chosen)
 
@@ -96,8 +101,14 @@ def validation_score(result: EvalResult) -> float:
 
 def run_evaluation(model: Scorer, dataset: CrossDomainDataset, config: Config, split: str,
                    histories: list[np.ndarray] | None = None, steps: int | None = None) -> EvalResult:
-    """Evaluate with the config's protocol (sampled negatives fixed by ``eval_seed``) and ``steps``
-    reverse steps (default: ``config.inference_steps``).
+    """Evaluate with the config's protocol (:func:`evaluation_settings`) and ``steps`` reverse steps
+    (default: ``config.inference_steps``)."""
+    return evaluate(model, dataset, split=split, histories=histories, steps=steps,
+                    **evaluation_settings(dataset, config))
+
+
+def evaluation_settings(dataset: CrossDomainDataset, config: Config) -> dict:
+    """The protocol, negatives and seed of :func:`~dpgdiff_lite.evaluation.evaluate` for ``config``.
 
     A domain too small to draw ``eval_negatives`` distinct negatives from (the small synthetic
     presets) is ranked against all its items instead: the ``full`` protocol, named in the result.
@@ -106,8 +117,7 @@ def run_evaluation(model: Scorer, dataset: CrossDomainDataset, config: Config, s
     if protocol == "sampled" and min(dataset.n_items) - 1 < config.eval_negatives:
         log.debug("a domain has fewer than %d other items: ranking against all items", config.eval_negatives)
         protocol = "full"
-    return evaluate(model, dataset, split=split, protocol=protocol, n_negatives=config.eval_negatives,
-                    seed=config.eval_seed, histories=histories, steps=steps)
+    return {"protocol": protocol, "n_negatives": config.eval_negatives, "seed": config.eval_seed}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -283,6 +293,7 @@ def _validate(setup: TrainingSetup, dataset: CrossDomainDataset, state: dict, ro
     """Validation NDCG@10 into ``row``; keep the best weights, count evaluations without improvement.
     Every rank stops early together, on rank 0's validation."""
     if distributed.is_main():
+        setup.model.fit_on_validation(dataset, evaluation_settings(dataset, setup.config))
         score = validation_score(run_evaluation(setup.model, dataset, setup.config, "valid"))
         row["valid_NDCG@10"] = score
         if score > state["best_score"]:

@@ -179,6 +179,7 @@ class ReadsOnFunction(TorchFunctionMode):
 
 def forward_passes(scorer, n_items: tuple[int, ...]) -> dict[str, Callable[[dict], dict[str, Tensor]]]:
     """Each forward pass of one scorer by name: a function of the batches returning named outputs."""
+    from dpgdiff_lite.anchored import AnchoredDPGDiff
     from dpgdiff_lite.model import DPGDiff
     from dpgdiff_lite.recommender import Recommender
 
@@ -191,7 +192,7 @@ def forward_passes(scorer, n_items: tuple[int, ...]) -> dict[str, Callable[[dict
         passes["loss"] = losses
     for split in ("test", "noisy"):
         for domain in range(len(n_items)):
-            for k in STEPS if isinstance(scorer, DPGDiff) else (None,):
+            for k in STEPS if isinstance(scorer, (DPGDiff, AnchoredDPGDiff)) else (None,):
                 passes[f"score:{split}:{domain}:k={k}"] = (
                     lambda batches, s=split, d=domain, k=k: {"": scorer.score(batches[s], d, steps=k)})
     return passes
@@ -279,6 +280,8 @@ def loss_terms(config: Config) -> set[str]:
         return set()
     if config.model in SASREC:
         return {"rec"}
+    if config.model == "dpgdiff-anchored":  # DPG-Diff's terms and its two SASRec paths' cross-entropies
+        return {"diff", "rec", "cl", "single", "mixed"}
     return {"diff", "rec", "cl"} if config.variant_flags[2] else {"diff", "rec"}
 
 

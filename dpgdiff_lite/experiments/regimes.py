@@ -57,8 +57,8 @@ DEFAULT_GRID: dict[str, tuple] = {"conflict_kind": ("opposed",), "conflict_rate"
                                   "adhoc_noise": (0.0, 0.1, 0.3)}
 """Conflict × noise, 3 × 3; a one-value knob just fixes it (and is still a column of the CSV)."""
 DEFAULT_MODELS = ("pop", "sasrec", "sasrec-single", "diff", "dpgdiff")
-GAIN_COLUMNS = {"dpgdiff": "dpg_gain", "dpgdiff-gated": "gated_gain"}
-MIXED_COLUMNS = {"dpgdiff": "dpg_vs_mixed", "dpgdiff-gated": "gated_vs_mixed"}
+GAIN_COLUMNS = {"dpgdiff": "dpg_gain", "dpgdiff-gated": "gated_gain", "dpgdiff-anchored": "anchored_gain"}
+MIXED_COLUMNS = {"dpgdiff": "dpg_vs_mixed", "dpgdiff-gated": "gated_vs_mixed", "dpgdiff-anchored": "anchored_vs_mixed"}
 """Prefixes of each model's gain over the mixed SASRec alone (does it mitigate what mixing costs?)."""
 """summary.csv's columns of each DPG-Diff's gain over the better SASRec (when the grid ran it)."""
 DEFAULT_SEEDS = 3
