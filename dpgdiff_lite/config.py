@@ -15,10 +15,10 @@ from pathlib import Path
 
 from dpgdiff_lite.data.augment import DEFAULT_RATES
 
-MODELS = ("dpgdiff", "diff", "diff+de", "diff+de+g", "diff+de+tricl", "dpgdiff-gated", "dpgdiff-anchored", "sasrec",
-          "sasrec-single", "pop", "oracle")
+MODELS = ("dpgdiff", "diff", "diff+de", "diff+de+g", "diff+de+tricl", "dpgdiff-anchored", "sasrec", "sasrec-single",
+          "pop", "oracle")
 """Trainable and baseline models; the five diffusion variants are the rows of the paper's Table 3;
-``dpgdiff-gated`` is the kit's model beyond the paper (:data:`BEYOND_THE_PAPER`);
+``dpgdiff-anchored`` is the kit's model beyond the paper (:data:`BEYOND_THE_PAPER`);
 ``sasrec-single`` is SASRec on each domain's own subsequence (C2DSR's single-domain rows);
 ``oracle`` ranks by the planted next-item law (synthetic data only)."""
 SCORE_WEIGHT_CHOICES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -26,7 +26,7 @@ SCORE_WEIGHT_CHOICES = (0.0, 0.25, 0.5, 0.75, 1.0)
 PREFERENCES = ("fused", "own", "gated")
 """Readings of ĝ_d in eq. (12) and (15); see ``Config.preference``."""
 MIX_SPACES = ("logit", "prob")
-"""How dpgdiff-anchored mixes its two paths (``Config.mix_space``, ``anchored.mix``)."""
+"""How dpgdiff-anchored mixes its three paths (``Config.mix_space``, ``anchored.mix``)."""
 LR_SCHEDULES = ("constant", "linear")
 """How the learning rate changes over the epochs; see ``Config.lr_schedule``."""
 UNTRAINED = ("pop", "oracle")
@@ -42,17 +42,14 @@ VARIANT_FLAGS: dict[str, tuple[bool, bool, bool]] = {
 }
 
 BEYOND_THE_PAPER: dict[str, dict] = {
-    # DPG-Diff's architecture with a learned gate between the own-domain and the fused preference
-    # (``preference="gated"``), one setting for every dataset; notebook 10 and
-    # notebooks/results/gated/ give the evidence and what each part contributes
-    "dpgdiff-gated": dict(preference="gated", select_score_weight=True),
-    # DPG-Diff as the paper writes it beside a single-domain SASRec, mixed by weights fit on validation
-    # (dpgdiff_lite/anchored.py); notebook 10 and notebooks/results/anchored/ give the evidence
+    # the paper's DPG-Diff beside a SASRec on s_d and one on s_c, mixed by weights fit on validation
+    # (dpgdiff_lite/anchored.py; its own settings are the mix_* fields); notebook 10 and
+    # notebooks/results/anchored/ give the evidence
     "dpgdiff-anchored": dict(),
 }
 """Models the kit adds beyond the paper: the architecture of a Table 3 row (:data:`BASE_VARIANT`) and
 the settings that differ from that row's defaults (:func:`preset` applies them)."""
-BASE_VARIANT = {"dpgdiff-gated": "dpgdiff", "dpgdiff-anchored": "dpgdiff"}
+BASE_VARIANT = {"dpgdiff-anchored": "dpgdiff"}
 """The Table 3 variant each model of :data:`BEYOND_THE_PAPER` is built on."""
 
 
@@ -72,22 +69,26 @@ class Config:
     # output: ĝ_y for Y in eq. (15), "the single-domain preference from Encoder_y", and eq. (12) read
     # the same way so that training scores what inference scores (notebooks/equations.md). "fused"
     # (a kit option, KIT_OPTIONS) = g_x + g_y, the paper's "fused single-domain preference" of eq.
-    # (9) and (13), added to every domain's score. "gated" (the kit's dpgdiff-gated, beyond the
-    # paper) learns between the two, per user and position: ĝ_d = ĝ_own + Σ_e γ_{d,e} ĝ_e over the
+    # (9) and (13), added to every domain's score. "gated" (a kit option, the kit's first model beyond
+    # the paper) learns between the two, per user and position: ĝ_d = ĝ_own + Σ_e γ_{d,e} ĝ_e over the
     # other domains e, γ = σ(a·cos(ĝ_d, ĝ_e) + b) with one learned (a, b) per ordered pair of
-    # domains; γ = 0 is "own", γ = 1 is "fused" (model.py). The two readings are measured side by
-    # side in notebooks/results/regimes/ablation/shortfall.csv and preference_fused_teaching.csv.
+    # domains; γ = 0 is "own", γ = 1 is "fused" (model.py); the training loss leaves γ near 1/2 where
+    # validation wants 0 (notebooks/results/anchored/gate_stall.csv). The two readings are measured side
+    # by side in notebooks/results/regimes/ablation/shortfall.csv and preference_fused_teaching.csv.
     preference: str = "own"
     # λ of the score (x̂_0 + λ ĝ_d)ᵀE_d (eq. 15 with a weight; 1 = the paper's sum, 0 = x̂_0 alone)
     score_weight: float = 1.0
     # choose λ after training from SCORE_WEIGHT_CHOICES by validation NDCG@10 (trainer.select_score_weight;
     # early stopping uses score_weight). Measured over 3 seeds (validation NDCG@10, mean of domains, λ = 0 /
     # 0.5 / 1): teaching data 22.40 / 21.94 / 21.35, the most conflicted regime cell 13.68 / 14.78 / 14.85
-    # (dpgdiff-gated): no single λ is best on both, so dpgdiff-gated selects it.
+    # (with preference="gated"): no single λ is best on both.
     select_score_weight: bool = False
     # dpgdiff-anchored (anchored.py): how its three paths' log-probabilities are mixed ("logit": a weighted sum
     # of log-probabilities; "prob": the log of a weighted sum of probabilities) and into how many user groups
-    # (by the target domain's share of the window) the weights fit on validation are split
+    # (by the target domain's share of the window) the weights fit on validation are split. Fixed on the
+    # teaching data and the conflicted world before any held-out run (notebooks/results/anchored/*/ablation.csv,
+    # test NDCG@10, 3 seeds, variant − default): "prob" −0.20 / −0.23 and −0.21 / −0.48; one group
+    # +0.03 / +0.09 and +0.08 / −0.15 (none significant but prob's −0.48)
     mix_space: str = "logit"
     mix_groups: int = 3
     # --- diffusion (paper silent; DiffuRec's choices) ---

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -179,3 +180,35 @@ def test_the_evidence_pairs_the_anchored_model_with_each_baseline_and_each_remov
     corner = removed.loc[("DPG-Diff path only", "X"), "variant_NDCG@10"]  # the paper's model trained inside
     assert 0 < corner < 100
     assert table[[f"weight {path}" for path in PATHS]].sum(axis=1).to_numpy() == pytest.approx([1.0, 1.0])
+
+
+def test_dpgdiff_anchored_differs_from_dpgdiff_only_by_its_name_and_builds_the_paper_model_inside(tiny):
+    anchored, paper = preset("teaching", "dpgdiff-anchored"), preset("teaching", "dpgdiff")
+    differs = {f.name for f in dataclasses.fields(anchored) if getattr(anchored, f.name) != getattr(paper, f.name)}
+    assert differs == {"model"}
+    dataset, _ = tiny
+    inside = AnchoredDPGDiff(dataset.n_items, preset("smoke", "dpgdiff-anchored")).paper
+    assert inside.config.model == "dpgdiff" and inside.config.preference == "own"
+
+
+def test_the_grid_summary_carries_the_anchored_gain(tmp_path):
+    from dpgdiff_lite.experiments import regimes
+
+    grid = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0]}
+    out = tmp_path / "grid"
+    regimes.run_grid(grid, 1, out, data_preset="tiny", preset_name="smoke",
+                     models=["sasrec", "sasrec-single", "dpgdiff-anchored"], progress=False, runs_dir=tmp_path / "runs")
+    summary = pd.read_csv(out / "summary.csv")
+    assert "anchored_gain" in summary and "dpg_gain" not in summary
+    best = summary[["sasrec", "sasrec-single"]].max(axis=1)
+    assert summary["anchored_gain"].to_numpy() == pytest.approx((summary["dpgdiff-anchored"] - best).to_numpy(), abs=1e-6)
+
+
+def test_dpgdiff_anchored_trains_through_papermill(tmp_path):
+    from dpgdiff_lite import course
+
+    frame = course.run_course(tmp_path, notebooks=["06"], parameters={"06": {
+        "data": "synthetic:tiny", "preset": "smoke", "models": "dpgdiff-anchored,sasrec"}})
+    assert frame.loc["06_full_training", "status"] == "ok", frame.loc["06_full_training", "error"]
+    record = json.loads((tmp_path / "runs" / "06_full_training" / "dpgdiff-anchored" / "metrics.json").read_text())
+    assert record["model"] == "dpgdiff-anchored" and np.asarray(record["mix_weight"]).shape == (2, 3, 3)

@@ -1,23 +1,18 @@
-"""The gated preference of ``dpgdiff-gated`` (model.py, ``Config.preference="gated"``): its two ends are
-the paper's two readings of ĝ_d, it learns, and it lets less of the other domain in where domains conflict."""
+"""The kit option ``preference="gated"`` (model.py; the kit's first model beyond the paper): its two ends are
+the paper's two readings of ĝ_d, it learns, and it lets less of the other domain in where domains conflict; and
+the option ``select_score_weight`` that went with it."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
-import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from dpgdiff_lite.experiments import regimes
-from dpgdiff_lite.config import BEYOND_THE_PAPER, SCORE_WEIGHT_CHOICES, preset
+from dpgdiff_lite.config import SCORE_WEIGHT_CHOICES, preset
 from dpgdiff_lite.data.dataset import make_batch, pad_eval
 from dpgdiff_lite.data.synthetic import PRESETS, generate
-from dpgdiff_lite.experiments.gated import grid_gammas
 from dpgdiff_lite.model import DPGDiff
 from dpgdiff_lite.trainer import run_evaluation, train, validation_score
 
@@ -37,7 +32,7 @@ def scores(model: DPGDiff, batch, domain: int) -> torch.Tensor:
 def test_the_gates_ends_are_the_own_and_the_fused_preference_exactly(tiny_batch, end, reading):
     dataset, batch = tiny_batch
     torch.manual_seed(0)
-    gated = DPGDiff(dataset.n_items, preset("smoke", "dpgdiff-gated"))
+    gated = DPGDiff(dataset.n_items, preset("smoke", "dpgdiff", preference="gated", select_score_weight=True))
     with torch.no_grad():
         gated.gate_scale.uniform_(-1, 1)  # whatever the agreement term, an infinite bias decides
         gated.gate_bias.fill_(end)
@@ -51,7 +46,7 @@ def test_the_gates_ends_are_the_own_and_the_fused_preference_exactly(tiny_batch,
 def test_the_gate_is_one_on_its_own_domain_and_between_zero_and_one_elsewhere(tiny_batch):
     dataset, batch = tiny_batch
     torch.manual_seed(0)
-    model = DPGDiff(dataset.n_items, preset("smoke", "dpgdiff-gated")).eval()
+    model = DPGDiff(dataset.n_items, preset("smoke", "dpgdiff", preference="gated", select_score_weight=True)).eval()
     gates = model.last_gates(batch)  # (B, N, N)
     assert gates.shape == (16, 2, 2)
     torch.testing.assert_close(gates.diagonal(dim1=1, dim2=2), torch.ones(16, 2))
@@ -61,7 +56,7 @@ def test_the_gate_is_one_on_its_own_domain_and_between_zero_and_one_elsewhere(ti
 def test_the_gates_gradient_reaches_its_parameters(tiny_batch):
     dataset, _ = tiny_batch
     torch.manual_seed(0)
-    model = DPGDiff(dataset.n_items, preset("smoke", "dpgdiff-gated")).train()
+    model = DPGDiff(dataset.n_items, preset("smoke", "dpgdiff", preference="gated", select_score_weight=True)).train()
     inputs = np.stack([np.pad(s[:-1], (15 - len(s[:-1]), 0), constant_values=-1)[-15:] for s in dataset.train[:32]])
     targets = np.stack([np.pad(s[1:], (15 - len(s[1:]), 0), constant_values=-1)[-15:] for s in dataset.train[:32]])
     terms = model.loss_terms(make_batch(inputs, targets, dataset.offsets), rng=np.random.default_rng(0))
@@ -71,18 +66,10 @@ def test_the_gates_gradient_reaches_its_parameters(tiny_batch):
         assert (off_diagonal.abs() > 0).all()
 
 
-def test_dpgdiff_gated_is_dpgdiff_with_the_gate():
-    gated, paper = preset("teaching", "dpgdiff-gated"), preset("teaching", "dpgdiff")
-    assert gated.preference == "gated" and paper.preference == "own"
-    assert gated.variant_flags == paper.variant_flags == (True, True, True)
-    differs = {f.name for f in dataclasses.fields(gated) if getattr(gated, f.name) != getattr(paper, f.name)}
-    assert differs == {"model", *BEYOND_THE_PAPER["dpgdiff-gated"]}
-    assert preset("teaching", "dpgdiff-gated", preference="fused").preference == "fused"  # one part removed
-
-
 def mean_gate(world) -> float:
     dataset, _ = generate(world)
-    result = train(dataset, preset("teaching", "dpgdiff-gated", dim=32, epochs=10, patience=10, eval_negatives=99))
+    result = train(dataset, preset("teaching", "dpgdiff", preference="gated", dim=32, epochs=10, patience=10,
+                                          eval_negatives=99))
     inputs, targets = pad_eval(dataset.test, dataset.max_len)
     gates = result.model.last_gates(make_batch(inputs, targets, dataset.offsets, dataset.test.users))
     return float(gates[:, 0, 1].mean() + gates[:, 1, 0].mean()) / 2
@@ -98,38 +85,9 @@ def test_the_learned_gate_lets_less_of_the_other_domain_in_where_domains_conflic
     assert mean_gate(conflicted) < mean_gate(agreeing) - 0.1
 
 
-@pytest.mark.slow
-def test_dpgdiff_gated_trains_from_the_command_line_and_its_evidence_is_paired(tmp_path):
-    runs = tmp_path / "runs"
-    compare = subprocess.run([sys.executable, "-m", "dpgdiff_lite", "compare", "--data", "synthetic:tiny", "--preset",
-                              "smoke", "--models", "dpgdiff-gated,dpgdiff,sasrec,sasrec-single", "--seeds", "0,1",
-                              "--out", str(runs), "--quiet"], capture_output=True, text=True, timeout=600)
-    assert compare.returncode == 0, compare.stderr
-    assert '"preference": "gated"' in (runs / "dpgdiff-gated" / "seed1" / "config.json").read_text()
-    gated = subprocess.run([sys.executable, "-m", "dpgdiff_lite", "gated", "--runs", str(runs), "--data",
-                            "synthetic:tiny", "--out", str(tmp_path / "evidence")], capture_output=True, text=True,
-                           timeout=600)
-    assert gated.returncode == 0, gated.stderr
-    table = pd.read_csv(tmp_path / "evidence" / "evidence.csv").set_index("domain")
-    per_seed = pd.read_csv(runs / "per_seed.csv").query("metric == 'NDCG@10'")
-    means = per_seed.groupby(["model", "domain"])["value"].mean()
-    for domain, row in table.iterrows():
-        assert row["n_seeds"] == 2 and 0 < row["mean_gamma"] < 1
-        assert row["gated"] == pytest.approx(means["dpgdiff-gated", domain], abs=1e-4)
-        assert row["best_sasrec"] == max(("sasrec", "sasrec-single"), key=lambda m: means[m, domain])
-        assert row["gain_over_sasrec"] == pytest.approx(row["gated"] - row["sasrec_value"], abs=1e-4)
-        assert row["gain_over_dpgdiff"] == pytest.approx(row["gated"] - means["dpgdiff", domain], abs=1e-4)
-    # the compare's own tables of the same runs, written beside evidence.csv (the runs reloaded, not retrained)
-    written = pd.read_csv(tmp_path / "evidence" / "per_seed.csv")
-    compared = pd.read_csv(runs / "per_seed.csv")
-    pd.testing.assert_frame_equal(written.drop(columns="seconds_per_epoch"), compared.drop(columns="seconds_per_epoch"))
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "evidence" / "table1_seeds.csv"),
-                                  pd.read_csv(runs / "table1_seeds.csv"))
-
-
 def test_the_score_weight_chosen_on_validation_is_the_best_of_the_choices(tiny):
     dataset, _ = tiny
-    result = train(dataset, preset("smoke", "dpgdiff-gated"))
+    result = train(dataset, preset("smoke", "dpgdiff", preference="gated", select_score_weight=True))
     chosen = float(result.model.chosen_score_weight)
     assert result.metrics()["score_weight"] == chosen
     by_weight = {}
@@ -139,30 +97,3 @@ def test_the_score_weight_chosen_on_validation_is_the_best_of_the_choices(tiny):
         by_weight[weight] = validation_score(run_evaluation(result.model, dataset, config, "valid"))
     assert chosen == max(SCORE_WEIGHT_CHOICES, key=lambda w: (by_weight[w], w))
     assert len(set(by_weight.values())) > 1  # the choice is not a tie of equal scores
-
-
-def test_the_grid_summary_carries_the_gated_gain_and_gammas_are_read_per_cell(tmp_path):
-    grid = {"conflict_kind": ["opposed"], "conflict_rate": [0.0, 1.0]}
-    out, runs = tmp_path / "grid", tmp_path / "runs"
-    regimes.run_grid(grid, 1, out, data_preset="tiny", preset_name="smoke",
-                     models=["sasrec", "sasrec-single", "dpgdiff-gated"], progress=False, runs_dir=runs)
-    summary = pd.read_csv(out / "summary.csv")
-    assert "gated_gain" in summary and "dpg_gain" not in summary
-    best = summary[["sasrec", "sasrec-single"]].max(axis=1)
-    assert summary["gated_gain"].to_numpy() == pytest.approx((summary["dpgdiff-gated"] - best).to_numpy(), abs=1e-6)
-    with pytest.raises(FileNotFoundError, match="pass --runs"):  # the run folders are not beside the tables
-        grid_gammas(out)
-    gammas = grid_gammas(out, runs)
-    assert len(gammas) == 2 * 2 and gammas["mean_gamma"].between(0, 1).all()
-    assert set(gammas["score_weight"]) <= set(SCORE_WEIGHT_CHOICES)
-    assert list(gammas.columns) == ["conflict_kind", "conflict_rate", "seed", "domain", "mean_gamma", "score_weight"]
-
-
-def test_dpgdiff_gated_trains_through_papermill(tmp_path):
-    from dpgdiff_lite import course
-
-    frame = course.run_course(tmp_path, notebooks=["06"], parameters={"06": {
-        "data": "synthetic:tiny", "preset": "smoke", "models": "dpgdiff-gated,sasrec"}})
-    assert frame.loc["06_full_training", "status"] == "ok", frame.loc["06_full_training", "error"]
-    record = json.loads((tmp_path / "runs" / "06_full_training" / "dpgdiff-gated" / "metrics.json").read_text())
-    assert record["model"] == "dpgdiff-gated" and record["score_weight"] in SCORE_WEIGHT_CHOICES

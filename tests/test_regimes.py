@@ -156,7 +156,7 @@ def test_a_cells_folders_take_numpy_values_as_python_ones(tmp_path):
                                       "got 2.0"),
     (["--seeds", "0,0"], "seeds must be distinct integers >= 0, e.g. '0' or '0,1,2'; got '0,0'"),
     (["--models", "pop,sasrec-singel"], "models: unknown model 'sasrec-singel'; choose from dpgdiff, diff, diff+de, "
-                                        "diff+de+g, diff+de+tricl, dpgdiff-gated, sasrec, sasrec-single, pop"),
+                                        "diff+de+g, diff+de+tricl, dpgdiff-anchored, sasrec, sasrec-single, pop"),
     (["--models", "oracle"], "models: 'oracle' is not a model row; every row carries it as oracle_NDCG@10"),
     (["--set", "seed=3"], "--set 'seed=3': 'seed' is set by the models and seeds arguments, not by --set"),
 ])

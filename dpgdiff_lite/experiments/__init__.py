@@ -5,14 +5,14 @@ folders, :mod:`.tables` builds and writes the results tables, :mod:`.registry` n
 folder under ``notebooks/results/`` with the commands that regenerate it (``python -m dpgdiff_lite
 reproduce``). Each other module is one experiment: :mod:`.regimes` (negative transfer over a grid of
 generator knobs), :mod:`.third_domain`, :mod:`.sparsity` (cold and warm targets), :mod:`.small_world`
-(the conflict sliders' world), :mod:`.regime_tables` (a regimes folder read back), :mod:`.gated` (the kit's gated model), :mod:`.anchored` (the kit's model beyond the paper), :mod:`.transfer` (the
+(the conflict sliders' world), :mod:`.regime_tables` (a regimes folder read back), :mod:`.anchored` (the kit's model beyond the paper), :mod:`.gate_stall` (why its predecessor's gate stalled), :mod:`.transfer` (the
 paired comparisons every experiment reports), :mod:`.verdicts` (the paper's claims judged on the committed tables).
 """
 
 import importlib
 
 EXPERIMENTS = ("runner", "tables", "transfer", "eq15", "compare", "robustness", "table3", "regimes", "regime_tables", "table3_paired",
-               "shortfall", "third_domain", "sparsity", "small_world", "gated", "gate_stall", "anchored", "registry", "reproduce", "verdicts")
+               "shortfall", "third_domain", "sparsity", "small_world", "gate_stall", "anchored", "registry", "reproduce", "verdicts")
 
 
 COMMANDS = {
@@ -22,7 +22,6 @@ COMMANDS = {
     "shortfall": ("shortfall", "DPG-Diff against the better SASRec by part of eq. (15) and with the own-domain ĝ_d"),
     "robustness": ("robustness", "Figures 3 and 4 and training noise over seeds (notebook 07's results folder)"),
     "table3": ("table3", "Table 3, the diffusion variants over seeds, with eq. (15) by part (notebook 08's results folder)"),
-    "gated": ("gated", "dpgdiff-gated against both SASRecs and DPG-Diff over the seeds of a compare --seeds folder"),
     "gate-stall": ("gate_stall", "why a gate learned by the training loss stalls near 1/2: loss and validation "
                                  "NDCG@10 with the gate forced to 0, 1/2, 1 and learned"),
     "anchored": ("anchored", "dpgdiff-anchored against both SASRecs, DPG-Diff, its fused reading and popularity, "

@@ -24,8 +24,10 @@ from dpgdiff_lite.anchored import EQUAL, MIX_CHOICES, PATHS, AnchoredDPGDiff, ch
 from dpgdiff_lite.config import MIX_SPACES
 from dpgdiff_lite.data.sources import load_data
 from dpgdiff_lite.evaluation import EvalResult, paired_difference
-from dpgdiff_lite.experiments.gated import compare_tables, seeds_of
+from dpgdiff_lite.experiments.runner import Run, by_model_and_seed, train_runs
+from dpgdiff_lite.experiments.tables import per_seed_frame, seeds_table
 from dpgdiff_lite.experiments.transfer import gain_over_best, verdict
+from dpgdiff_lite.run_folder import read_config
 from dpgdiff_lite.trainer import evaluation_settings, load_run, run_evaluation
 
 ANCHORED, PAPER, BASELINES = "dpgdiff-anchored", "dpgdiff", ("sasrec", "sasrec-single")
@@ -34,6 +36,35 @@ WITHOUT = {f"without the {name} path": i for i, name in enumerate(PATHS)}
 REMOVED = (*ONE_PATH, *WITHOUT, "equal weights (no validation fit)", "no user groups (one weight per domain)",
            "the other mixing space")
 """The ablation's variants, each the trained model scored with one part taken away (no retraining)."""
+TABLE_ORDER = (ANCHORED, PAPER, *BASELINES)
+"""The columns of ``table1_seeds.csv`` begin with these models; any other model of the folder follows, by name."""
+
+
+def seeds_of(runs: Path, model: str) -> list[int]:
+    """The seeds ``runs/<model>/seed<k>/`` holds, sorted; an error names the folder when there are none."""
+    seeds = sorted(int(p.name[4:]) for p in (runs / model).glob("seed*") if (p / "metrics.json").exists())
+    if not seeds:
+        raise FileNotFoundError(f"{runs / model}: no finished seed<k>/ run folders; train them with compare --seeds")
+    return seeds
+
+
+def compare_tables(runs: str | Path, data: str) -> dict[str, pd.DataFrame]:
+    """``table1_seeds`` and ``per_seed`` of every model with finished ``runs/<model>/seed<k>/`` folders
+    (the tables ``compare --seeds`` writes), each run reloaded with its recorded config; a folder
+    trained on other data than ``data`` is refused."""
+    runs, source = Path(runs), load_data(data)
+    found = sorted(p.name for p in runs.iterdir() if p.is_dir() and any(p.glob("seed*/metrics.json")))
+    models = [m for m in TABLE_ORDER if m in found] + [m for m in found if m not in TABLE_ORDER]
+    if not models:
+        raise FileNotFoundError(f"{runs}: no <model>/seed<k>/ run folders; train them with compare --seeds")
+    seeds = {model: seeds_of(runs, model) for model in models}
+    planned = [Run(read_config(runs / model / f"seed{seed}" / "config.json"), data, runs / model / f"seed{seed}",
+                   f"{model} seed{seed}") for model in models for seed in seeds[model]]
+    if len({tuple(s) for s in seeds.values()}) != 1:
+        raise ValueError(f"{runs}: the models hold different seeds ({seeds}); Table 1 over seeds needs the same")
+    results = by_model_and_seed(planned, train_runs(planned, load=lambda spec: source, strict=True, progress=False),
+                                models)
+    return {"table1_seeds": seeds_table(results), "per_seed": per_seed_frame(results)}
 
 
 def _tests(folder: Path, model: str, dataset) -> dict[int, EvalResult]:

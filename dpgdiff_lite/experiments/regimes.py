@@ -17,7 +17,7 @@ folders and per-case files to the ``--runs`` folder RUNS (by default OUT itself)
     RUNS/per_case/<cell>/seed<k>/<name>.json          what produced it (data spec, config) and its cost
 
 ``grid.json`` does not record RUNS (a committed table names no scratch folder): every later reader of
-the per-case files or run folders (:mod:`.table3_paired`, :mod:`.shortfall`, ``gated --grid``) takes
+the per-case files or run folders (:mod:`.table3_paired`, :mod:`.shortfall`) takes
 the same ``--runs`` (default: the grid folder).
 
 A (cell, seed, name) whose per-case file was written for the same data and settings (and, for a
@@ -57,8 +57,8 @@ DEFAULT_GRID: dict[str, tuple] = {"conflict_kind": ("opposed",), "conflict_rate"
                                   "adhoc_noise": (0.0, 0.1, 0.3)}
 """Conflict × noise, 3 × 3; a one-value knob just fixes it (and is still a column of the CSV)."""
 DEFAULT_MODELS = ("pop", "sasrec", "sasrec-single", "diff", "dpgdiff")
-GAIN_COLUMNS = {"dpgdiff": "dpg_gain", "dpgdiff-gated": "gated_gain", "dpgdiff-anchored": "anchored_gain"}
-MIXED_COLUMNS = {"dpgdiff": "dpg_vs_mixed", "dpgdiff-gated": "gated_vs_mixed", "dpgdiff-anchored": "anchored_vs_mixed"}
+GAIN_COLUMNS = {"dpgdiff": "dpg_gain", "dpgdiff-anchored": "anchored_gain"}
+MIXED_COLUMNS = {"dpgdiff": "dpg_vs_mixed", "dpgdiff-anchored": "anchored_vs_mixed"}
 """Prefixes of each model's gain over the mixed SASRec alone (does it mitigate what mixing costs?)."""
 """summary.csv's columns of each DPG-Diff's gain over the better SASRec (when the grid ran it)."""
 DEFAULT_SEEDS = 3
@@ -377,7 +377,7 @@ def collect_rows(runs_dir: Path, cells: list[dict], seeds: list[int], models: li
 def summarise(runs_dir: Path, cells: list[dict], seeds: list[int], models: list[str],
               domains: list[str]) -> pd.DataFrame:
     """``summary.csv``: per cell × domain, each model's mean and std over seeds of NDCG@10, the two
-    ceilings, the transfer of SASRec (sasrec − sasrec-single) and the gain of DPG-Diff and of dpgdiff-gated
+    ceilings, the transfer of SASRec (sasrec − sasrec-single) and the gain of DPG-Diff and of dpgdiff-anchored
     over the better SASRec and over the mixed SASRec (:data:`MIXED_COLUMNS`), each with its paired p over
     (seed, case) and its verdict (when those models were run)."""
     rows = []

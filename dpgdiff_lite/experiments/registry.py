@@ -43,28 +43,8 @@ def _quoted(arg: str) -> str:
     return f'"{arg}"' if any(c in arg for c in " []|$") else arg
 
 
-GATED_CONFLICT = "synthetic:transfer[conflict_rate=1.0,conflict_kind=opposed,adhoc_noise=0.0]"
-"""The gated folder's conflicted world: the regime grid's most negative cell, data seed 0."""
-GATED_ABLATION = {"no gate": ("nogate", "dpgdiff", "select_score_weight=true"),
-                  "no λ selection": ("fixed", "dpgdiff-gated", "select_score_weight=false"),
-                  "no tri-view loss": ("nocl", "dpgdiff-gated", "weight_cl=0")}
-"""The gated model with one part removed: variant → (its run folder's suffix, model, its --set)."""
-
-
-def _gated_world(world: str, spec: str, models: str, ablation: bool = False) -> tuple[tuple[str, ...], ...]:
-    """The steps of one world of ``gated/``: the compare run over seeds 0-2 (and, with ``ablation``, one
-    per removed part), then ``gated`` writing evidence.csv, table1_seeds.csv, per_seed.csv (ablation.csv)."""
-    steps = [("compare", "--data", spec, "--models", models, "--seeds", "0,1,2", "--runs", f"{{runs}}/{world}",
-              "--out", f"{{runs}}/{world}-compare")]
-    variants = []
-    for name, (suffix, model, setting) in GATED_ABLATION.items() if ablation else ():
-        folder = f"{{runs}}/{world}-{suffix}"
-        steps.append(("compare", "--data", spec, "--models", model, "--set", setting, "--seeds", "0,1,2",
-                      "--runs", folder, "--out", f"{folder}-compare"))
-        variants.append(f"{name}={folder}")
-    gated = ("gated", "--runs", f"{{runs}}/{world}", "--data", spec, "--out", f"{{out}}/{world}")
-    steps.append(gated + (("--variants", ",".join(variants)) if variants else ()))
-    return tuple(steps)
+CONFLICTED_WORLD = "synthetic:transfer[conflict_rate=1.0,conflict_kind=opposed,adhoc_noise=0.0]"
+"""The regime grid's most negative cell at data seed 0: the anchored folder's conflicted world."""
 
 
 ANCHORED_MODELS = "dpgdiff-anchored,dpgdiff,sasrec,sasrec-single,pop"
@@ -128,10 +108,10 @@ FOLDERS: dict[str, Folder] = {folder.name: folder for folder in (
          "{runs}/preference-fused"),
     )),
     Folder("anchored", "10_beyond_the_paper", (
-        ("gate-stall", "--data", GATED_CONFLICT, "--seeds", "0,1,2", "--runs", "{runs}/gate-stall",
+        ("gate-stall", "--data", CONFLICTED_WORLD, "--seeds", "0,1,2", "--runs", "{runs}/gate-stall",
          "--out", "{out}/gate_stall.csv"),
         *_anchored_world("teaching", "synthetic"),
-        *_anchored_world("conflict", GATED_CONFLICT),
+        *_anchored_world("conflict", CONFLICTED_WORLD),
         *(step for world, spec in HELD_OUT_WORLDS.items() for step in _anchored_world(world, spec)),
         *_anchored_world("three-domain", "synthetic:three-domain"),
         *_anchored_world("three-domain-conflict", "synthetic:three-domain[conflict_rate=1.0,conflict_kind=opposed]"),
@@ -139,17 +119,6 @@ FOLDERS: dict[str, Folder] = {folder.name: folder for folder in (
         ("regimes", "--seeds", "0,1,2", "--models", "pop,sasrec,sasrec-single,dpgdiff,dpgdiff-anchored",
          "--grid", "conflict_kind=opposed", "--grid", "conflict_rate=0,0.5,1", "--grid", "adhoc_noise=0,0.1,0.3",
          "--runs", "{runs}/regimes", "--out", "{out}/regimes"),
-    )),
-    Folder("gated", "10_beyond_the_paper", (
-        *_gated_world("teaching", "synthetic", "dpgdiff-gated,dpgdiff,sasrec,sasrec-single,pop", ablation=True),
-        *_gated_world("conflict", GATED_CONFLICT, "dpgdiff-gated,dpgdiff,sasrec,sasrec-single,pop", ablation=True),
-        *_gated_world("three-domain", "synthetic:three-domain", "dpgdiff-gated,dpgdiff,sasrec,sasrec-single"),
-        *_gated_world("three-domain-conflict", "synthetic:three-domain[conflict_rate=1.0,conflict_kind=opposed]",
-                      "dpgdiff-gated,dpgdiff,sasrec,sasrec-single"),
-        ("regimes", "--seeds", "0,1,2", "--models", "sasrec,sasrec-single,dpgdiff-gated", "--grid", "conflict_kind=opposed",
-         "--grid", "conflict_rate=0,0.5,1", "--grid", "adhoc_noise=0,0.1,0.3", "--runs", "{runs}/regimes",
-         "--out", "{runs}/regimes-tables"),
-        ("gated", "--grid", "{runs}/regimes-tables", "--runs", "{runs}/regimes", "--out", "{out}/regimes"),
     )),
 )}
 """Every folder under ``notebooks/results/``, by name."""

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import pandas as pd
 from tqdm.auto import tqdm
 
+from dpgdiff_lite.anchored import PATHS, AnchoredDPGDiff
 from dpgdiff_lite.experiments import transfer
 from dpgdiff_lite.config import Config, preset
-from dpgdiff_lite.data.dataset import make_batch, pad_eval
 from dpgdiff_lite.data.synthetic import PRESETS as DATA_PRESETS, generate
 from dpgdiff_lite.trainer import run_evaluation, train
 
@@ -48,7 +48,7 @@ class SmallRun:
     ndcg: pd.DataFrame  # index domain, a column per model and "oracle": test NDCG@10 ×100
     transfer: pd.DataFrame | None  # sasrec − sasrec-single (transfer.transfer, p over the test cases)
     gains: dict[str, pd.DataFrame]  # each other model − the better SASRec (transfer.gain_over_best)
-    gates: pd.Series | None  # dpgdiff-gated's mean γ on the other domain, by domain
+    weights: pd.DataFrame | None  # dpgdiff-anchored's weights fit on validation: index domain, a column per path
     seconds: float  # training and evaluating every model
 
 
@@ -59,15 +59,14 @@ def train_small(conflict_rate: float, users: int, epochs: int, seed: int, models
     world = dataclasses.replace(DATA_PRESETS[BASE], **KNOBS, n_users=users, conflict_rate=float(conflict_rate),
                                 seed=seed)
     dataset, truth = generate(world)
-    tests, gates = {}, None
+    tests, weights = {}, None
     for model in tqdm(models, desc=f"conflict {conflict_rate:g}", disable=not progress, leave=False):
         result = train(dataset, config(model, epochs, seed), progress=False)
         tests[model] = result.test
-        if result.config.preference == "gated":
-            inputs, targets = pad_eval(dataset.test, dataset.max_len)
-            gamma = result.model.last_gates(make_batch(inputs, targets, dataset.offsets, dataset.test.users))
-            gates = pd.Series([float(gamma[:, d, 1 - d].mean()) for d in range(2)],  # the world has two domains
-                              index=result.test.table.index)
+        if isinstance(result.model, AnchoredDPGDiff):
+            # (domains, user groups, paths) → the mean over user groups, one row per domain
+            weights = pd.DataFrame(result.model.mix_weight.mean(1).numpy(), index=result.test.table.index,
+                                   columns=list(PATHS))
     oracle = run_evaluation(truth.oracle_scorer(), dataset, preset("smoke", model="oracle", eval_protocol="full"),
                             "test")
     ndcg = pd.DataFrame({m: t.table["NDCG@10"] for m, t in tests.items()} | {"oracle": oracle.table["NDCG@10"]})
@@ -76,5 +75,5 @@ def train_small(conflict_rate: float, users: int, epochs: int, seed: int, models
     baselines = {m: {seed: tests[m]} for m in SASRECS if m in tests}
     gains = {m: transfer.gain_over_best({seed: t}, baselines) for m, t in tests.items()
              if m not in SASRECS and baselines}
-    return SmallRun(float(conflict_rate), ndcg, moved, gains, gates, time.perf_counter() - started)
+    return SmallRun(float(conflict_rate), ndcg, moved, gains, weights, time.perf_counter() - started)
 

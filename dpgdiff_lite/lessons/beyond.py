@@ -1,10 +1,11 @@
-"""Notebook 10, beyond the paper: ``dpgdiff-gated``, the kit's DPG-Diff with a learned gate between the
-own-domain and the fused preference (``Config.preference="gated"``) and eq. (15)'s score weight λ chosen
-on validation (``Config.select_score_weight``). Not the paper's model: ``dpgdiff`` stays that.
+"""Notebook 10, beyond the paper: ``dpgdiff-anchored`` (:mod:`dpgdiff_lite.anchored`), the kit's model that trains
+SASRec on s_d, SASRec on s_c and the paper's DPG-Diff side by side and mixes their log-probabilities by weights fit
+on validation. Not the paper's model: ``dpgdiff`` stays that.
 
-Everything here reads committed tables: ``notebooks/results/gated/`` (written by ``compare --seeds``
-and ``gated``, commands in its README) and the paper model's ``notebooks/results/regimes/``. The
-conflict slider is :func:`dpgdiff_lite.lessons.common.conflict_widget` with the gated model in it.
+Everything here reads committed tables: ``notebooks/results/anchored/`` (``gate_stall.csv``, one folder per world,
+``regimes/``; commands in its README) and, for the three hints, the paper model's ``regimes/``, ``06/`` and ``08/``.
+The goal and its verdict are :func:`dpgdiff_lite.experiments.verdicts.anchored_goal` and the ``BEYOND`` row. The
+conflict slider is :func:`dpgdiff_lite.lessons.common.conflict_widget` with the anchored model in it.
 """
 
 from __future__ import annotations
@@ -12,48 +13,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from dpgdiff_lite.config import preset
-from dpgdiff_lite.encoders import Guidance
+from dpgdiff_lite.anchored import MIX_CHOICES, PATHS, mix
 from dpgdiff_lite.experiments.shortfall import KIT_ROW, TEACHING_FILE
 from dpgdiff_lite.experiments.tables import results_dir
+from dpgdiff_lite.experiments.transfer import ALPHA
+from dpgdiff_lite.experiments.verdicts import ANCHORED_WORLDS, WEIGHTS, anchored_goal
 from dpgdiff_lite.lessons.common import figure, not_attempted, not_attempted_message
 from dpgdiff_lite.parameters import CheckedParams, integer
-from dpgdiff_lite.model import GATE_GAIN, DPGDiff
 
+FOLDER = "anchored"
 WORLDS = {"teaching": "the teaching data (domains agree)",
           "conflict": "the most conflicted world (every user's tastes opposed, no noise)",
-          "three-domain": "three domains sharing topics by all, by pairs, by one",
-          "three-domain-conflict": "the same with every user's tastes in Y and Z opposed to X"}
-ABLATION_WORLDS = ("teaching", "conflict")
-"""The worlds where each part of the gated model was removed in turn."""
+          "held-out-independent": "60 % domain-specific events, half the users' tastes redrawn per domain",
+          "held-out-imbalanced": "imbalanced domains, half the users opposed",
+          "held-out-flat": "flat item popularity and topics, weaker domain concentration (domains agree)",
+          "three-domain": "three domains sharing topics by all, by pairs, by one (domains agree)",
+          "three-domain-conflict": "the same with every user's tastes in Y and Z opposed to X",
+          "sparse": "a catalogue with Movie–Book's sparsity (domains agree)"}
+"""The worlds of ``results/anchored/``, in the order the notebook shows them."""
+BLOCKS = {kind: tuple(w for w, (k, _) in ANCHORED_WORLDS.items() if k == kind) for kind in ("tuned", "held out", "further")}
+"""The worlds by how the model met them: its defaults were fixed on the tuned ones; the held-out ones were named
+before it was designed; the further ones were run after."""
+SHORT = {"single-domain SASRec": "s_d SASRec", "mixed SASRec": "s_c SASRec", "DPG-Diff": "DPG-Diff"}
 CELL = ["conflict_rate", "adhoc_noise", "domain"]
-
-
-def evidence() -> pd.DataFrame:
-    """``evidence.csv`` of each world (a ``world`` column first): the gated model against the better
-    SASRec and against DPG-Diff, 3 seeds, paired tests, its mean γ and the λ it chose per seed."""
-    return pd.concat([pd.read_csv(results_dir("gated") / world / "evidence.csv").assign(world=world)
-                      for world in WORLDS], ignore_index=True).set_index(["world", "domain"]).sort_index()
-
-
-def ablation() -> pd.DataFrame:
-    """``ablation.csv`` of each world (a ``world`` column first): the gated model with one part removed at
-    a time against the full one, per domain, paired by seed and case."""
-    return pd.concat([pd.read_csv(results_dir("gated") / world / "ablation.csv").assign(world=world)
-                      for world in ABLATION_WORLDS], ignore_index=True)
-
-
-def part_effects(parts: pd.DataFrame) -> pd.DataFrame:
-    """Per world and removed part: the mean over domains of variant − full, the per-domain values and in
-    how many domains the difference is significant (p < 0.05)."""
-    grouped = parts.groupby(["world", "variant"], sort=False)
-    return pd.DataFrame({"mean": grouped["variant_minus_full"].mean(),
-                         "values": grouped["variant_minus_full"].agg(lambda v: " / ".join(f"{x:+.2f}" for x in v)),
-                         "significant": grouped["p"].agg(lambda p: int((p < 0.05).sum()))})
+EVIDENCE_COLUMNS = ["anchored", "best_sasrec", "sasrec_value", "gain_over_sasrec", "gain_p", "gain_verdict", "dpgdiff",
+                    "dpgdiff_p", "fused", "fused_p", "pop"]
+"""What the evidence table shows: the model, the better SASRec and its gain over it, then DPG-Diff as written, its
+fused reading and popularity, each with the paired p of the model against it."""
 
 
 def hints() -> dict:
@@ -77,67 +68,142 @@ def hints() -> dict:
             "sum": float(by_part["x̂_0 + ĝ_d"])}
 
 
-def grid() -> pd.DataFrame:
-    """Per cell of the regime grid and domain: the paper's DPG-Diff and the gated model, each with its
-    gain over the better SASRec (paired p and verdict), from the two committed grids (same cells,
-    seeds and data; the SASRecs are retrained in the gated grid and agree with the paper grid's)."""
-    paper = pd.read_csv(results_dir("regimes") / "summary.csv")
-    gated = pd.read_csv(results_dir("gated") / "regimes" / "summary.csv")
-    keep = ["dpgdiff", "dpg_gain", "dpg_gain_p", "dpg_gain_verdict"]
-    return gated.merge(paper[CELL + keep], on=CELL, validate="one_to_one")
+# --- why the old gate stalled ---------------------------------------------------------------------
+def gate_stall() -> pd.DataFrame:
+    """``gate_stall.csv`` (per seed and gate: mean γ, the training loss of eq. 10, validation NDCG@10 per domain)
+    with ``valid_NDCG@10``, the mean over domains."""
+    table = pd.read_csv(results_dir(FOLDER) / "gate_stall.csv")
+    return table.assign(**{"valid_NDCG@10": table.filter(like="valid_NDCG@10_").mean(axis=1)})
 
 
-def gammas() -> pd.DataFrame:
-    """The gated model's mean learned γ per cell of the grid and domain, averaged over seeds."""
-    table = pd.read_csv(results_dir("gated") / "regimes" / "gammas.csv")
-    return table.groupby(CELL, as_index=False)[["mean_gamma", "score_weight"]].mean()
+def stall_by_seed(table: pd.DataFrame) -> pd.DataFrame:
+    """Per seed: the gate with the lowest training loss, the gate with the best validation NDCG@10 in each domain,
+    and the learned γ."""
+    rows = {}
+    for seed, rows_of_seed in table.groupby("seed"):
+        by_gate = rows_of_seed.set_index("gate")
+        domains = [c for c in by_gate.columns if c.startswith("valid_NDCG@10_")]
+        rows[seed] = {"lowest training loss": by_gate["train_rec_loss"].idxmin(),
+                      **{f"best validation {c.rsplit('_', 1)[1]}": by_gate[c].idxmax() for c in domains},
+                      "learned γ": by_gate.loc["learned γ", "mean_gamma"]}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("seed")
 
 
-def goal(table: pd.DataFrame) -> dict[str, int]:
-    """The issue's goal on the grid, counted over cell-domains: the gated model significantly below
-    max(SASRec on s_c, SASRec on s_d) anywhere, and significantly above it in the conflicted ones."""
-    conflicted = table[table["conflict_rate"] > 0]
-    return {"cell_domains": len(table), "gated_below": int((table["gated_gain_verdict"] == "negative").sum()),
-            "paper_below": int((table["dpg_gain_verdict"] == "negative").sum()),
-            "conflicted": len(conflicted),
-            "gated_above_conflicted": int((conflicted["gated_gain_verdict"] == "positive").sum()),
-            "paper_below_conflicted": int((conflicted["dpg_gain_verdict"] == "negative").sum()),
-            "gated_below_conflicted": int((conflicted["gated_gain_verdict"] == "negative").sum())}
-
-
-def verdict(evidence_table: pd.DataFrame, grid_table: pd.DataFrame) -> pd.DataFrame:
-    """The issue's goal, claim by claim: per kind of world, whether the gated model is never significantly
-    below the better SASRec (and, where domains conflict, significantly above it in at least half the
-    cell-domains), with the counts behind each answer."""
-    agree = grid_table[grid_table["conflict_rate"] == 0]
-    conflicted = grid_table[grid_table["conflict_rate"] > 0]
-    teaching = evidence_table.loc["teaching"]
-    conflict_world = evidence_table.loc["conflict"]
-    rows = {
-        "agreeing worlds": {
-            "goal": "never significantly below the better SASRec",
-            "measured": f"teaching data: {int((teaching['gain_verdict'] == 'positive').sum())} of 2 domains above; "
-                        f"grid without conflict: {int((agree['gated_gain_verdict'] == 'negative').sum())} of "
-                        f"{len(agree)} cell-domains below",
-            "met": bool((teaching["gain_verdict"] != "negative").all() and (agree["gated_gain_verdict"] != "negative").all())},
-        "conflicted worlds": {
-            "goal": "never significantly below, and significantly above in at least half the cell-domains",
-            "measured": f"grid with conflict: {int((conflicted['gated_gain_verdict'] == 'negative').sum())} of "
-                        f"{len(conflicted)} below, {int((conflicted['gated_gain_verdict'] == 'positive').sum())} above; "
-                        f"fully conflicted world: {int((conflict_world['gain_verdict'] == 'negative').sum())} of 2 below",
-            "met": bool((conflicted["gated_gain_verdict"] != "negative").all()
-                        and (conflicted["gated_gain_verdict"] == "positive").sum() >= len(conflicted) / 2
-                        and (conflict_world["gain_verdict"] != "negative").all())},
-    }
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def plot_grid(table: pd.DataFrame, gamma: pd.DataFrame) -> Figure:
-    """Left: each model's NDCG@10 gain over the better SASRec by opposed-conflict rate (mean of noise
-    rates and domains); right: the gated model's mean γ by conflict rate, one line per ad-hoc noise rate η."""
+def plot_stall(table: pd.DataFrame) -> Figure:
+    """Against γ (forced 0, ½, 1: lines; learned: a star at its mean γ), per seed: left the training loss the gate
+    was trained by, right validation NDCG@10 (mean of domains), what a held-out user sees."""
     fig = figure(8.5, 2.8)
-    ax, ax_g = fig.subplots(1, 2)
-    for column, label, colour in (("dpg_gain", "DPG-Diff (the paper's)", "C2"), ("gated_gain", "dpgdiff-gated", "C3")):
+    axes = fig.subplots(1, 2)
+    for ax, column, label in zip(axes, ("train_rec_loss", "valid_NDCG@10"),
+                                 ("training loss of eq. (10)", "valid NDCG@10 (mean of domains)")):
+        for i, (seed, rows) in enumerate(table.groupby("seed")):
+            forced = rows[rows["gate"] != "learned γ"].sort_values("mean_gamma")
+            learned = rows[rows["gate"] == "learned γ"]
+            ax.plot(forced["mean_gamma"], forced[column], marker="o", color=f"C{i}", label=f"seed {seed}, γ forced")
+            ax.scatter(learned["mean_gamma"], learned[column], marker="*", s=120, color=f"C{i}", zorder=3,
+                       label=f"seed {seed}, γ learned")
+        ax.set(xlabel="γ (0 = own ĝ_d, the paper's; 1 = fused ĝ_d)", ylabel=label)
+    axes[0].set_title("what the gate is trained by: lowest near ½")
+    axes[1].set_title("what a held-out user sees: best at γ = 0")
+    axes[1].legend(fontsize=6, ncol=2, loc="lower left")
+    return fig
+
+
+# --- the evidence ---------------------------------------------------------------------------------
+def evidence() -> pd.DataFrame:
+    """``evidence.csv`` of every world of :data:`WORLDS` with ``world`` (ordered as :data:`WORLDS`) and ``kind``
+    (tuned, held out, further) columns first, domains sorted within a world."""
+    frames = [pd.read_csv(results_dir(FOLDER) / world / "evidence.csv").sort_values("domain")
+              .assign(world=world, kind=ANCHORED_WORLDS[world][0]) for world in WORLDS]
+    table = pd.concat(frames, ignore_index=True)
+    table["world"] = pd.Categorical(table["world"], categories=list(WORLDS), ordered=True)
+    return table[["world", "kind", *[c for c in table.columns if c not in ("world", "kind")]]]
+
+
+def shown(table: pd.DataFrame, worlds: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of ``worlds``, indexed (world, domain), with :data:`EVIDENCE_COLUMNS` rounded for display."""
+    rows = table[table["world"].isin(worlds)].set_index(["world", "domain"])
+    return rows[EVIDENCE_COLUMNS].round(3)
+
+
+def tally(table: pd.DataFrame, worlds: tuple[str, ...]) -> dict[str, int]:
+    """Over the domains of ``worlds``: how many the model is significantly above / level with / below the better
+    SASRec (p < :data:`ALPHA`), and above DPG-Diff as written, its fused reading and popularity."""
+    rows = table[table["world"].isin(worlds)]
+    counts = {"domains": len(rows)}
+    counts |= {f"sasrec_{name}": int((rows["gain_verdict"] == v).sum())
+               for name, v in (("above", "positive"), ("level", "none"), ("below", "negative"))}
+    counts |= {f"above_{other}": int((rows[f"{other}_verdict"] == "positive").sum()) for other in ("dpgdiff", "fused", "pop")}
+    return counts
+
+
+def path_weights(table: pd.DataFrame) -> pd.DataFrame:
+    """The mean weight of each path (over seeds and user groups) per world and domain, short path names."""
+    weights = table.set_index(["world", "domain"])[WEIGHTS]
+    return weights.rename(columns={f"weight {path}": SHORT[path] for path in PATHS})
+
+
+def plot_weights(weights: pd.DataFrame) -> Figure:
+    """One stacked horizontal bar per world and domain: how much of the score each path carries."""
+    fig = figure(7.5, 0.22 * len(weights) + 0.9)
+    ax = fig.subplots()
+    labels = [f"{world} {domain}" for world, domain in weights.index]
+    y, left = np.arange(len(weights)), np.zeros(len(weights))
+    for i, column in enumerate(weights.columns):
+        ax.barh(y, weights[column], left=left, color=f"C{i}", label=column)
+        left += weights[column].to_numpy()
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1), xlabel="mean weight (over seeds and user groups)", title="where the paths carry the score")
+    ax.legend(fontsize=7, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.08), frameon=False)
+    return fig
+
+
+# --- the ablation ---------------------------------------------------------------------------------
+def ablation() -> pd.DataFrame:
+    """``ablation.csv`` of every world (a ``world`` column first): the trained model scored with one part taken
+    away (no retraining) against the full one, per domain, paired by seed and case."""
+    frames = [pd.read_csv(results_dir(FOLDER) / world / "ablation.csv").assign(world=world) for world in WORLDS]
+    table = pd.concat(frames, ignore_index=True)
+    return table[["world", *[c for c in table.columns if c not in ("world", "data")]]]
+
+
+def part_effects(parts: pd.DataFrame) -> pd.DataFrame:
+    """Per world and variant: the mean over domains of variant − full, and in how many domains the variant is
+    significantly below / above the full model (p < :data:`ALPHA`)."""
+    significant = parts.assign(below=(parts["p"] < ALPHA) & (parts["variant_minus_full"] < 0),
+                               above=(parts["p"] < ALPHA) & (parts["variant_minus_full"] > 0))
+    grouped = significant.groupby(["world", "variant"], sort=False)
+    return pd.DataFrame({"mean": grouped["variant_minus_full"].mean(), "domains": grouped.size(),
+                         "below": grouped["below"].sum().astype(int), "above": grouped["above"].sum().astype(int)})
+
+
+# --- the regime grid ------------------------------------------------------------------------------
+def grid() -> pd.DataFrame:
+    """``regimes/summary.csv`` of the anchored folder: per cell of the regime grid and domain, the anchored model
+    and DPG-Diff as written, each against the better SASRec (gain, paired p, verdict), trained on the same data."""
+    return pd.read_csv(results_dir(FOLDER) / "regimes" / "summary.csv")
+
+
+def grid_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Over the grid's cell-domains (all, and the conflicted ones): the anchored model and DPG-Diff significantly
+    below / above the better SASRec, and the cell-domains where the anchored model's gain is the larger."""
+    conflicted = table[table["conflict_rate"] > 0]
+    counts = {"cell_domains": len(table), "conflicted": len(conflicted),
+              "anchored_higher": int((table["anchored_gain"] > table["dpg_gain"]).sum())}
+    for prefix, name in (("anchored_gain", "anchored"), ("dpg_gain", "paper")):
+        for scope, rows in (("", table), ("_conflicted", conflicted)):
+            counts[f"{name}_below{scope}"] = int((rows[f"{prefix}_verdict"] == "negative").sum())
+            counts[f"{name}_above{scope}"] = int((rows[f"{prefix}_verdict"] == "positive").sum())
+    return counts
+
+
+def plot_grid(table: pd.DataFrame) -> Figure:
+    """Left: each model's NDCG@10 gain over the better SASRec by opposed-conflict rate (mean ± std of noise rates
+    and domains); right: every cell-domain, the anchored model's gain against DPG-Diff's."""
+    fig = figure(8.5, 3.0)
+    ax, ax_s = fig.subplots(1, 2)
+    for column, label, colour in (("dpg_gain", "DPG-Diff (the paper's)", "C2"), ("anchored_gain", "dpgdiff-anchored", "C3")):
         by_rate = table.groupby("conflict_rate")[column]
         ax.errorbar(by_rate.mean().index, by_rate.mean(), yerr=by_rate.std(), marker="o", capsize=3, label=label,
                     color=colour)
@@ -145,13 +211,35 @@ def plot_grid(table: pd.DataFrame, gamma: pd.DataFrame) -> Figure:
     ax.set(xlabel="opposed conflict rate", ylabel="NDCG@10 − better SASRec",
            title="gain over max(SASRec s_c, SASRec s_d)\n(mean ± std over ad-hoc noise rates and domains)")
     ax.legend(fontsize=7)
-    for i, (noise, rows) in enumerate(gamma.groupby("adhoc_noise")):
-        means = rows.groupby("conflict_rate")["mean_gamma"].mean()
-        ax_g.plot(means.index, means, marker="o", label=f"η = {noise:g}", color=f"C{i}")
-    ax_g.set(xlabel="opposed conflict rate", ylabel="mean γ (0 = own, 1 = fused)", ylim=(0, 1),
-             title="how much of the other domain the gate lets in")
-    ax_g.legend(fontsize=7)
+    for i, (rate, rows) in enumerate(table.groupby("conflict_rate")):
+        ax_s.scatter(rows["dpg_gain"], rows["anchored_gain"], color=f"C{i}", label=f"conflict {rate:g}")
+    low = min(table["dpg_gain"].min(), table["anchored_gain"].min()) - 0.3
+    high = max(table["dpg_gain"].max(), table["anchored_gain"].max()) + 0.3
+    ax_s.plot([low, high], [low, high], color="0.6", linewidth=0.8, label="equal gains")
+    ax_s.axhline(0, color="black", linewidth=0.8)
+    ax_s.set(xlabel="DPG-Diff − better SASRec", ylabel="dpgdiff-anchored − better SASRec",
+             title="each cell-domain (9 cells × 2 domains)")
+    ax_s.legend(fontsize=7)
     return fig
+
+
+# --- the goal -------------------------------------------------------------------------------------
+def goal() -> pd.DataFrame:
+    """The goal, row by row (:func:`~dpgdiff_lite.experiments.verdicts.anchored_goal` of the committed results)."""
+    return anchored_goal(results_dir(FOLDER).parent)
+
+
+def goal_by_place(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per world (and for the grid's cells without and with conflict): domains, how many are significantly below / above the better SASRec,
+    the lowest gain, and whether every domain meets the goal."""
+    grid_place = np.where(rows["agree"], "regime grid, no conflict", "regime grid, conflict")
+    rows = rows.assign(place=np.where(rows["kind"] == "regime grid", grid_place, rows["where"]),
+                       below=rows["verdict"] == "negative", above=rows["verdict"] == "positive")
+    grouped = rows.groupby("place", sort=False)
+    return pd.DataFrame({"kind": grouped["kind"].first(), "domains agree": grouped["agree"].all(),
+                         "domains": grouped.size(), "below": grouped["below"].sum().astype(int),
+                         "above": grouped["above"].sum().astype(int), "lowest gain": grouped["gain"].min().round(2),
+                         "met": grouped["met"].all()})
 
 
 @dataclass
@@ -170,30 +258,28 @@ class BeyondParams(CheckedParams):
 
 
 # --- exercise ----------------------------------------------------------------------------------------
-def reference_gate(own: torch.Tensor, other: torch.Tensor, scale: float, bias: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exercise (reference): for two domains, the gate γ = σ(G·(a·cos(ĝ_own, ĝ_other) + b)) per row and
-    the gated preference ĝ_own + γ·ĝ_other; ``own``, ``other`` (B, D), G = ``GATE_GAIN``."""
-    agreement = torch.nn.functional.cosine_similarity(own, other, dim=-1)  # (B,)
-    gamma = torch.sigmoid(GATE_GAIN * (scale * agreement + bias))
-    return gamma, own + gamma[:, None] * other
+def reference_mix(paths: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Exercise (reference): the anchored model's scores Σ_k w_k·log p_k from the paths' log-probabilities
+    ``paths`` (K, B, n) and each user's weights ``weights`` (B, K)."""
+    # (B, K) → (K, B, 1), so each user's k-th weight scales that user's row of path k
+    return (weights.T[:, :, None] * paths).sum(0)  # (B, n)
 
 
-def check_gate(fn: Callable) -> str:
-    """Compare a reader's ``fn(own, other, scale, bias) -> (γ, ĝ_d)`` with the model's own gate
-    (:meth:`DPGDiff.preferences`) on random preferences of two domains."""
+def check_mix(fn: Callable) -> str:
+    """Compare a reader's ``fn(paths, weights) -> (B, n) scores`` with :func:`dpgdiff_lite.anchored.mix` on random
+    log-probabilities of the three paths and per-user weights from the model's grid."""
     generator = torch.Generator().manual_seed(0)
-    own, other = torch.randn(6, 8, generator=generator), torch.randn(6, 8, generator=generator)
-    got = fn(own, other, 0.7, -0.05)
+    paths = torch.randn(len(PATHS), 5, 7, generator=generator).log_softmax(-1)  # (K, B, n)
+    picks = torch.randint(len(MIX_CHOICES), (5,), generator=generator)
+    weights = torch.tensor([MIX_CHOICES[int(k)] for k in picks])  # (B, K), each row on the simplex
+    got = fn(paths, weights)
     if not_attempted(got):
-        return not_attempted_message("beyond.reference_gate")
-    model = DPGDiff((5, 5), preset("smoke", "dpgdiff-gated", dim=8))
-    with torch.no_grad():
-        model.gate_scale.fill_(0.7)
-        model.gate_bias.fill_(-0.05)
-        guidance = Guidance([own[:, None], other[:, None]], (own + other)[:, None], None, None)
-        gamma, preference = model.gates(guidance)[0, 1, :, 0], model.preferences(guidance)[0][:, 0]
-    if not torch.allclose(got[0], gamma, atol=1e-5):
-        return f"γ differs: got {got[0][:3].tolist()}…, expected {gamma[:3].tolist()}…"
-    if not torch.allclose(got[1], preference, atol=1e-5):
-        return "γ is right, the gated preference ĝ_own + γ·ĝ_other is not"
-    return f"correct: γ of {len(gamma)} users (from {float(gamma.min()):.2f} to {float(gamma.max()):.2f}) and their ĝ_d"
+        return not_attempted_message("beyond.reference_mix")
+    expected = mix(paths, weights, "logit")
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"shape {tuple(got.shape)}, expected {tuple(expected.shape)}: one score per user and item"
+    if torch.allclose(got, mix(paths, weights, "prob"), atol=1e-5):
+        return "that mixes probabilities (log Σ w·p, the 'prob' space); the model's default sums w·log p"
+    if not torch.allclose(got, expected, atol=1e-5):
+        return f"scores differ: got {got[0, :3].tolist()}…, expected {expected[0, :3].tolist()}…"
+    return f"correct: {expected.shape[0]} users' scores over {expected.shape[1]} items, as anchored.mix gives them"

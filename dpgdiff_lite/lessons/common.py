@@ -127,7 +127,7 @@ def widget(update: Callable[..., Figure], **controls):
 
 
 MODEL_LABELS = {"sasrec": "SASRec on s_c (mixed)", "sasrec-single": "SASRec on s_d (single)", "dpgdiff": "DPG-Diff",
-                "dpgdiff-gated": "dpgdiff-gated (beyond the paper)", "oracle": "oracle"}
+                "dpgdiff-anchored": "dpgdiff-anchored (beyond the paper)", "oracle": "oracle"}
 
 
 def plot_small(run: SmallRun) -> Figure:
@@ -155,8 +155,10 @@ def plot_small(run: SmallRun) -> Figure:
             ax_d.text(xi, value, f"{value:+.1f}\np={pi:.1g}", ha="center", va="top" if value < 0 else "bottom",
                       fontsize=6)
     ax_d.axhline(0, color="black", linewidth=0.8)
-    gates = "" if run.gates is None else " · γ " + " / ".join(f"{g:.2f}" for g in run.gates)
-    ax_d.set(ylabel="NDCG@10 difference", title=f"{run.seconds:.0f} s to retrain{gates}", ylim=(-8, 8))
+    ax_d.set(ylabel="NDCG@10 difference", title=f"{run.seconds:.0f} s to retrain", ylim=(-8, 8))
+    if run.weights is not None:  # dpgdiff-anchored's weights, fit on validation
+        ax_d.set_title(f"{run.seconds:.0f} s to retrain\nanchored weights s_d / s_c / DPG-Diff:\n" + " · ".join(
+            f"{domain} {' / '.join(f'{w:.1f}' for w in row)}" for domain, row in run.weights.iterrows()), fontsize=8)
     ax_d.legend(fontsize=6, loc="lower center")
     return fig
 
