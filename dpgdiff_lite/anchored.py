@@ -13,8 +13,12 @@ Each path's scores become log-probabilities over the domain's items (log-softmax
 their weighted sum (:func:`mix`), the weights w on a grid of the simplex (:data:`MIX_CHOICES`) chosen by
 validation NDCG@10 per target domain and per user group (how much of the user's window is the target domain,
 :func:`user_groups`), at every validation of training: a path joins only as far as held-out cases say it
-helps. A weight of 1 on one path scores exactly as that path. The paths share no parameter, so each learns
-as it would alone, from the same batches.
+helps. A weight of 1 on one path scores exactly as that path. The paths share no parameter, only the batches
+and the epoch early stopping keeps (the one with the best mixed score on validation).
+
+In the default ``"logit"`` space the log-softmax does not change the ranking: a path's normaliser is one number per
+user, so Σ_k w_k·log p_k ranks items as Σ_k w_k·s_k over the raw scores s_k does; it makes the weights read as a
+product of distributions, and matters in the ``"prob"`` space.
 """
 
 from __future__ import annotations

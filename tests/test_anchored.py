@@ -212,3 +212,13 @@ def test_dpgdiff_anchored_trains_through_papermill(tmp_path):
     assert frame.loc["06_full_training", "status"] == "ok", frame.loc["06_full_training", "error"]
     record = json.loads((tmp_path / "runs" / "06_full_training" / "dpgdiff-anchored" / "metrics.json").read_text())
     assert record["model"] == "dpgdiff-anchored" and np.asarray(record["mix_weight"]).shape == (2, 3, 3)
+
+
+def test_in_the_logit_space_the_log_softmax_shifts_each_user_by_a_constant_and_keeps_the_ranking():
+    torch.manual_seed(1)
+    raw = torch.randn(3, 4, 9) * torch.tensor([1.0, 5.0, 0.2])[:, None, None]  # paths on different scales
+    weights = (0.2, 0.3, 0.5)
+    shift = mix(raw.log_softmax(-1), weights, "logit") - sum(w * s for w, s in zip(weights, raw))
+    torch.testing.assert_close(shift, shift[:, :1].expand_as(shift))  # one number per user
+    assert not torch.allclose(mix(raw.log_softmax(-1), weights, "prob").argsort(-1).float(),
+                              mix(raw.log_softmax(-1), weights, "logit").argsort(-1).float())
